@@ -1,0 +1,3 @@
+import config from '@proxy/eslint-config';
+
+export default config;

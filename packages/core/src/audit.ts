@@ -1,0 +1,147 @@
+import type { ProxyRequest, RequestMode } from './request.js';
+import type { AnnotationValue, Trace } from './transform.js';
+
+/** What happened to a request, as a whole. */
+export type AuditAction = 'allow' | 'reject' | 'stub' | 'error';
+
+/** What one transform did to a request. */
+export type TraceAction = 'continue' | 'reject' | 'stub' | 'error';
+
+/** One transform's entry in `request_transforms` / `response_transforms`. */
+export interface TransformTraceEntry {
+  name: string;
+  action: TraceAction;
+  duration_ms: number;
+  annotations?: Record<string, AnnotationValue>;
+}
+
+/**
+ * One audit record per request, the iron-proxy shape plus additive fields. Written as one
+ * JSON line; rejections at WARN. Never contains a secret value: `path` is the path as the
+ * client sent it, before any transform rewrote it.
+ */
+export interface AuditRecord {
+  request_id: string;
+  host: string;
+  method: string;
+  path: string;
+  remote_addr: string;
+  mode: RequestMode;
+  action: AuditAction;
+  status_code: number;
+  duration_ms: number;
+  request_transforms: TransformTraceEntry[];
+  response_transforms: TransformTraceEntry[];
+  /** Name of the transform (or engine stage, e.g. `upstream_guard`) that refused the request. */
+  rejected_by?: string;
+  /** Name of the transform that answered the request itself (action `stub`). */
+  stubbed_by?: string;
+  /** Machine-readable reason of a reject or error (`not_allowlisted`, `upstream_timeout`, ...). */
+  reason?: string;
+  sni?: string;
+  tunnel?: { target: string; protocol: string };
+  /** The upstream address that was dialled, once known. */
+  upstream_addr?: string;
+}
+
+/** A trace entry under construction; also the `Trace` handed to the transform. */
+export class TraceRecorder implements Trace {
+  readonly entry: TransformTraceEntry;
+  readonly #started: number;
+
+  constructor(name: string, now: number) {
+    this.entry = { name, action: 'continue', duration_ms: 0 };
+    this.#started = now;
+  }
+
+  annotate(key: string, value: AnnotationValue): void {
+    (this.entry.annotations ??= {})[key] = value;
+  }
+
+  /** Closes the entry with the action taken and the elapsed time. */
+  finish(action: TraceAction, now: number): void {
+    this.entry.action = action;
+    this.entry.duration_ms = Math.max(0, now - this.#started);
+  }
+}
+
+/**
+ * Collects the audit record of one request. Created when the request arrives (snapshotting
+ * host, method and path before any transform runs), filled by the pipeline, finished by the
+ * engine once the response is sent.
+ */
+export class AuditBuilder {
+  readonly #record: AuditRecord;
+  readonly #started: number;
+
+  constructor(request: Pick<ProxyRequest, 'id' | 'host' | 'method' | 'path' | 'clientAddress' | 'mode' | 'sni' | 'tunnel' | 'receivedAt'>) {
+    this.#started = request.receivedAt;
+    this.#record = {
+      request_id: request.id,
+      host: request.host,
+      method: request.method,
+      path: request.path,
+      remote_addr: request.clientAddress,
+      mode: request.mode,
+      action: 'allow',
+      status_code: 0,
+      duration_ms: 0,
+      request_transforms: [],
+      response_transforms: [],
+    };
+    if (request.sni !== undefined) this.#record.sni = request.sni;
+    if (request.tunnel !== undefined) this.#record.tunnel = { target: request.tunnel.target, protocol: request.tunnel.protocol };
+  }
+
+  /** Starts the trace entry of a request-phase transform. */
+  requestTrace(name: string, now: number): TraceRecorder {
+    const t = new TraceRecorder(name, now);
+    this.#record.request_transforms.push(t.entry);
+    return t;
+  }
+
+  /** Starts the trace entry of a response-phase transform. */
+  responseTrace(name: string, now: number): TraceRecorder {
+    const t = new TraceRecorder(name, now);
+    this.#record.response_transforms.push(t.entry);
+    return t;
+  }
+
+  /** Marks the request refused by `by` (a transform name or an engine stage). */
+  rejected(by: string, reason: string): void {
+    this.#record.action = 'reject';
+    this.#record.rejected_by = by;
+    this.#record.reason = reason;
+  }
+
+  /** Marks the request answered by the proxy itself (`stubbed_by` names the transform). */
+  stubbed(by: string, reason?: string): void {
+    this.#record.action = 'stub';
+    this.#record.stubbed_by = by;
+    if (reason !== undefined) this.#record.reason = reason;
+  }
+
+  /** Marks the request failed (transform error, upstream failure). */
+  failed(reason: string, by?: string): void {
+    this.#record.action = 'error';
+    this.#record.reason = reason;
+    if (by !== undefined) this.#record.rejected_by = by;
+  }
+
+  /** Records the upstream address that was dialled. */
+  upstream(address: string): void {
+    this.#record.upstream_addr = address;
+  }
+
+  /** The current action (allow until something says otherwise). */
+  get action(): AuditAction {
+    return this.#record.action;
+  }
+
+  /** Completes the record with the final status and total duration. */
+  finish(statusCode: number, now: number): AuditRecord {
+    this.#record.status_code = statusCode;
+    this.#record.duration_ms = Math.max(0, now - this.#started);
+    return this.#record;
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * @proxy/core: the contracts every part of the proxy is built on. No I/O of its own.
+ */
+export { ErrorCodes, ProxyError, ConfigError, formatConfigIssues } from './errors.js';
+export type { ErrorCode, ConfigIssue } from './errors.js';
+export { HeaderList } from './headers.js';
+export { createProxyRequest, createMessageBody, requestUrl, nextRequestId } from './request.js';
+export type { ProxyRequest, ProxyResponse, ProxyRequestInit, MessageBody, MessageBodyOptions, RequestMode, TunnelInfo } from './request.js';
+export { CONTINUE, reject, respond, defineTransform, isTransformDefinition } from './transform.js';
+export type {
+  Awaitable,
+  AnnotationValue,
+  Clock,
+  ContinueDecision,
+  Decision,
+  HttpClient,
+  Logger,
+  RejectDecision,
+  RespondDecision,
+  Trace,
+  Transform,
+  TransformDefinition,
+  TransformEnv,
+} from './transform.js';
+export { ruleSchema, rulesSchema, compileRules, compileHostGlob, compilePathGlob, normalizeHost } from './rules.js';
+export type { RuleConfig, RuleSet, RuleTarget } from './rules.js';
+export { CidrSet, isIpLiteral } from './cidr.js';
+export { compileTemplate, templateFunctions } from './template.js';
+export type { CompiledTemplate } from './template.js';
+export {
+  envSource,
+  createSecretResolver,
+  secretSourceSchema,
+  secretSourceRef,
+  SECRET_SOURCE_SCHEMA_ID,
+} from './secrets.js';
+export type {
+  SecretSourceConfig,
+  SecretSourceContext,
+  SecretSourceDefinition,
+  SecretFetcher,
+  SecretHandle,
+  SecretResolver,
+  SecretResolverOptions,
+} from './secrets.js';
+export { durationSchema, parseDuration, createSchemaValidator } from './schema.js';
+export type { JsonSchema } from './schema.js';
+export { AuditBuilder, TraceRecorder } from './audit.js';
+export type { AuditAction, AuditRecord, TraceAction, TransformTraceEntry } from './audit.js';
+export { Pipeline, createPipeline } from './pipeline.js';
+export type { PipelineEntry, PipelineOptions, TransformSpec } from './pipeline.js';

@@ -1,0 +1,229 @@
+import type { Readable } from 'node:stream';
+import { ErrorCodes, ProxyError } from './errors.js';
+import type { HeaderList } from './headers.js';
+
+/** How a request reached the proxy. */
+export type RequestMode = 'http' | 'mitm' | 'sni-only' | 'reverse';
+
+/** The tunnel a request travelled in (CONNECT or SOCKS5), when it did. */
+export interface TunnelInfo {
+  readonly protocol: 'connect' | 'socks5';
+  /** The `host:port` the client asked the tunnel for. */
+  readonly target: string;
+}
+
+/**
+ * Lazy access to a message body. Nothing is buffered unless a transform calls `read()`;
+ * otherwise the engine streams the body through untouched.
+ */
+export interface MessageBody {
+  /** True when the message carries a body (a non-zero Content-Length, or chunked framing). */
+  readonly present: boolean;
+  /** The declared Content-Length, or undefined when absent or chunked. */
+  readonly declaredLength: number | undefined;
+  /** True when the body arrived with chunked transfer coding. */
+  readonly chunked: boolean;
+  /** True once the body has been read or replaced: the engine then sends `bytes`. */
+  readonly buffered: boolean;
+  /** The buffered body, once read or replaced. */
+  readonly bytes: Buffer | undefined;
+  /**
+   * Buffers the whole body and returns it. Idempotent. A body over the configured limit
+   * rejects with a `ProxyError` of code `PROXY_ERR_BODY_TOO_LARGE` (status 413): a body is
+   * never silently truncated.
+   */
+  read(): Promise<Buffer>;
+  /** Swaps the body. Content-Length is set to the new length and Transfer-Encoding removed. */
+  replace(body: Buffer | string): void;
+}
+
+/**
+ * The one view of a request that every transform sees, whatever listener it came from.
+ * `host` is the destination that will be dialled (lowercase, no trailing dot, IPv6 without
+ * brackets); rules are matched against it. Transforms may change `method`, `path`, `query`,
+ * `headers` and the body; the destination itself is fixed.
+ */
+export interface ProxyRequest {
+  /** Unique id of this request, also written to its audit record. */
+  readonly id: string;
+  method: string;
+  readonly scheme: 'http' | 'https';
+  readonly host: string;
+  readonly port: number;
+  /** The request path, without the query, as received (percent-encoding preserved). */
+  path: string;
+  /** The raw query string without the leading `?` (empty when there is none). */
+  query: string;
+  readonly headers: HeaderList;
+  /** The client's address (IP, without port). */
+  readonly clientAddress: string;
+  readonly mode: RequestMode;
+  /** The TLS SNI the client sent, when the request came over intercepted TLS. */
+  readonly sni: string | undefined;
+  readonly tunnel: TunnelInfo | undefined;
+  readonly body: MessageBody;
+  /** `Date.now()` when the request arrived. */
+  readonly receivedAt: number;
+}
+
+/** The upstream response as response transforms see it. */
+export interface ProxyResponse {
+  status: number;
+  readonly headers: HeaderList;
+  readonly body: MessageBody;
+}
+
+/** `scheme://host[:port]/path?query` of a request, with the default port omitted. */
+export function requestUrl(req: Pick<ProxyRequest, 'scheme' | 'host' | 'port' | 'path' | 'query'>): string {
+  const defaultPort = req.scheme === 'https' ? 443 : 80;
+  const host = req.host.includes(':') ? `[${req.host}]` : req.host;
+  const port = req.port === defaultPort ? '' : `:${req.port}`;
+  return `${req.scheme}://${host}${port}${req.path}${req.query ? `?${req.query}` : ''}`;
+}
+
+/** Options for {@link createMessageBody}. */
+export interface MessageBodyOptions {
+  /** The headers of the message; framing headers are fixed up on `replace()`. */
+  readonly headers: HeaderList;
+  /** The body stream, or null when the message has no body. */
+  readonly stream: Readable | null;
+  /** Largest body `read()` will buffer, in bytes; 0 means no limit. */
+  readonly limit: number;
+  /** Which limit applies, for the error message (e.g. `proxy.max_request_body_bytes`). */
+  readonly limitName: string;
+}
+
+/** Creates the lazy body of a message. Used by the engine and by the Fastify adapter. */
+export function createMessageBody(options: MessageBodyOptions): MessageBody {
+  return new LazyBody(options);
+}
+
+class LazyBody implements MessageBody {
+  readonly #opts: MessageBodyOptions;
+  #bytes: Buffer | undefined;
+  #reading: Promise<Buffer> | undefined;
+  readonly declaredLength: number | undefined;
+  readonly chunked: boolean;
+
+  constructor(opts: MessageBodyOptions) {
+    this.#opts = opts;
+    const te = opts.headers.get('transfer-encoding');
+    this.chunked = te !== undefined && /(^|,)\s*chunked\s*$/i.test(te);
+    const cl = opts.headers.get('content-length');
+    this.declaredLength = !this.chunked && cl !== undefined && /^\d+$/.test(cl.trim()) ? Number(cl.trim()) : undefined;
+  }
+
+  get present(): boolean {
+    if (this.#bytes !== undefined) return this.#bytes.length > 0;
+    return this.#opts.stream !== null && (this.chunked || (this.declaredLength ?? 0) > 0);
+  }
+
+  get buffered(): boolean {
+    return this.#bytes !== undefined;
+  }
+
+  get bytes(): Buffer | undefined {
+    return this.#bytes;
+  }
+
+  read(): Promise<Buffer> {
+    if (this.#bytes !== undefined) return Promise.resolve(this.#bytes);
+    this.#reading ??= this.#consume().then((b) => {
+      this.#bytes ??= b;
+      return this.#bytes;
+    });
+    return this.#reading;
+  }
+
+  replace(body: Buffer | string): void {
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    this.#bytes = bytes;
+    this.#opts.headers.delete('transfer-encoding');
+    this.#opts.headers.set('Content-Length', String(bytes.length));
+  }
+
+  async #consume(): Promise<Buffer> {
+    const { stream, limit, limitName } = this.#opts;
+    if (stream === null || !this.present) return Buffer.alloc(0);
+    const tooLarge = (): ProxyError =>
+      new ProxyError(ErrorCodes.BODY_TOO_LARGE, `body exceeds ${limitName} (${limit} bytes)`, {
+        status: 413,
+        reason: 'body_too_large',
+      });
+    if (limit > 0 && this.declaredLength !== undefined && this.declaredLength > limit) {
+      stream.resume();
+      throw tooLarge();
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of stream) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      total += buf.length;
+      if (limit > 0 && total > limit) {
+        stream.resume();
+        throw tooLarge();
+      }
+      chunks.push(buf);
+    }
+    return Buffer.concat(chunks, total);
+  }
+}
+
+/** Everything needed to build a {@link ProxyRequest}. */
+export interface ProxyRequestInit {
+  readonly id?: string;
+  readonly method: string;
+  readonly scheme: 'http' | 'https';
+  /** Destination host; normalized (lowercase, no trailing dot, no brackets). */
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  readonly query: string;
+  readonly headers: HeaderList;
+  readonly clientAddress: string;
+  readonly mode: RequestMode;
+  readonly sni?: string;
+  readonly tunnel?: TunnelInfo;
+  /** The body stream, or null when there is none. */
+  readonly bodyStream: Readable | null;
+  /** `proxy.max_request_body_bytes`: the most `body.read()` buffers (0 = unlimited). */
+  readonly maxBodyBytes: number;
+  readonly receivedAt?: number;
+}
+
+let sequence = 0;
+const idPrefix = Math.floor(Date.now() / 1000).toString(36);
+
+/** A short unique request id (`<boot>-<seq>`); cheap enough for the hot path. */
+export function nextRequestId(): string {
+  sequence = (sequence + 1) % Number.MAX_SAFE_INTEGER;
+  return `${idPrefix}-${sequence.toString(36)}`;
+}
+
+/** Builds the request view the pipeline runs on. */
+export function createProxyRequest(init: ProxyRequestInit): ProxyRequest {
+  let host = init.host.toLowerCase();
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  return {
+    id: init.id ?? nextRequestId(),
+    method: init.method,
+    scheme: init.scheme,
+    host,
+    port: init.port,
+    path: init.path,
+    query: init.query,
+    headers: init.headers,
+    clientAddress: init.clientAddress,
+    mode: init.mode,
+    sni: init.sni,
+    tunnel: init.tunnel,
+    body: createMessageBody({
+      headers: init.headers,
+      stream: init.bodyStream,
+      limit: init.maxBodyBytes,
+      limitName: 'proxy.max_request_body_bytes',
+    }),
+    receivedAt: init.receivedAt ?? Date.now(),
+  };
+}

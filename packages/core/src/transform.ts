@@ -1,0 +1,144 @@
+import type { Meter } from '@opentelemetry/api';
+import type { JsonSchema } from './schema.js';
+import type { ProxyRequest, ProxyResponse } from './request.js';
+import type { SecretResolver } from './secrets.js';
+
+/** What a transform may return: nothing (continue) or a decision. */
+export type Awaitable<T> = T | Promise<T>;
+
+/** Let the request go on to the next transform (and, at the end, upstream). */
+export interface ContinueDecision {
+  readonly action: 'continue';
+}
+
+/**
+ * Refuse the request. `status` is sent to the client with a short plain-text body; `reason`
+ * is a machine-readable word for the audit record (`not_allowlisted`, `token_missing`, ...).
+ * `message` optionally overrides the client-facing body; it must never contain a secret.
+ */
+export interface RejectDecision {
+  readonly action: 'reject';
+  readonly status: number;
+  readonly reason: string;
+  readonly message?: string;
+}
+
+/**
+ * Answer the request from the proxy without contacting the upstream (a stubbed token
+ * endpoint, a JSON-RPC error, ...). Recorded in the audit record as action `stub`.
+ */
+export interface RespondDecision {
+  readonly action: 'respond';
+  readonly status: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string | Uint8Array;
+  readonly reason?: string;
+}
+
+export type Decision = ContinueDecision | RejectDecision | RespondDecision;
+
+/** Decision constructors, so transforms read as prose: `return reject(403, 'not_allowlisted')`. */
+export const CONTINUE: ContinueDecision = Object.freeze({ action: 'continue' });
+export function reject(status: number, reason: string, message?: string): RejectDecision {
+  return message === undefined ? { action: 'reject', status, reason } : { action: 'reject', status, reason, message };
+}
+export function respond(
+  status: number,
+  body?: string | Uint8Array,
+  headers?: Readonly<Record<string, string>>,
+  reason?: string,
+): RespondDecision {
+  return {
+    action: 'respond',
+    status,
+    ...(body === undefined ? {} : { body }),
+    ...(headers === undefined ? {} : { headers }),
+    ...(reason === undefined ? {} : { reason }),
+  };
+}
+
+/** A JSON value allowed in an audit annotation. */
+export type AnnotationValue = string | number | boolean | null | readonly AnnotationValue[] | { readonly [k: string]: AnnotationValue };
+
+/**
+ * The transform's entry in the request's audit trace. Annotations must never hold a
+ * secret value; name the secret (its env var, its label) instead.
+ */
+export interface Trace {
+  annotate(key: string, value: AnnotationValue): void;
+}
+
+/** A pino-compatible logger: the subset transforms may rely on. */
+export interface Logger {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/** The time source transforms use, so tests can move time. */
+export interface Clock {
+  now(): number;
+}
+
+/** An HTTP client for a transform's own calls (token endpoints, LLM APIs). */
+export type HttpClient = (input: string | URL, init?: RequestInit) => Promise<Response>;
+
+/** What `create()` receives besides its config: everything a transform may use. */
+export interface TransformEnv {
+  /** Logger bound to this transform instance. */
+  readonly logger: Logger;
+  /** Opens secret sources (`env` built in; `json_key` and `ttl` handled for every source). */
+  readonly secrets: SecretResolver;
+  /** OpenTelemetry meter for the transform's own instruments. */
+  readonly meter: Meter;
+  /** HTTP client that dials through the same upstream guard as proxied traffic. */
+  readonly http: HttpClient;
+  readonly clock: Clock;
+  /** Aborted when the transform is being closed (reload or shutdown). */
+  readonly signal: AbortSignal;
+  /** This instance's position in the pipeline, e.g. `secrets#1`. */
+  readonly instanceId: string;
+}
+
+/**
+ * A live transform, built by `create()`. Hooks return nothing (continue) or a decision; a
+ * hook that throws fails the request closed (502, or the status of a thrown `ProxyError`).
+ */
+export interface Transform {
+  /** Runs on every request, in pipeline order, before it is forwarded. */
+  onRequest?(request: ProxyRequest, trace: Trace): Awaitable<Decision | void>;
+  /** Runs on the upstream response, in pipeline order, before it is returned. */
+  onResponse?(request: ProxyRequest, response: ProxyResponse, trace: Trace): Awaitable<Decision | void>;
+  /** Releases resources. Called once, after the last request using this instance is done. */
+  close?(): Awaitable<void>;
+}
+
+/**
+ * What a transform package exports (as `default`, or as a named `transform`).
+ *
+ * Lifecycle: the config block is validated against `schema` (unknown keys are errors,
+ * defaults applied) -> `create(config, env)` -> hooks per request -> `close()`. `create` may
+ * do I/O (open secret sources) but must be quick; it must not touch module globals, so that
+ * a reload can run two generations of the same transform side by side.
+ */
+export interface TransformDefinition<Config = unknown> {
+  /** The config name: `allowlist`, `secrets`, or a package name such as `@acme/transform-foo`. */
+  readonly name: string;
+  /** JSON Schema (draft-07, ajv) of the `config` block. Use `additionalProperties: false`. */
+  readonly schema: JsonSchema;
+  create(config: Config, env: TransformEnv): Awaitable<Transform>;
+}
+
+/** Identity helper that types `create`'s config and marks intent, like `fastify-plugin`'s `fp()`. */
+export function defineTransform<Config>(definition: TransformDefinition<Config>): TransformDefinition<Config> {
+  return Object.freeze(definition);
+}
+
+/** True when `value` has the shape of a transform definition. */
+export function isTransformDefinition(value: unknown): value is TransformDefinition {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.name === 'string' && v.name.length > 0 && typeof v.schema === 'object' && v.schema !== null && typeof v.create === 'function';
+}
