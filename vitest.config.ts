@@ -1,8 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
-// One run over every workspace package; each package's own vitest.config.ts names it.
+// One run over every workspace package; each package's own vitest.config.ts names its project.
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'apps/*', 'tooling/test-kit', 'examples/*'],
+    projects: [
+      'packages/*/vitest.config.ts',
+      'apps/*/vitest.config.ts',
+      'tooling/*/vitest.config.ts',
+      'examples/*/vitest.config.ts',
+    ],
   },
 });

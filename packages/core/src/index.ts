@@ -25,6 +25,8 @@ export type {
 export { ruleSchema, rulesSchema, compileRules, compileHostGlob, compilePathGlob, normalizeHost } from './rules.js';
 export type { RuleConfig, RuleSet, RuleTarget } from './rules.js';
 export { CidrSet, isIpLiteral } from './cidr.js';
+export { canonicalHeaderName, compileHeaderPatterns, isRegexHeaderPattern } from './header-patterns.js';
+export type { HeaderPatternSet } from './header-patterns.js';
 export { compileTemplate, templateFunctions } from './template.js';
 export type { CompiledTemplate } from './template.js';
 export {
@@ -43,8 +45,10 @@ export type {
   SecretResolver,
   SecretResolverOptions,
 } from './secrets.js';
-export { durationSchema, parseDuration, createSchemaValidator } from './schema.js';
-export type { JsonSchema } from './schema.js';
+export { durationSchema, parseDuration, createSchemaValidator, registerSecretSources, toConfigIssues } from './schema.js';
+export type { JsonSchema, SchemaValidatorOptions } from './schema.js';
+export { createTransformEnv, systemClock } from './transform-env.js';
+export type { TransformEnvOptions } from './transform-env.js';
 export { AuditBuilder, TraceRecorder } from './audit.js';
 export type { AuditAction, AuditRecord, TraceAction, TransformTraceEntry } from './audit.js';
 export { Pipeline, createPipeline } from './pipeline.js';

@@ -1,33 +1,155 @@
-import type { Ajv } from 'ajv';
+import { Ajv, type ErrorObject, type FuncKeywordDefinition } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { CidrSet, isIpLiteral } from './cidr.js';
+import { parseDuration } from './duration.js';
+import type { ConfigIssue } from './errors.js';
+import { compileHostGlob } from './rules.js';
+import { envSource, secretSourceSchema, SECRET_SOURCE_SCHEMA_ID, type SecretSourceDefinition } from './secrets.js';
+import { compileTemplate } from './template.js';
+
+export { durationSchema, parseDuration } from './duration.js';
 
 /** A JSON Schema object (draft-07, as ajv reads it). */
 export type JsonSchema = Record<string, unknown>;
 
-/** Schema of a duration string such as `30s`, `5m`, `1h30m`, `250ms` (Go syntax). */
-export const durationSchema: JsonSchema = Object.freeze({ type: 'string', format: 'duration' });
+// ajv-formats is CommonJS; under NodeNext its default import is the module object.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
-/**
- * Parses a Go-style duration (`300ms`, `1.5s`, `5m`, `1h30m`, `0`) into milliseconds.
- * Throws a `ProxyError` with code `PROXY_ERR_DURATION_INVALID` on anything else.
- */
-export function parseDuration(text: string): number {
-  void text;
-  throw new Error('TODO(core): parseDuration');
+/** Options of {@link createSchemaValidator}. */
+export interface SchemaValidatorOptions {
+  /** Secret backends the `source` schema ({@link SECRET_SOURCE_SCHEMA_ID}) accepts; default `[envSource]`. */
+  readonly secretSources?: readonly SecretSourceDefinition[];
 }
 
 /**
  * Builds the ajv instance every config in the project is validated with: all errors,
- * defaults applied, strict schemas, the `discriminator` keyword, and these formats and
- * keywords:
+ * defaults applied, strict schemas (except `strictRequired`, so `oneOf: [{ required: [...] }]`
+ * works), the `discriminator` keyword, the formats of `ajv-formats` (`uri`, `ipv4`, ...) and
+ * these formats and keywords:
  * - format `duration`: {@link parseDuration} accepts it;
  * - format `cidr`: an IPv4 or IPv6 CIDR (`10.0.0.0/8`, `fd00::/8`);
  * - format `host-glob`: `*`, `*.example.com`, `api.example.com`, or an IP literal;
  * - format `path-glob`: starts with `/`;
  * - format `header-pattern`: a header name or a `/regex/` that compiles;
  * - keyword `proxyTemplate: { fields: [...] }`: the string is a template of the safe template
- *   language that only references the listed fields (see `compileTemplate`).
- * Schemas registered with {@link registerSharedSchemas} (secret sources) are resolvable by `$ref`.
+ *   language that only references the listed fields (see `compileTemplate`); the error
+ *   message is the template error (`template references unknown field .Foo at offset 3`).
+ * The composed secret-source schema is registered under {@link SECRET_SOURCE_SCHEMA_ID}
+ * (see {@link registerSecretSources}), so transform schemas can `$ref` it.
  */
-export function createSchemaValidator(): Ajv {
-  throw new Error('TODO(core): createSchemaValidator');
+export function createSchemaValidator(options: SchemaValidatorOptions = {}): Ajv {
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, discriminator: true });
+  addFormats(ajv);
+  ajv.addFormat('duration', { type: 'string', validate: (s: string) => succeeds(() => parseDuration(s)) });
+  ajv.addFormat('cidr', { type: 'string', validate: (s: string) => succeeds(() => CidrSet.parse([s])) });
+  ajv.addFormat('host-glob', { type: 'string', validate: (s: string) => isIpLiteral(s) || succeeds(() => compileHostGlob(s)) });
+  ajv.addFormat('path-glob', { type: 'string', validate: (s: string) => s.startsWith('/') });
+  ajv.addFormat('header-pattern', { type: 'string', validate: isHeaderPattern });
+  ajv.addKeyword(proxyTemplateKeyword);
+  registerSecretSources(ajv, options.secretSources ?? [envSource]);
+  return ajv;
+}
+
+/** Registers the composed schema of the given secret backends under {@link SECRET_SOURCE_SCHEMA_ID}. */
+export function registerSecretSources(ajv: Ajv, sources: readonly SecretSourceDefinition[]): void {
+  ajv.addSchema(secretSourceSchema(sources), SECRET_SOURCE_SCHEMA_ID);
+}
+
+/**
+ * Turns ajv errors into readable issues, paths written as fields (`secrets[0].source.var`,
+ * the missing or unknown property included). `prefix` is prepended to every path.
+ * A failed `discriminator` is dropped when a clearer error (the `type` enum listing the known
+ * values, a missing `type`) was reported for the same object.
+ */
+export function toConfigIssues(errors: readonly ErrorObject[] | null | undefined, prefix = ''): ConfigIssue[] {
+  const list = errors ?? [];
+  const issues: ConfigIssue[] = [];
+  for (const e of list) {
+    if (e.keyword === 'discriminator' && list.some((o) => o !== e && o.instancePath.startsWith(e.instancePath) && o.keyword !== 'discriminator')) {
+      continue;
+    }
+    let path = pointerToPath(e.instancePath, prefix);
+    let message = e.message ?? 'is invalid';
+    const params = e.params as Record<string, unknown>;
+    if (e.keyword === 'required') {
+      path = joinPath(path, String(params.missingProperty));
+      message = 'is required';
+    } else if (e.keyword === 'additionalProperties') {
+      path = joinPath(path, String(params.additionalProperty));
+      message = 'is not a known field';
+    } else if (e.keyword === 'enum') {
+      message = `must be one of: ${(params.allowedValues as unknown[]).map((v) => String(v)).join(', ')}`;
+    } else if (e.keyword === 'const') {
+      message = `must be ${JSON.stringify(params.allowedValue)}`;
+    } else if (e.keyword === 'format') {
+      message = `must be a valid ${String(params.format)}`;
+    }
+    issues.push({ path, message });
+  }
+  return issues;
+}
+
+/** `/secrets/0/source/var` -> `secrets[0].source.var`. */
+function pointerToPath(pointer: string, prefix: string): string {
+  let path = prefix;
+  if (pointer === '') return path;
+  for (const raw of pointer.slice(1).split('/')) {
+    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    path = /^\d+$/.test(segment) ? `${path}[${segment}]` : joinPath(path, segment);
+  }
+  return path;
+}
+
+function joinPath(path: string, field: string): string {
+  const part = /^[A-Za-z_$][\w$-]*$/.test(field) ? field : JSON.stringify(field);
+  return path === '' ? part : `${path}.${part}`;
+}
+
+/** Validates a `proxyTemplate` string; ajv reads the errors of the last call from `.errors`. */
+const validateTemplate = Object.assign(
+  (schema: { fields: string[] }, data: string): boolean => {
+    try {
+      compileTemplate(data, schema.fields);
+      validateTemplate.errors = [];
+      return true;
+    } catch (err) {
+      validateTemplate.errors = [{ keyword: 'proxyTemplate', message: err instanceof Error ? err.message : String(err), params: {} }];
+      return false;
+    }
+  },
+  { errors: [] as Partial<ErrorObject>[] },
+);
+
+/** The `proxyTemplate` keyword: a string that compiles as a template over the listed fields. */
+const proxyTemplateKeyword: FuncKeywordDefinition = {
+  keyword: 'proxyTemplate',
+  type: 'string',
+  schemaType: 'object',
+  metaSchema: {
+    type: 'object',
+    properties: { fields: { type: 'array', items: { type: 'string' } } },
+    required: ['fields'],
+    additionalProperties: false,
+  },
+  errors: true,
+  validate: validateTemplate,
+};
+
+/** An HTTP field-name token (RFC 9110). */
+const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** A header name, or `/regex/flags` that compiles. */
+function isHeaderPattern(s: string): boolean {
+  const m = /^\/(.+)\/$/s.exec(s);
+  if (m === null) return HEADER_TOKEN.test(s);
+  return succeeds(() => new RegExp(m[1]!, 'i'));
+}
+
+function succeeds(run: () => unknown): boolean {
+  try {
+    run();
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,3 +1,5 @@
+import { durationSchema, parseDuration } from './duration.js';
+import { ErrorCodes, ProxyError } from './errors.js';
 import type { JsonSchema } from './schema.js';
 import type { Clock, HttpClient, Logger } from './transform.js';
 
@@ -69,9 +71,15 @@ export const envSource: SecretSourceDefinition<SecretSourceConfig & { readonly v
   required: ['var'],
   label: (config) => config.var,
   create(config, context) {
-    void config;
-    void context;
-    throw new Error('TODO(core): envSource.create');
+    return {
+      fetch() {
+        const value = context.env[config.var];
+        if (value === undefined || value === '') {
+          return Promise.reject(unavailable(`environment variable ${config.var} is not set or empty`));
+        }
+        return Promise.resolve(value);
+      },
+    };
   },
 };
 
@@ -86,8 +94,25 @@ export const secretSourceRef: JsonSchema = Object.freeze({ $ref: SECRET_SOURCE_S
  * `type`, each with `json_key`, `ttl` and its own fields, unknown fields rejected.
  */
 export function secretSourceSchema(sources: readonly SecretSourceDefinition[]): JsonSchema {
-  void sources;
-  throw new Error('TODO(core): secretSourceSchema');
+  const types = sources.map((s) => s.type);
+  return {
+    type: 'object',
+    // Listing the known types here gives an unknown `type` an error naming them.
+    properties: { type: { type: 'string', enum: types } },
+    required: ['type'],
+    discriminator: { propertyName: 'type' },
+    oneOf: sources.map((source) => ({
+      type: 'object',
+      properties: {
+        ...source.properties,
+        type: { const: source.type },
+        json_key: { type: 'string', minLength: 1 },
+        ttl: durationSchema,
+      },
+      required: ['type', ...source.required],
+      additionalProperties: false,
+    })),
+  };
 }
 
 /** Options of {@link createSecretResolver}. */
@@ -102,7 +127,109 @@ export interface SecretResolverOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
+/** Longest delay `setTimeout` honours (about 24.8 days); longer TTLs refresh at this interval. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Creates the resolver transforms open their secrets with. Error messages and log lines name
+ * the secret by its label (env var, secret id), never by value.
+ */
 export function createSecretResolver(options: SecretResolverOptions): SecretResolver {
-  void options;
-  throw new Error('TODO(core): createSecretResolver');
+  const byType = new Map(options.sources.map((s) => [s.type, s]));
+  const context: SecretSourceContext = { logger: options.logger, http: options.http, env: options.env ?? process.env };
+  return {
+    async open(source) {
+      const definition = byType.get(source.type);
+      if (definition === undefined) {
+        throw new ProxyError(
+          ErrorCodes.SECRET_SOURCE_UNKNOWN,
+          `unknown secret source type "${source.type}" (known: ${[...byType.keys()].join(', ')})`,
+          { reason: 'secret_source_unknown' },
+        );
+      }
+      const label = definition.label(source);
+      const ttl = source.ttl === undefined ? 0 : parseDuration(source.ttl);
+      const controller = new AbortController();
+      const signal = AbortSignal.any([options.signal, controller.signal]);
+      const fetcher = definition.create(source, context);
+      const read = async (): Promise<string> => {
+        let raw: string;
+        try {
+          raw = await fetcher.fetch(signal);
+        } catch (err) {
+          if (err instanceof ProxyError && err.code === ErrorCodes.SECRET_UNAVAILABLE) throw err;
+          const detail = err instanceof Error ? err.message : String(err);
+          throw unavailable(`secret ${label} (${source.type}) could not be fetched: ${detail}`, err);
+        }
+        return source.json_key === undefined ? raw : extractJsonKey(raw, source.json_key, label);
+      };
+
+      let current = await read();
+      let timer: NodeJS.Timeout | undefined;
+      const stop = (): void => {
+        clearTimeout(timer);
+        timer = undefined;
+        controller.abort();
+        options.signal.removeEventListener('abort', stop);
+      };
+      const schedule = (): void => {
+        if (signal.aborted) return;
+        timer = setTimeout(refresh, Math.min(ttl, MAX_TIMER_MS));
+        timer.unref();
+      };
+      const refresh = (): void => {
+        read()
+          .then((value) => {
+            current = value;
+          })
+          .catch((err: unknown) => {
+            if (signal.aborted) return;
+            options.logger.warn(
+              {
+                secret: label,
+                source: source.type,
+                code: err instanceof ProxyError ? err.code : ErrorCodes.SECRET_UNAVAILABLE,
+                error_class: err instanceof Error ? err.name : typeof err,
+              },
+              `secret ${label} refresh failed; keeping the last value`,
+            );
+          })
+          .finally(schedule);
+      };
+      if (ttl > 0 && !signal.aborted) {
+        options.signal.addEventListener('abort', stop, { once: true });
+        schedule();
+      }
+      return {
+        label,
+        value: () => current,
+        close: stop,
+      };
+    },
+  };
+}
+
+/** Parses `raw` as JSON and returns field `key` (a string as is, anything else as JSON). */
+function extractJsonKey(raw: string, key: string, label: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    // The parser's message quotes the input: never pass it on.
+    throw jsonKeyError(`secret ${label} is not JSON, so json_key "${key}" cannot be read`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.hasOwn(parsed, key)) {
+    throw jsonKeyError(`secret ${label} has no JSON field "${key}"`);
+  }
+  const field = (parsed as Record<string, unknown>)[key];
+  if (field === null || field === undefined) throw jsonKeyError(`secret ${label} has a null JSON field "${key}"`);
+  return typeof field === 'string' ? field : JSON.stringify(field);
+}
+
+function jsonKeyError(message: string): ProxyError {
+  return new ProxyError(ErrorCodes.SECRET_JSON_KEY, message, { status: 502, reason: 'secret_unavailable' });
+}
+
+function unavailable(message: string, cause?: unknown): ProxyError {
+  return new ProxyError(ErrorCodes.SECRET_UNAVAILABLE, message, { status: 502, reason: 'secret_unavailable', cause });
 }

@@ -1,0 +1,9 @@
+/**
+ * @proxy/app: the proxy server composed from a YAML config. `startProxy` is what the `proxy`
+ * binary runs; it is exported for embedding and for tests.
+ */
+export { startProxy, loadProxyConfig } from './server.js';
+export type { StartProxyOptions, RunningProxy, LoadedProxyConfig } from './server.js';
+export { builtinTransforms, builtinSecretSources, loadExternalTransform } from './registry.js';
+export { parseCommandLine } from './command-line.js';
+export type { Command } from './command-line.js';

@@ -1,0 +1,33 @@
+import { pino } from 'pino';
+import type { Logger as PinoLogger, DestinationStream } from 'pino';
+import type { AuditRecord } from '@proxy/core';
+
+/** Log levels an operator can choose (`log.level`). */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/**
+ * The process logger: one JSON object per line, `level` as a word and an ISO `time`, so the
+ * audit stream is easy to ship and to grep.
+ */
+export function createLogger(level: LogLevel, destination?: DestinationStream): PinoLogger {
+  return pino(
+    {
+      level,
+      base: null,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination ?? pino.destination({ dest: 1, sync: false }),
+  );
+}
+
+/**
+ * Writes one audit record as one log line: allowed and stubbed requests at INFO, rejections at
+ * WARN, failures at ERROR.
+ */
+export function writeAudit(logger: PinoLogger, record: AuditRecord): void {
+  const line = { msg: 'request', ...record };
+  if (record.action === 'reject') logger.warn(line);
+  else if (record.action === 'error') logger.error(line);
+  else logger.info(line);
+}

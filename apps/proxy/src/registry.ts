@@ -1,0 +1,107 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { envSource, ErrorCodes, isTransformDefinition, ProxyError } from '@proxy/core';
+import type { SecretSourceDefinition, TransformDefinition } from '@proxy/core';
+import allowlist from '@proxy/transform-allowlist';
+import annotate from '@proxy/transform-annotate';
+import bodyCapture from '@proxy/transform-body-capture';
+import headerAllowlist from '@proxy/transform-header-allowlist';
+import secrets from '@proxy/transform-secrets';
+
+/** The first-party transforms, by config name. The engine never imports these; the app does. */
+export const builtinTransforms: ReadonlyMap<string, TransformDefinition> = new Map(
+  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture] as TransformDefinition[]).map((d) => [d.name, d]),
+);
+
+/** The secret backends this build knows. */
+export const builtinSecretSources: readonly SecretSourceDefinition[] = [envSource as SecretSourceDefinition];
+
+/**
+ * iron-proxy transform names that this project has not shipped yet: named in the error so an
+ * operator knows the config is right but the feature is not here yet.
+ */
+const plannedTransforms = new Set(['oauth_token', 'aws_auth', 'hmac_sign', 'gcp_auth', 'grpc', 'judge', 'header_capture']);
+
+/** True when a transform name refers to a package or a file rather than a built-in. */
+export function isExternalTransformName(name: string): boolean {
+  return name.startsWith('@') || name.startsWith('.') || isAbsolute(name) || /[-/]/.test(name);
+}
+
+/** A message for a name that is neither built-in nor external, or undefined when it is known. */
+export function unknownTransformMessage(name: string): string | undefined {
+  if (builtinTransforms.has(name) || isExternalTransformName(name)) return undefined;
+  const known = [...builtinTransforms.keys()].join(', ');
+  if (plannedTransforms.has(name)) return `transform "${name}" is not available in this version yet (available: ${known})`;
+  return `unknown transform "${name}" (built-in: ${known}; third-party transforms are named by package name)`;
+}
+
+/**
+ * Loads a third-party transform the way Node would resolve it from the config file's
+ * directory: `@acme/transform-foo` from the nearest `node_modules`, or a relative/absolute file
+ * path. The module's `default` export (or its named `transform` export) must be a transform
+ * definition whose `name` equals the configured name (file paths are exempt from that check).
+ */
+export async function loadExternalTransform(name: string, configDir: string): Promise<TransformDefinition> {
+  const isPath = name.startsWith('.') || isAbsolute(name);
+  const file = isPath ? resolve(configDir, name) : resolvePackageEntry(name, configDir);
+  if (!existsSync(file)) {
+    throw new ProxyError(ErrorCodes.TRANSFORM_NOT_FOUND, `transform module "${name}" not found at ${file}`);
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new ProxyError(ErrorCodes.TRANSFORM_INVALID_EXPORT, `transform package "${name}" failed to load: ${(err as Error).message}`, { cause: err });
+  }
+  const candidate = mod.default ?? mod.transform;
+  if (!isTransformDefinition(candidate)) {
+    throw new ProxyError(
+      ErrorCodes.TRANSFORM_INVALID_EXPORT,
+      `transform package "${name}" does not export a transform definition (expected a default or named "transform" export with name, schema and create)`,
+    );
+  }
+  if (!isPath && candidate.name !== name) {
+    throw new ProxyError(
+      ErrorCodes.TRANSFORM_NAME_MISMATCH,
+      `transform package "${name}" exports a definition named "${candidate.name}"; the names must match`,
+    );
+  }
+  return candidate;
+}
+
+/** Finds `node_modules/<name>` from `fromDir` upwards and resolves its ESM entry point. */
+function resolvePackageEntry(name: string, fromDir: string): string {
+  for (let dir = resolve(fromDir); ; dir = dirname(dir)) {
+    const pkgDir = join(dir, 'node_modules', name);
+    const manifest = join(pkgDir, 'package.json');
+    if (existsSync(manifest) && statSync(manifest).isFile()) {
+      const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: unknown; module?: string; main?: string };
+      return join(pkgDir, entryFromManifest(pkg) ?? 'index.js');
+    }
+    if (dirname(dir) === dir) break;
+  }
+  throw new ProxyError(
+    ErrorCodes.TRANSFORM_NOT_FOUND,
+    `transform package "${name}" is not installed: no node_modules/${name} from ${fromDir} upwards (run "npm install ${name}" in the config file's directory)`,
+  );
+}
+
+function entryFromManifest(pkg: { exports?: unknown; module?: string; main?: string }): string | undefined {
+  const pick = (target: unknown): string | undefined => {
+    if (typeof target === 'string') return target;
+    if (typeof target === 'object' && target !== null) {
+      const t = target as Record<string, unknown>;
+      for (const condition of ['node', 'import', 'default']) {
+        const found = pick(t[condition]);
+        if (found !== undefined) return found;
+      }
+    }
+    return undefined;
+  };
+  if (pkg.exports !== undefined) {
+    const root = typeof pkg.exports === 'object' && pkg.exports !== null && '.' in pkg.exports ? (pkg.exports as Record<string, unknown>)['.'] : pkg.exports;
+    return pick(root);
+  }
+  return pkg.module ?? pkg.main;
+}

@@ -1,0 +1,209 @@
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { metrics } from '@opentelemetry/api';
+import {
+  ConfigError,
+  createPipeline,
+  createSecretResolver,
+  parseDuration,
+  ProxyError,
+} from '@proxy/core';
+import type { ConfigIssue, Logger, Pipeline, TransformDefinition, TransformEnv, TransformSpec } from '@proxy/core';
+import { issueAt, readConfigFile, validateConfig } from '@proxy/config';
+import type { ConfigDocument, ConfigRegistry, ProxyConfig } from '@proxy/config';
+import { createEngine } from '@proxy/engine';
+import type { ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
+import type { Logger as PinoLogger } from 'pino';
+import { inactiveSections } from './inactive.js';
+import { createLogger, writeAudit } from './logger.js';
+import {
+  builtinSecretSources,
+  builtinTransforms,
+  isExternalTransformName,
+  loadExternalTransform,
+  unknownTransformMessage,
+} from './registry.js';
+
+/** A config file read, its transforms loaded and the whole of it validated. */
+export interface LoadedProxyConfig {
+  readonly document: ConfigDocument;
+  readonly config: ProxyConfig;
+  readonly registry: ConfigRegistry;
+}
+
+/**
+ * Reads and validates a config file: loads the third-party transforms it names (from the
+ * file's directory), then validates every section and every transform config against the
+ * composed schema. Throws one `ConfigError` listing every problem found, each with file, line,
+ * column and field path.
+ */
+export async function loadProxyConfig(file: string): Promise<LoadedProxyConfig> {
+  const document = await readConfigFile(file);
+  const issues: ConfigIssue[] = [];
+  const transforms = new Map<string, TransformDefinition>(builtinTransforms);
+  for (const { index, name } of document.transformNames()) {
+    const unknown = unknownTransformMessage(name);
+    if (unknown !== undefined) {
+      issues.push(issueAt(document, ['transforms', index, 'name'], unknown));
+      continue;
+    }
+    if (transforms.has(name) || !isExternalTransformName(name)) continue;
+    try {
+      transforms.set(name, await loadExternalTransform(name, dirname(document.file)));
+    } catch (err) {
+      const e = err as ProxyError;
+      issues.push(issueAt(document, ['transforms', index, 'name'], `${e.message} [${e.code ?? 'error'}]`));
+    }
+  }
+  const registry: ConfigRegistry = { transforms, secretSources: builtinSecretSources };
+  let config: ProxyConfig | undefined;
+  try {
+    config = validateConfig(document, registry);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const seen = new Set(issues.map((i) => `${i.path}|${i.line}`));
+    // The loader already explained unknown or unloadable transforms; drop the validator's echo of them.
+    const namePaths = new Set(issues.map((i) => i.path));
+    for (const issue of err.issues) {
+      if (seen.has(`${issue.path}|${issue.line}`) || namePaths.has(issue.path)) continue;
+      issues.push(issue);
+    }
+  }
+  if (issues.length > 0 || config === undefined) throw new ConfigError(sortIssues(issues));
+  return { document, config, registry };
+}
+
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  return [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+}
+
+/** Options of {@link startProxy}. */
+export interface StartProxyOptions {
+  /** Path of the YAML config. */
+  readonly configFile: string;
+  /** Logger to use instead of one built from `log.level` (tests capture output this way). */
+  readonly logger?: PinoLogger;
+  /** Environment the `env` secret source reads (default `process.env`). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** A running proxy. */
+export interface RunningProxy {
+  readonly addresses: readonly ListenerAddress[];
+  readonly config: ProxyConfig;
+  readonly logger: PinoLogger;
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then releases everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts the proxy on a config file: validates everything first (nothing listens on a bad
+ * config), opens the secrets, creates the transforms, then opens the listeners.
+ */
+export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
+  const { document, config, registry } = await loadProxyConfig(options.configFile);
+  const logger = options.logger ?? createLogger(config.log.level);
+  const shutdown = new AbortController();
+  const clock = { now: () => Date.now() };
+  const coreLogger = logger as unknown as Logger;
+
+  const engine = createEngine({
+    logger: coreLogger,
+    onAudit: (record) => writeAudit(logger, record),
+    httpListen: config.proxy.http_listen,
+    reverse: await reverseListeners(config),
+    maxRequestBodyBytes: config.proxy.max_request_body_bytes,
+    maxResponseBodyBytes: config.proxy.max_response_body_bytes,
+    upstreamResponseHeaderTimeoutMs: parseDuration(config.proxy.upstream_response_header_timeout),
+    upstreamDenyCidrs: config.proxy.upstream_deny_cidrs,
+    ...(config.dns?.upstream_resolver === undefined ? {} : { upstreamResolver: config.dns.upstream_resolver }),
+    ...(config.tls?.upstream_ca_bundle === undefined ? {} : { upstreamCa: await readFile(config.tls.upstream_ca_bundle) }),
+  });
+
+  const secrets = createSecretResolver({
+    sources: registry.secretSources,
+    logger: coreLogger.child({ component: 'secrets' }),
+    clock,
+    http: engine.http,
+    signal: shutdown.signal,
+    ...(options.env === undefined ? {} : { env: options.env }),
+  });
+  const meter = metrics.getMeter('@proxy/app');
+  const specs: TransformSpec[] = config.transforms.map((entry, index) => ({
+    definition: registry.transforms.get(entry.name)!,
+    config: entry.config,
+    index,
+  }));
+  const envFor = (spec: TransformSpec, instanceId: string): TransformEnv => ({
+    logger: coreLogger.child({ transform: instanceId }),
+    secrets,
+    meter,
+    http: engine.http,
+    clock,
+    signal: shutdown.signal,
+    instanceId,
+  });
+
+  let pipeline: Pipeline;
+  try {
+    pipeline = await createPipeline(specs, envFor, { clock, logger: coreLogger });
+  } catch (err) {
+    shutdown.abort();
+    await engine.close(0);
+    throw locateCreateFailure(document, err);
+  }
+  engine.setPipeline(pipeline);
+
+  let addresses: ListenerAddress[];
+  try {
+    addresses = await engine.listen();
+  } catch (err) {
+    shutdown.abort();
+    await engine.close(0);
+    await pipeline.close();
+    throw err;
+  }
+  for (const a of addresses) logger.info({ listener: a.kind, address: `${a.address}:${a.port}` }, 'listening');
+  for (const s of inactiveSections(config, document.data)) logger.warn({ section: s.section }, `${s.section}: ${s.detail}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    addresses,
+    config,
+    logger,
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        await engine.close(graceMs);
+        shutdown.abort();
+        await pipeline.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Maps `proxy.reverse[]` to engine options; `tls_cert`/`tls_key` files are read here. */
+async function reverseListeners(config: ProxyConfig): Promise<ReverseListenerOptions[]> {
+  const out: ReverseListenerOptions[] = [];
+  for (const r of config.proxy.reverse ?? []) {
+    out.push({
+      listen: r.listen,
+      upstreamScheme: r.upstream_scheme,
+      hostHeader: r.host_header,
+      ...(r.upstream_host === undefined ? {} : { upstreamHost: r.upstream_host }),
+      ...(r.upstream_timeout === undefined ? {} : { upstreamTimeoutMs: parseDuration(r.upstream_timeout) }),
+      ...(r.tls_cert !== undefined && r.tls_key !== undefined
+        ? { tls: { cert: await readFile(r.tls_cert), key: await readFile(r.tls_key) } }
+        : {}),
+    });
+  }
+  return out;
+}
+
+/** A transform whose `create()` failed becomes a config issue at that transform's entry. */
+function locateCreateFailure(document: ConfigDocument, err: unknown): unknown {
+  if (!(err instanceof ProxyError)) return err;
+  const index = /^transforms\[(\d+)\]/.exec(err.message)?.[1];
+  if (index === undefined) return err;
+  return new ConfigError([issueAt(document, ['transforms', Number(index)], err.message)], err.code);
+}

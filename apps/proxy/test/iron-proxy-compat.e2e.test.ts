@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDnsServer, startEchoServer, type DnsTestServer, type EchoServer } from '@proxy/test-kit';
+import { curl, startProxyProcess, type ProxyProcess } from './support/proxy-process.js';
+
+// iron-proxy's quickstart config (its docker-compose example), as an iron-proxy user has it.
+// Only what a test on loopback needs is changed, each marked "test:": listen addresses, an
+// upstream resolver that points httpbin.org and example.com at the local echo upstream, and a
+// deny list that lets the proxy dial loopback.
+const quickstart = (resolver: string): string => `
+# Built-in DNS server. Returns proxy_ip for all lookups.
+dns:
+  listen: ":53"
+  proxy_ip: "172.20.0.2"
+  upstream_resolver: "${resolver}"   # test: resolve upstream names locally
+
+proxy:
+  http_listen: "127.0.0.1:0"          # test: was ":80"
+  https_listen: ":443"
+  upstream_deny_cidrs: []             # test: the echo upstream is on loopback
+
+tls:
+  ca_cert: "/certs/ca.crt"
+  ca_key: "/certs/ca.key"
+
+transforms:
+  - name: allowlist
+    config:
+      domains:
+        - "httpbin.org"
+
+  - name: secrets
+    config:
+      secrets:
+        - source:
+            type: env
+            var: OPENAI_API_KEY
+          replace:
+            proxy_value: "proxy-openai-abc123"
+            match_headers: ["Authorization"]
+            match_body: false
+          rules:
+            - host: "httpbin.org"
+        - source:
+            type: env
+            var: INTERNAL_TOKEN
+          replace:
+            proxy_value: "proxy-internal-tok"
+            match_headers: []
+            match_body: false
+          rules:
+            - host: "httpbin.org"
+
+log:
+  level: "info"
+`;
+
+const env = { OPENAI_API_KEY: 'sk-real-openai-key-test', INTERNAL_TOKEN: 'real-internal-secret-test' };
+
+let echo: EchoServer;
+let dns: DnsTestServer;
+let proxy: ProxyProcess;
+let via: string[];
+
+beforeAll(async () => {
+  echo = await startEchoServer({ host: '127.0.0.1' });
+  dns = await startDnsServer({ records: { 'httpbin.org': { A: ['127.0.0.1'] }, 'example.com': { A: ['127.0.0.1'] } } });
+  proxy = await startProxyProcess(quickstart(dns.resolver), { env });
+  via = ['-x', `http://127.0.0.1:${proxy.port('http')}`];
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await echo?.close();
+  await dns?.close();
+});
+
+const headersOf = (body: string): Record<string, string> => (JSON.parse(body) as { headers: Record<string, string> }).headers;
+
+describe("iron-proxy's quickstart config", () => {
+  it('loads, and names the sections this build does not run yet', () => {
+    const notActive = proxy.lines().filter((l) => l.level === 'warn' && typeof l.section === 'string').map((l) => l.section);
+    expect(notActive).toEqual(expect.arrayContaining(['dns', 'proxy.https_listen', 'tls']));
+  });
+
+  it('1. allows httpbin.org', async () => {
+    const r = await curl([...via, '-w', '\n%{http_code}', `http://httpbin.org:${echo.port}/get`]);
+    expect(r.stdout.split('\n').pop()).toBe('200');
+  });
+
+  it('2. blocks example.com with 403', async () => {
+    const r = await curl([...via, '-o', '/dev/null', '-w', '%{http_code}', `http://example.com:${echo.port}/`]);
+    expect(r.stdout).toBe('403');
+  });
+
+  it('3. swaps the token in the Authorization header, with the audit shape of the reference', async () => {
+    const r = await curl([...via, '-H', 'Authorization: Bearer proxy-openai-abc123', `http://httpbin.org:${echo.port}/headers`]);
+    expect(headersOf(r.stdout).authorization).toBe(`Bearer ${env.OPENAI_API_KEY}`);
+    const audit = await proxy.waitForLine((l) => l.msg === 'request' && l.path === '/headers');
+    expect(audit).toMatchObject({ host: 'httpbin.org', method: 'GET', action: 'allow', status_code: 200 });
+    const secrets = (audit.request_transforms as { name: string; annotations?: Record<string, unknown> }[]).find((t) => t.name === 'secrets');
+    expect(secrets?.annotations?.swapped).toEqual([{ secret: 'OPENAI_API_KEY', locations: ['header:Authorization'] }]);
+  });
+
+  it('4. swaps the token in a custom header (match_headers: [] scans all)', async () => {
+    const r = await curl([...via, '-H', 'X-Internal: proxy-internal-tok', `http://httpbin.org:${echo.port}/headers`]);
+    expect(headersOf(r.stdout)['x-internal']).toBe(env.INTERNAL_TOKEN);
+  });
+
+  it('5. leaves the query alone: match_query defaults to false in the canonical schema', async () => {
+    const r = await curl([...via, `http://httpbin.org:${echo.port}/get?token=proxy-openai-abc123&q=hello`]);
+    expect((JSON.parse(r.stdout) as { query: string }).query).toBe('token=proxy-openai-abc123&q=hello');
+  });
+});

@@ -1,0 +1,110 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEchoServer, type EchoServer } from '@proxy/test-kit';
+import { curl, startProxyProcess, type ProxyProcess } from './support/proxy-process.js';
+
+const config = `
+proxy:
+  http_listen: "127.0.0.1:0"
+  upstream_deny_cidrs: []
+transforms:
+  - name: allowlist
+    config:
+      cidrs: ["127.0.0.0/8"]
+`;
+
+let echo: EchoServer;
+beforeAll(async () => {
+  echo = await startEchoServer({ host: '127.0.0.1' });
+});
+afterAll(async () => {
+  await echo?.close();
+});
+
+/** Peak and current resident set size of a process, in bytes. */
+async function memory(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+describe('streaming through the proxy binary', () => {
+  let proxy: ProxyProcess;
+  beforeAll(async () => {
+    proxy = await startProxyProcess(config);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  it('delivers SSE events one by one while the upstream is still sending', async () => {
+    const proxyPort = proxy.port('http');
+    const events: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: proxyPort, path: `http://127.0.0.1:${echo.port}/sse?events=3&gate=1`, headers: { host: `127.0.0.1:${echo.port}` } }, (res) => {
+        expect(res.headers['content-type']).toContain('text/event-stream');
+        let buffer = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffer += chunk;
+          let i: number;
+          while ((i = buffer.indexOf('\n\n')) >= 0) {
+            events.push(buffer.slice(0, i));
+            buffer = buffer.slice(i + 2);
+            // The upstream sends the next event only after this acknowledgement: had the proxy
+            // buffered the stream, no event would ever arrive and the test would time out.
+            if (events.length < 3) void fetch(`http://127.0.0.1:${echo.port}/sse-ack`).then((r) => r.text());
+          }
+        });
+        res.on('end', () => resolve());
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(events).toEqual(['data: 0', 'data: 1', 'data: 2']);
+  });
+
+  it('streams a 50 MiB upload without buffering it (RSS growth under 64 MiB)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'proxy-upload-'));
+    const file = join(dir, 'big.bin');
+    await new Promise<void>((resolve, reject) => {
+      const out = createWriteStream(file);
+      const chunk = Buffer.alloc(1024 * 1024, 0x61);
+      for (let i = 0; i < 50; i++) out.write(chunk);
+      out.end(resolve);
+      out.on('error', reject);
+    });
+    const pid = proxy.child.pid!;
+    const before = await memory(pid);
+    const r = await curl(['-x', `http://127.0.0.1:${proxy.port('http')}`, '-T', file, '-w', '\n%{http_code}', `http://127.0.0.1:${echo.port}/upload`]);
+    const after = await memory(pid);
+    await rm(dir, { recursive: true, force: true });
+    const lines = r.stdout.split('\n');
+    expect(lines.pop()).toBe('200');
+    expect((JSON.parse(lines.join('\n')) as { bodyBytes: number }).bodyBytes).toBe(50 * 1024 * 1024);
+    expect(after.peak - before.rss).toBeLessThan(64 * 1024 * 1024);
+  });
+});
+
+describe('shutdown', () => {
+  it('on SIGTERM stops accepting, finishes the in-flight request, then exits 0', async () => {
+    const proxy = await startProxyProcess(config);
+    const port = proxy.port('http');
+    const inFlight = curl(['-x', `http://127.0.0.1:${port}`, '-w', '\n%{http_code}', `http://127.0.0.1:${echo.port}/delay/1500`]);
+    // Wait until the request has reached the upstream, then ask the proxy to stop.
+    const deadline = Date.now() + 5000;
+    while (!echo.requests.some((r) => r.path === '/delay/1500') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const exit = proxy.stop('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    const refused = await curl(['-x', `http://127.0.0.1:${port}`, '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${echo.port}/late`]);
+    expect(refused.stdout).toBe('000');
+    const done = await inFlight;
+    expect(done.stdout.split('\n').pop()).toBe('200');
+    expect(await exit).toEqual({ code: 0, signal: null });
+  });
+});

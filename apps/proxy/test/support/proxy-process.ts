@@ -1,0 +1,161 @@
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The built CLI the end-to-end tests drive (built by `pnpm test` before the suites run). */
+export const cliPath = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/cli.js');
+
+/** Fails with a clear message when the app has not been built. */
+export function requireBuiltCli(): void {
+  if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run "pnpm build" (pnpm test builds first)`);
+}
+
+/** A JSON log line of the proxy. */
+export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
+
+/** A `proxy` process started on a config written to a temporary directory. */
+export interface ProxyProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly dir: string;
+  /** Port of the n-th listener of a kind, from its "listening" log line. */
+  port(kind?: 'http' | 'reverse', index?: number): number;
+  /** Every byte the process wrote to stdout / stderr so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Parsed stdout JSON lines. */
+  lines(): LogLine[];
+  /** Audit records (`msg: "request"`) so far. */
+  audits(): LogLine[];
+  /** Waits for a log line matching `pred`. */
+  waitForLine(pred: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** Sends a signal and waits for exit. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface StartOptions {
+  /** Environment variables (added to a minimal PATH/HOME environment). */
+  readonly env?: Record<string, string>;
+  /** Extra files written next to the config, by relative name. */
+  readonly files?: Record<string, string>;
+  /** Use this directory instead of a fresh temporary one. */
+  readonly dir?: string;
+}
+
+/** Writes `configYaml` to `<tmp>/proxy.yaml`, starts the CLI on it and waits until it listens. */
+export async function startProxyProcess(configYaml: string, options: StartOptions = {}): Promise<ProxyProcess> {
+  requireBuiltCli();
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'proxy-e2e-')));
+  for (const [name, content] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), content);
+  const configFile = join(dir, 'proxy.yaml');
+  await writeFile(configFile, configYaml);
+  const child = spawn(process.execPath, [cliPath, '--config', configFile], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '', HOME: dir, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const waiters = new Set<() => void>();
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    for (const w of waiters) w();
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once('exit', (code, signal) => {
+      for (const w of waiters) w();
+      r({ code, signal });
+    }),
+  );
+  let dead = false;
+  void exited.then(() => (dead = true));
+
+  const lines = (): LogLine[] =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as LogLine);
+
+  const waitForLine = (pred: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> =>
+    new Promise((resolvePromise, rejectPromise) => {
+      const check = (): void => {
+        const hit = lines().find(pred);
+        if (hit) {
+          cleanup();
+          resolvePromise(hit);
+        } else if (dead) {
+          cleanup();
+          rejectPromise(new Error(`proxy exited before the expected log line.\nstdout:\n${out}\nstderr:\n${err}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        rejectPromise(new Error(`timed out waiting for a log line.\nstdout:\n${out}\nstderr:\n${err}`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+      check();
+    });
+
+  await waitForLine((l) => l.msg === 'listening');
+  // Every listener logs before the first request can be served; give the rest a moment to print.
+  await new Promise((r) => setTimeout(r, 50));
+
+  return {
+    child,
+    dir,
+    port(kind = 'http', index = 0) {
+      const listening = lines().filter((l) => l.msg === 'listening' && l.listener === kind);
+      const line = listening[index];
+      if (!line) throw new Error(`no ${kind} listener #${index} in:\n${out}`);
+      return Number(String(line.address).split(':').pop());
+    },
+    stdout: () => out,
+    stderr: () => err,
+    lines,
+    audits: () => lines().filter((l) => l.msg === 'request'),
+    waitForLine,
+    async stop(signal = 'SIGTERM') {
+      if (!dead) child.kill(signal);
+      const result = await exited;
+      if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
+      return result;
+    },
+  };
+}
+
+/** Result of a finished command. */
+export interface CommandResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command to completion (never throws on a non-zero exit). */
+export function runCommand(file: string, args: readonly string[], env?: Record<string, string>): Promise<CommandResult> {
+  return new Promise((resolvePromise) => {
+    execFile(file, args, { env: env ?? process.env, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs the built CLI with arguments. */
+export function runCli(args: readonly string[], env?: Record<string, string>): Promise<CommandResult> {
+  requireBuiltCli();
+  return runCommand(process.execPath, [cliPath, ...args], env);
+}
+
+/** Runs curl (`-s` added); the result's stdout is the body unless the args say otherwise. */
+export function curl(args: readonly string[]): Promise<CommandResult> {
+  return runCommand('curl', ['-s', '--max-time', '15', ...args]);
+}

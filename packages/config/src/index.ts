@@ -1,0 +1,28 @@
+/**
+ * @proxy/config: reads the YAML config, validates every section and every transform's config
+ * against the schema composed from the registered transforms, and reports every problem with
+ * its file, line, column and field path.
+ */
+export { parseConfigText, readConfigFile } from './document.js';
+export type { ConfigDocument, SourcePosition } from './document.js';
+export type { FieldPath } from './field-path.js';
+export { issueAt } from './issues.js';
+export { configSchema, DEFAULT_UPSTREAM_DENY_CIDRS } from './schema.js';
+export type { ConfigRegistry } from './schema.js';
+export { loadConfigFile, validateConfig } from './validate.js';
+export type {
+  DnsConfig,
+  DnsRecordConfig,
+  LogConfig,
+  ManagementConfig,
+  McpArgumentMatcher,
+  McpConfig,
+  McpServerConfig,
+  McpToolConfig,
+  MetricsConfig,
+  ProxyConfig,
+  ProxySection,
+  ReverseListenerConfig,
+  TlsConfig,
+  TransformEntry,
+} from './types.js';

@@ -1,0 +1,252 @@
+import { rulesSchema } from '@proxy/core';
+import type { JsonSchema, SecretSourceDefinition, TransformDefinition } from '@proxy/core';
+
+/** What the loader validates transform configs and secret sources with. */
+export interface ConfigRegistry {
+  /** Transform definitions keyed by the name used in config. */
+  readonly transforms: ReadonlyMap<string, TransformDefinition>;
+  readonly secretSources: readonly SecretSourceDefinition[];
+}
+
+/**
+ * Upstream addresses refused when `proxy.upstream_deny_cidrs` is absent: cloud instance
+ * metadata (IPv4 and AWS IPv6), loopback, "this network" and the unspecified IPv6 address.
+ */
+export const DEFAULT_UPSTREAM_DENY_CIDRS: readonly string[] = Object.freeze([
+  '169.254.169.254/32',
+  'fd00:ec2::254/128',
+  '127.0.0.0/8',
+  '::1/128',
+  '0.0.0.0/8',
+  '::/128',
+]);
+
+/** Prefix of the `$id` each transform schema gets inside {@link configSchema}, so its local `$ref`s resolve. */
+const TRANSFORM_SCHEMA_ID_PREFIX = 'https://schemas.proxy.local/transforms/';
+
+const listen = (fallback?: string): JsonSchema => ({
+  type: 'string',
+  format: 'listen-address',
+  ...(fallback === undefined ? {} : { default: fallback }),
+});
+
+const nonEmptyString: JsonSchema = { type: 'string', minLength: 1 };
+
+const dnsRecordSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'type', 'value'],
+  properties: {
+    name: { type: 'string', format: 'hostname' },
+    type: { type: 'string', enum: ['A', 'AAAA', 'CNAME'] },
+    value: { type: 'string' },
+  },
+  allOf: (
+    [
+      ['A', 'ipv4'],
+      ['AAAA', 'ipv6'],
+      ['CNAME', 'hostname'],
+    ] as const
+  ).map(([type, format]) => ({
+    if: { properties: { type: { const: type } }, required: ['type'] },
+    then: { properties: { value: { type: 'string', format } } },
+  })),
+};
+
+const dnsSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen: listen(':53'),
+    enabled: { type: 'boolean', default: true },
+    proxy_ip: { type: 'string', format: 'ipv4' },
+    proxy_ipv6: { type: 'string', format: 'ipv6' },
+    upstream_resolver: { type: 'string', format: 'resolver-address' },
+    passthrough: { type: 'array', items: { type: 'string', format: 'host-glob' }, default: [] },
+    records: { type: 'array', items: dnsRecordSchema, default: [] },
+  },
+  // `proxy_ip` is what every answer points at: required unless DNS is switched off.
+  if: { properties: { enabled: { const: false } }, required: ['enabled'] },
+  else: { required: ['proxy_ip'] },
+};
+
+const reverseListenerSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['listen'],
+  properties: {
+    listen: listen(),
+    upstream_host: { type: 'string', format: 'host-port' },
+    upstream_scheme: { type: 'string', enum: ['http', 'https'], default: 'https' },
+    host_header: { type: 'string', format: 'header-name', default: 'X-Upstream-Host' },
+    upstream_timeout: { type: 'string', format: 'positive-duration' },
+    tls_cert: nonEmptyString,
+    tls_key: nonEmptyString,
+  },
+  dependencies: { tls_cert: ['tls_key'], tls_key: ['tls_cert'] },
+};
+
+const proxySchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    http_listen: listen(':80'),
+    https_listen: listen(':443'),
+    tunnel_listen: listen(),
+    max_request_body_bytes: { type: 'integer', minimum: 0, default: 1_048_576 },
+    max_response_body_bytes: { type: 'integer', minimum: 0, default: 0 },
+    upstream_response_header_timeout: { type: 'string', format: 'positive-duration', default: '30s' },
+    upstream_deny_cidrs: {
+      type: 'array',
+      items: { type: 'string', format: 'cidr' },
+      default: [...DEFAULT_UPSTREAM_DENY_CIDRS],
+    },
+    reverse: { type: 'array', items: reverseListenerSchema, default: [] },
+  },
+};
+
+const tlsSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    mode: { type: 'string', enum: ['mitm', 'sni-only'], default: 'mitm' },
+    ca_cert: nonEmptyString,
+    ca_key: nonEmptyString,
+    cert_cache_size: { type: 'integer', exclusiveMinimum: 0, default: 1000 },
+    leaf_cert_expiry_hours: { type: 'integer', exclusiveMinimum: 0, default: 72 },
+    upstream_ca_bundle: nonEmptyString,
+  },
+};
+
+const mcpArgumentMatcherSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['path'],
+  properties: {
+    path: nonEmptyString,
+    equals: {},
+    in: { type: 'array' },
+    matches: { type: 'string', format: 'regex' },
+  },
+  oneOf: [{ required: ['equals'] }, { required: ['in'] }, { required: ['matches'] }],
+};
+
+const mcpSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    error: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        code: { type: 'integer', default: -32001 },
+        message: { type: 'string', default: 'blocked by iron-proxy policy' },
+      },
+    },
+    servers: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'rules'],
+        properties: {
+          name: nonEmptyString,
+          rules: { ...rulesSchema, minItems: 1 },
+          tools: {
+            type: 'array',
+            default: [],
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['name'],
+              properties: {
+                name: nonEmptyString,
+                when: { type: 'array', items: mcpArgumentMatcherSchema, default: [] },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+};
+
+const managementSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['listen'],
+  properties: {
+    listen: listen(),
+    api_key_env: { type: 'string', minLength: 1, default: 'IRON_MANAGEMENT_API_KEY' },
+  },
+};
+
+const metricsSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen: listen(':9090'),
+    path: { type: 'string', format: 'url-path', default: '/metrics' },
+  },
+};
+
+const logSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: { level: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], default: 'info' } },
+};
+
+/** One `transforms[]` entry, with its `config` constrained only to be a mapping. */
+const transformEntrySchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name: nonEmptyString,
+    config: { type: 'object', default: {} },
+  },
+};
+
+/**
+ * The top-level schema with each transform's `config` left open: the loader validates every
+ * entry's `config` against its own transform's schema separately, so a broken third-party
+ * schema or an unknown name affects only that entry.
+ */
+export function sectionsSchema(transformEntry: JsonSchema = transformEntrySchema): JsonSchema {
+  return {
+    title: 'Egress proxy configuration',
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      dns: dnsSchema,
+      proxy: proxySchema,
+      tls: tlsSchema,
+      transforms: { type: 'array', items: transformEntry, default: [] },
+      mcp: mcpSchema,
+      management: managementSchema,
+      metrics: metricsSchema,
+      log: logSchema,
+    },
+  };
+}
+
+/**
+ * The composed top-level schema (for documentation, editors and tests): every section, with
+ * each `transforms[]` entry's `config` checked against the schema of the transform its `name`
+ * selects. It uses the formats and keywords of core's `createSchemaValidator` (secret sources
+ * are `$ref`s to its `SECRET_SOURCE_SCHEMA_ID`) plus this package's address formats
+ * (`listen-address`, `host-port`, `resolver-address`, `positive-duration`, `header-name`,
+ * `url-path`). `validateConfig` validates the same rules, one transform entry at a time.
+ */
+export function configSchema(registry: ConfigRegistry): JsonSchema {
+  const branches = [...registry.transforms].map(([name, definition]) => ({
+    if: { properties: { name: { const: name } }, required: ['name'] },
+    then: { properties: { config: { $id: `${TRANSFORM_SCHEMA_ID_PREFIX}${encodeURIComponent(name)}.json`, ...definition.schema } } },
+  }));
+  return sectionsSchema(branches.length === 0 ? transformEntrySchema : { ...transformEntrySchema, allOf: branches });
+}

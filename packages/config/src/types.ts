@@ -1,0 +1,155 @@
+import type { RuleConfig } from '@proxy/core';
+
+/**
+ * The validated configuration, defaults applied. Keys are snake_case, as written in YAML.
+ * Durations stay strings (`30s`); read them with core's `parseDuration`.
+ */
+export interface ProxyConfig {
+  /** Present only when the file has a `dns` section. */
+  readonly dns?: DnsConfig;
+  readonly proxy: ProxySection;
+  readonly tls: TlsConfig;
+  /** Run in order on every request. */
+  readonly transforms: readonly TransformEntry[];
+  /** Present only when the file has an `mcp` section. */
+  readonly mcp?: McpConfig;
+  /** The management API; present only when configured. */
+  readonly management?: ManagementConfig;
+  /** The metrics endpoint; present only when configured. */
+  readonly metrics?: MetricsConfig;
+  readonly log: LogConfig;
+}
+
+/** The built-in DNS server. */
+export interface DnsConfig {
+  /** Default `:53`. */
+  readonly listen: string;
+  /** Additive: `false` keeps the section (e.g. for `upstream_resolver`) without serving DNS. Default `true`. */
+  readonly enabled: boolean;
+  /** The IPv4 address every intercepted lookup resolves to; required unless `enabled: false`. */
+  readonly proxy_ip?: string;
+  /** Additive: the IPv6 address AAAA lookups resolve to. */
+  readonly proxy_ipv6?: string;
+  /** `ip` or `ip:port`; used for passthrough queries and for upstream connections. */
+  readonly upstream_resolver?: string;
+  /** Host globs forwarded to the upstream resolver instead of intercepted. Default `[]`. */
+  readonly passthrough: readonly string[];
+  /** Static records, answered before interception and passthrough. Default `[]`. */
+  readonly records: readonly DnsRecordConfig[];
+}
+
+/** One static DNS record. */
+export interface DnsRecordConfig {
+  readonly name: string;
+  readonly type: 'A' | 'AAAA' | 'CNAME';
+  /** An IPv4 address (A), an IPv6 address (AAAA) or a host name (CNAME). */
+  readonly value: string;
+}
+
+/** The `proxy` section: listeners, body limits and the upstream guard. */
+export interface ProxySection {
+  /** Default `:80`. */
+  readonly http_listen: string;
+  /** Default `:443`. */
+  readonly https_listen: string;
+  /** CONNECT/SOCKS5 listener; disabled when absent. */
+  readonly tunnel_listen?: string;
+  /** Default 1048576 (1 MiB). */
+  readonly max_request_body_bytes: number;
+  /** Default 0 (unlimited). */
+  readonly max_response_body_bytes: number;
+  /** Duration, default `30s`, always positive. */
+  readonly upstream_response_header_timeout: string;
+  /** Default `DEFAULT_UPSTREAM_DENY_CIDRS`; an explicit list replaces it, `[]` disables it. */
+  readonly upstream_deny_cidrs: readonly string[];
+  /** Additive: reverse (sidecar) listeners. Default `[]`. */
+  readonly reverse: readonly ReverseListenerConfig[];
+}
+
+/** A reverse (sidecar) listener: requests go to a pinned upstream or one named by a header. */
+export interface ReverseListenerConfig {
+  readonly listen: string;
+  /** `host[:port]` every request goes to; when absent, `host_header` names the upstream. */
+  readonly upstream_host?: string;
+  /** Default `https`. */
+  readonly upstream_scheme: 'http' | 'https';
+  /** Header naming the upstream when `upstream_host` is unset. Default `X-Upstream-Host`; `Host` means the Host line. */
+  readonly host_header: string;
+  /** Duration overriding `proxy.upstream_response_header_timeout` for this listener. */
+  readonly upstream_timeout?: string;
+  /** PEM files to serve TLS on this listener; both or neither. */
+  readonly tls_cert?: string;
+  readonly tls_key?: string;
+}
+
+/** How HTTPS traffic is handled. */
+export interface TlsConfig {
+  /** Default `mitm`. */
+  readonly mode: 'mitm' | 'sni-only';
+  /** CA certificate (PEM path) leaves are minted from; required in mitm mode when https/tunnel listeners are configured. */
+  readonly ca_cert?: string;
+  readonly ca_key?: string;
+  /** Default 1000. */
+  readonly cert_cache_size: number;
+  /** Default 72. */
+  readonly leaf_cert_expiry_hours: number;
+  /** Additive: extra PEM bundle trusted for upstream TLS, besides the system roots. */
+  readonly upstream_ca_bundle?: string;
+}
+
+/** One `transforms[]` entry; `config` has been validated against the transform's schema (defaults applied). */
+export interface TransformEntry {
+  readonly name: string;
+  readonly config: unknown;
+}
+
+/** MCP tool-call interception. */
+export interface McpConfig {
+  /** JSON-RPC error returned for a denied call. Defaults: -32001, "blocked by iron-proxy policy". */
+  readonly error: { readonly code: number; readonly message: string };
+  readonly servers: readonly McpServerConfig[];
+}
+
+/** The tool allowlist of the MCP servers matched by `rules`. */
+export interface McpServerConfig {
+  readonly name: string;
+  readonly rules: readonly RuleConfig[];
+  /** Default `[]`: every tool denied. */
+  readonly tools: readonly McpToolConfig[];
+}
+
+/** One allowed tool; every `when` matcher must pass. */
+export interface McpToolConfig {
+  readonly name: string;
+  readonly when: readonly McpArgumentMatcher[];
+}
+
+/** A matcher on a dotted path of `params.arguments`: exactly one of `equals`, `in`, `matches`. */
+export interface McpArgumentMatcher {
+  readonly path: string;
+  readonly equals?: unknown;
+  readonly in?: readonly unknown[];
+  /** A regular expression matched against the stringified value. */
+  readonly matches?: string;
+}
+
+/** The bearer-authenticated management API. */
+export interface ManagementConfig {
+  readonly listen: string;
+  /** Default `IRON_MANAGEMENT_API_KEY`. */
+  readonly api_key_env: string;
+}
+
+/** The Prometheus metrics endpoint. */
+export interface MetricsConfig {
+  /** Default `:9090`. */
+  readonly listen: string;
+  /** Additive, default `/metrics`. */
+  readonly path: string;
+}
+
+/** Logging. */
+export interface LogConfig {
+  /** Default `info`. */
+  readonly level: 'debug' | 'info' | 'warn' | 'error';
+}

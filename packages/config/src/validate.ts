@@ -1,0 +1,101 @@
+import { ConfigError, createSchemaValidator } from '@proxy/core';
+import type { ConfigIssue } from '@proxy/core';
+import type { Ajv, ValidateFunction } from 'ajv';
+import { readConfigFile } from './document.js';
+import type { ConfigDocument } from './document.js';
+import { addConfigFormats } from './formats.js';
+import { issueAt, issuesFromAjvErrors, sortIssues } from './issues.js';
+import { isRecord } from './is-record.js';
+import { createSchemaLookup } from './schema-lookup.js';
+import { sectionsSchema } from './schema.js';
+import type { ConfigRegistry } from './schema.js';
+import type { ProxyConfig } from './types.js';
+
+/**
+ * Validates the whole document against the sections schema and every transform's `config`
+ * against its definition's schema, then checks the rules that span sections. Returns the
+ * config with defaults applied (the document itself is left as written). Throws one
+ * `ConfigError` (`PROXY_ERR_CONFIG_INVALID`) listing every issue, each with file, line,
+ * column and field path.
+ */
+export function validateConfig(doc: ConfigDocument, registry: ConfigRegistry): ProxyConfig {
+  if (doc.data === null || doc.data === undefined) {
+    throw new ConfigError([{ file: doc.file, path: '', message: 'the config file is empty (expected sections such as proxy and transforms)' }]);
+  }
+  const data: unknown = structuredClone(doc.data);
+  const ajv = createSchemaValidator({ secretSources: registry.secretSources });
+  addConfigFormats(ajv);
+
+  const root = sectionsSchema();
+  const validateSections = ajv.compile(root);
+  const issues: ConfigIssue[] = validateSections(data)
+    ? []
+    : issuesFromAjvErrors(validateSections.errors ?? [], { doc, base: [], data, schemaOf: createSchemaLookup(ajv, root) });
+  issues.push(...transformConfigIssues(ajv, doc, data, registry), ...tlsAuthorityIssues(doc, data));
+  if (issues.length > 0) throw new ConfigError(sortIssues(issues));
+  return data as ProxyConfig;
+}
+
+/** Reads, parses and validates a config file (see {@link validateConfig}). */
+export async function loadConfigFile(file: string, registry: ConfigRegistry): Promise<ProxyConfig> {
+  return validateConfig(await readConfigFile(file), registry);
+}
+
+/**
+ * Validates each `transforms[i].config` against the schema of the transform `name` selects,
+ * in place (defaults applied). An unknown name is one issue at that `name`; its config is
+ * not checked, so no error cascades from it.
+ */
+function transformConfigIssues(ajv: Ajv, doc: ConfigDocument, data: unknown, registry: ConfigRegistry): ConfigIssue[] {
+  const entries = isRecord(data) && Array.isArray(data.transforms) ? (data.transforms as unknown[]) : [];
+  const issues: ConfigIssue[] = [];
+  entries.forEach((entry, index) => {
+    // Entries without a usable name or config were reported by the sections schema.
+    if (!isRecord(entry) || typeof entry.name !== 'string' || entry.name === '') return;
+    const namePath = ['transforms', index, 'name'];
+    const definition = registry.transforms.get(entry.name);
+    if (definition === undefined) {
+      const registered = [...registry.transforms.keys()].join(', ') || 'none';
+      issues.push(issueAt(doc, namePath, `unknown transform "${entry.name}" (registered: ${registered})`));
+      return;
+    }
+    if (!isRecord(entry.config)) return;
+    let validate: ValidateFunction;
+    try {
+      validate = ajv.compile(definition.schema);
+    } catch (err) {
+      issues.push(issueAt(doc, namePath, `transform "${entry.name}" has an invalid config schema: ${(err as Error).message}`));
+      return;
+    }
+    if (!validate(entry.config)) {
+      issues.push(
+        ...issuesFromAjvErrors(validate.errors ?? [], {
+          doc,
+          base: ['transforms', index, 'config'],
+          data: entry.config,
+          schemaOf: createSchemaLookup(ajv, definition.schema),
+        }),
+      );
+    }
+  });
+  return issues;
+}
+
+/**
+ * In mitm mode the CA is needed as soon as a TLS-terminating listener is configured explicitly
+ * (`proxy.https_listen` or `proxy.tunnel_listen` written in the file; the `:443` default alone
+ * does not demand one).
+ */
+function tlsAuthorityIssues(doc: ConfigDocument, data: unknown): ConfigIssue[] {
+  const written = isRecord(doc.data) && isRecord(doc.data.proxy) ? doc.data.proxy : {};
+  const listener = ['https_listen', 'tunnel_listen'].find((key) => written[key] !== undefined);
+  const tls = isRecord(data) ? data.tls : undefined;
+  if (listener === undefined || !isRecord(tls) || tls.mode !== 'mitm') return [];
+  const where = doc.locate(['tls']) ?? doc.locate(['proxy', listener]);
+  return ['ca_cert', 'ca_key']
+    .filter((key) => tls[key] === undefined)
+    .map((key) => ({
+      ...issueAt(doc, ['tls', key], `required in mitm mode when proxy.${listener} is set (or set tls.mode: sni-only)`),
+      ...(where === undefined ? {} : { line: where.line, column: where.column }),
+    }));
+}

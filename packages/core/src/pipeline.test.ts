@@ -1,0 +1,186 @@
+import { createNoopMeter } from '@opentelemetry/api';
+import { describe, expect, it } from 'vitest';
+import { AuditBuilder } from './audit.js';
+import { ErrorCodes, ProxyError } from './errors.js';
+import { createPipeline, type TransformSpec } from './pipeline.js';
+import { createSecretResolver, envSource } from './secrets.js';
+import { testRequest } from './testing.js';
+import { reject, respond, type Logger, type Transform, type TransformDefinition, type TransformEnv } from './transform.js';
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+const clock = { now: () => Date.now() };
+
+function envFor(_spec: TransformSpec, instanceId: string): TransformEnv {
+  const signal = new AbortController().signal;
+  const http = () => Promise.reject(new Error('offline'));
+  return {
+    logger: silent,
+    secrets: createSecretResolver({ sources: [envSource], logger: silent, clock, http, signal, env: {} }),
+    meter: createNoopMeter(),
+    http,
+    clock,
+    signal,
+    instanceId,
+  };
+}
+
+/** A definition whose instance runs `hook` and records its calls in `log`. */
+function definition(name: string, log: string[], hook: Transform['onRequest'], extra: Partial<Transform> = {}): TransformDefinition {
+  return {
+    name,
+    schema: {},
+    create: () => ({
+      onRequest(request, trace) {
+        log.push(name);
+        return hook?.call(this, request, trace);
+      },
+      close() {
+        log.push(`close:${name}`);
+      },
+      ...extra,
+    }),
+  };
+}
+
+async function pipelineOf(defs: TransformDefinition[]) {
+  return createPipeline(
+    defs.map((d, index) => ({ definition: d, config: {}, index })),
+    envFor,
+    { clock, logger: silent },
+  );
+}
+
+async function run(defs: TransformDefinition[]) {
+  const pipeline = await pipelineOf(defs);
+  const request = testRequest();
+  const audit = new AuditBuilder(request);
+  const decision = await pipeline.runRequest(request, audit);
+  return { pipeline, decision, record: audit.finish(decision.action === 'continue' ? 200 : decision.status, clock.now()) };
+}
+
+describe('Pipeline.runRequest', () => {
+  it('runs every hook in order and continues when all pass', async () => {
+    const log: string[] = [];
+    const { decision, record } = await run([
+      definition('a', log, (_r, trace) => trace.annotate('seen', true)),
+      definition('b', log, () => undefined),
+    ]);
+    expect(log).toEqual(['a', 'b']);
+    expect(decision.action).toBe('continue');
+    expect(record.action).toBe('allow');
+    expect(record.request_transforms.map((t) => [t.name, t.action])).toEqual([
+      ['a', 'continue'],
+      ['b', 'continue'],
+    ]);
+    expect(record.request_transforms[0]!.annotations).toEqual({ seen: true });
+  });
+
+  it('short-circuits on the first reject', async () => {
+    const log: string[] = [];
+    const { decision, record } = await run([
+      definition('a', log, () => undefined),
+      definition('b', log, () => reject(403, 'not_allowlisted')),
+      definition('c', log, () => undefined),
+    ]);
+    expect(log).toEqual(['a', 'b']);
+    expect(decision).toEqual({ action: 'reject', status: 403, reason: 'not_allowlisted' });
+    expect(record).toMatchObject({ action: 'reject', rejected_by: 'b', reason: 'not_allowlisted', status_code: 403 });
+    expect(record.request_transforms.map((t) => t.action)).toEqual(['continue', 'reject']);
+  });
+
+  it('short-circuits on respond and records a stub', async () => {
+    const log: string[] = [];
+    const { decision, record } = await run([
+      definition('a', log, () => respond(200, '{"ok":true}', { 'content-type': 'application/json' }, 'token_stub')),
+      definition('b', log, () => undefined),
+    ]);
+    expect(log).toEqual(['a']);
+    expect(decision.action).toBe('respond');
+    expect(record).toMatchObject({ action: 'stub', stubbed_by: 'a', reason: 'token_stub' });
+    expect(record.request_transforms[0]).toMatchObject({ action: 'stub', annotations: { stubbed: 'token_stub' } });
+  });
+
+  it('fails closed with 502 when a hook throws, without the error message in the record', async () => {
+    const log: string[] = [];
+    const { decision, record } = await run([
+      definition('a', log, () => {
+        throw new TypeError('boom with sk-live-secret');
+      }),
+      definition('b', log, () => undefined),
+    ]);
+    expect(log).toEqual(['a']);
+    expect(decision).toEqual({ action: 'reject', status: 502, reason: 'transform_error' });
+    expect(record).toMatchObject({ action: 'error', rejected_by: 'a', reason: 'transform_error' });
+    expect(record.request_transforms[0]).toMatchObject({ action: 'error', annotations: { error: 'TypeError' } });
+    expect(JSON.stringify(record)).not.toContain('sk-live-secret');
+  });
+
+  it('turns a thrown 4xx ProxyError into a reject with its status', async () => {
+    const log: string[] = [];
+    const { decision, record } = await run([
+      definition('a', log, async () => {
+        throw new ProxyError(ErrorCodes.BODY_TOO_LARGE, 'too big', { status: 413, reason: 'body_too_large' });
+      }),
+    ]);
+    expect(decision).toEqual({ action: 'reject', status: 413, reason: 'body_too_large' });
+    expect(record).toMatchObject({ action: 'reject', rejected_by: 'a', reason: 'body_too_large' });
+  });
+
+  it('turns a thrown 5xx ProxyError into an error with its status', async () => {
+    const { decision, record } = await run([
+      definition('a', [], () => {
+        throw new ProxyError(ErrorCodes.SECRET_UNAVAILABLE, 'gone', { status: 502, reason: 'secret_unavailable' });
+      }),
+    ]);
+    expect(decision).toEqual({ action: 'reject', status: 502, reason: 'secret_unavailable' });
+    expect(record).toMatchObject({ action: 'error', reason: 'secret_unavailable' });
+  });
+
+  it('skips transforms without an onRequest hook', async () => {
+    const pipeline = await pipelineOf([{ name: 'quiet', schema: {}, create: () => ({}) }]);
+    const request = testRequest();
+    const audit = new AuditBuilder(request);
+    expect((await pipeline.runRequest(request, audit)).action).toBe('continue');
+    expect(audit.finish(200, 0).request_transforms).toEqual([]);
+  });
+});
+
+describe('Pipeline lifecycle', () => {
+  it('close() waits for in-flight requests, then closes in reverse order once', async () => {
+    const log: string[] = [];
+    const pipeline = await pipelineOf([definition('a', log, () => undefined), definition('b', log, () => undefined)]);
+    const done = pipeline.enter();
+    let closed = false;
+    const closing = pipeline.close().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false);
+    expect(log).toEqual([]);
+    done();
+    done();
+    await closing;
+    expect(log).toEqual(['close:b', 'close:a']);
+    await pipeline.close();
+    expect(log).toEqual(['close:b', 'close:a']);
+  });
+
+  it('createPipeline closes what it created and names the failing instance', async () => {
+    const log: string[] = [];
+    const failing: TransformDefinition = {
+      name: 'broken',
+      schema: {},
+      create: () => {
+        throw new Error('cannot start');
+      },
+    };
+    let caught: unknown;
+    try {
+      await pipelineOf([definition('a', log, () => undefined), failing]);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ProxyError);
+    expect((caught as ProxyError).code).toBe(ErrorCodes.TRANSFORM_CREATE_FAILED);
+    expect((caught as ProxyError).message).toContain('transforms[1] (broken): cannot start');
+    expect(log).toEqual(['close:a']);
+  });
+});

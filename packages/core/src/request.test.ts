@@ -1,0 +1,115 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { ErrorCodes, ProxyError } from './errors.js';
+import { HeaderList } from './headers.js';
+import { createMessageBody, createProxyRequest, requestUrl } from './request.js';
+
+function body(headers: Record<string, string>, chunks: (string | Buffer)[] | null, limit = 0) {
+  const list = HeaderList.from(headers);
+  const stream = chunks === null ? null : Readable.from(chunks.map((c) => Buffer.from(c)));
+  return { headers: list, body: createMessageBody({ headers: list, stream, limit, limitName: 'proxy.max_request_body_bytes' }) };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ProxyError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProxyError);
+    return err as ProxyError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('MessageBody', () => {
+  it('reads a Content-Length body once', async () => {
+    const { body: b } = body({ 'content-length': '11' }, ['hello ', 'world']);
+    expect(b.present).toBe(true);
+    expect(b.declaredLength).toBe(11);
+    expect(b.buffered).toBe(false);
+    const first = await b.read();
+    expect(first.toString()).toBe('hello world');
+    expect(await b.read()).toBe(first);
+    expect(b.buffered).toBe(true);
+    expect(b.bytes).toBe(first);
+  });
+
+  it('reads a chunked body', async () => {
+    const { body: b } = body({ 'transfer-encoding': 'chunked' }, ['a', 'b']);
+    expect(b.chunked).toBe(true);
+    expect(b.declaredLength).toBeUndefined();
+    expect((await b.read()).toString()).toBe('ab');
+  });
+
+  it('has no body without framing or stream', async () => {
+    expect(body({}, null).body.present).toBe(false);
+    expect(body({ 'content-length': '0' }, []).body.present).toBe(false);
+    expect((await body({}, null).body.read()).length).toBe(0);
+  });
+
+  it('rejects a declared Content-Length over the limit with 413 before reading', async () => {
+    const { body: b } = body({ 'content-length': '100' }, ['x'.repeat(100)], 10);
+    const err = await rejection(b.read());
+    expect(err.code).toBe(ErrorCodes.BODY_TOO_LARGE);
+    expect(err.status).toBe(413);
+    expect(err.message).toContain('proxy.max_request_body_bytes');
+  });
+
+  it('rejects a streamed body that grows over the limit with 413', async () => {
+    const { body: b } = body({ 'transfer-encoding': 'chunked' }, ['12345', '67890', 'x'], 10);
+    const err = await rejection(b.read());
+    expect(err.code).toBe(ErrorCodes.BODY_TOO_LARGE);
+    expect(err.status).toBe(413);
+  });
+
+  it('accepts a body exactly at the limit', async () => {
+    const { body: b } = body({ 'content-length': '10' }, ['1234567890'], 10);
+    expect((await b.read()).length).toBe(10);
+  });
+
+  it('replace() sets Content-Length and removes Transfer-Encoding', async () => {
+    const { headers, body: b } = body({ 'Transfer-Encoding': 'chunked' }, ['old']);
+    b.replace('new body ü');
+    expect(headers.has('transfer-encoding')).toBe(false);
+    expect(headers.get('content-length')).toBe(String(Buffer.byteLength('new body ü')));
+    expect(b.buffered).toBe(true);
+    expect((await b.read()).toString()).toBe('new body ü');
+  });
+
+  it('replace() with an empty body leaves no body present', () => {
+    const { headers, body: b } = body({ 'content-length': '3' }, ['abc']);
+    b.replace(Buffer.alloc(0));
+    expect(b.present).toBe(false);
+    expect(headers.get('content-length')).toBe('0');
+  });
+});
+
+describe('createProxyRequest', () => {
+  const base = {
+    method: 'GET',
+    scheme: 'https' as const,
+    port: 443,
+    path: '/p',
+    query: 'a=1',
+    headers: new HeaderList(),
+    clientAddress: '10.0.0.2',
+    mode: 'mitm' as const,
+    bodyStream: null,
+    maxBodyBytes: 0,
+  };
+
+  it.each([
+    ['API.Example.com.', 'api.example.com'],
+    ['[::1]', '::1'],
+  ])('normalizes host %s', (host, expected) => {
+    expect(createProxyRequest({ ...base, host }).host).toBe(expected);
+  });
+
+  it('gives every request a distinct id', () => {
+    expect(createProxyRequest({ ...base, host: 'a' }).id).not.toBe(createProxyRequest({ ...base, host: 'a' }).id);
+  });
+
+  it('requestUrl omits the default port and brackets IPv6', () => {
+    expect(requestUrl({ scheme: 'https', host: 'a.com', port: 443, path: '/x', query: 'q=1' })).toBe('https://a.com/x?q=1');
+    expect(requestUrl({ scheme: 'http', host: '::1', port: 8080, path: '/', query: '' })).toBe('http://[::1]:8080/');
+  });
+});

@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import { rulesSchema } from './rules.js';
+import { createSchemaValidator, toConfigIssues } from './schema.js';
+import { envSource, secretSourceRef, type SecretSourceDefinition } from './secrets.js';
+
+function check(schema: object, data: unknown, validator = createSchemaValidator()) {
+  const validate = validator.compile(schema);
+  const ok = validate(data);
+  return { ok, issues: toConfigIssues(validate.errors) };
+}
+
+describe('createSchemaValidator formats', () => {
+  const cases: [string, string, boolean][] = [
+    ['duration', '5m', true],
+    ['duration', '1h30m', true],
+    ['duration', '0', true],
+    ['duration', '5', false],
+    ['duration', '-1s', false],
+    ['cidr', '10.0.0.0/8', true],
+    ['cidr', 'fd00::/8', true],
+    ['cidr', '10.0.0.0', false],
+    ['cidr', '10.0.0.0/40', false],
+    ['host-glob', '*', true],
+    ['host-glob', '*.example.com', true],
+    ['host-glob', 'api.example.com', true],
+    ['host-glob', 'API.Example.com.', true],
+    ['host-glob', '10.0.0.1', true],
+    ['host-glob', '::1', true],
+    ['host-glob', 'has space.com', false],
+    ['host-glob', 'https://example.com', false],
+    ['path-glob', '/v1/*', true],
+    ['path-glob', 'v1/*', false],
+    ['header-pattern', 'Authorization', true],
+    ['header-pattern', 'x-api-key', true],
+    ['header-pattern', '/^X-Trace-.*$/', true],
+    ['header-pattern', '/^x-(a|b)$/', true],
+    ['header-pattern', '/^x-(a|b)$/i', false],
+    ['header-pattern', '/(unclosed/', false],
+    ['header-pattern', 'bad header', false],
+    ['header-pattern', '', false],
+    ['uri', 'https://oauth2.example.com/token', true],
+    ['ipv4', '1.2.3.4', true],
+  ];
+  it.each(cases)('format %s accepts %j: %s', (format, value, ok) => {
+    const result = check({ type: 'object', properties: { v: { type: 'string', format } } }, { v: value });
+    expect(result.ok).toBe(ok);
+    if (!ok) expect(result.issues).toEqual([{ path: 'v', message: `must be a valid ${format}` }]);
+  });
+});
+
+describe('proxyTemplate keyword', () => {
+  const schema = { type: 'object', properties: { formatter: { type: 'string', proxyTemplate: { fields: ['Value'] } } } };
+  it('accepts a template over the listed fields', () => {
+    expect(check(schema, { formatter: 'Bearer {{ .Value }}' }).ok).toBe(true);
+  });
+  it('reports the template error', () => {
+    expect(check(schema, { formatter: 'Bearer {{ .Foo }}' }).issues).toEqual([
+      { path: 'formatter', message: 'template references unknown field .Foo at offset 10' },
+    ]);
+  });
+  it('rejects a malformed keyword value at compile time', () => {
+    expect(() => createSchemaValidator().compile({ type: 'string', proxyTemplate: { fields: 'Value' } })).toThrow();
+  });
+});
+
+describe('validator options', () => {
+  it('applies defaults and reports every error at once', () => {
+    const data: Record<string, unknown> = { extra: 1 };
+    const result = check(
+      {
+        type: 'object',
+        properties: { mode: { type: 'string', default: 'strict' }, need: { type: 'string' } },
+        required: ['need'],
+        additionalProperties: false,
+      },
+      data,
+    );
+    expect(data.mode).toBe('strict');
+    expect(result.issues).toEqual([
+      { path: 'need', message: 'is required' },
+      { path: 'extra', message: 'is not a known field' },
+    ]);
+  });
+
+  it('is strict: unknown keywords are schema errors', () => {
+    expect(() => createSchemaValidator().compile({ type: 'string', colour: 'red' })).toThrow(/unknown keyword/);
+  });
+
+  it('compiles the shared rules schema', () => {
+    expect(check(rulesSchema, [{ host: '*.example.com', methods: ['GET'], paths: ['/v1/*'] }, { cidr: '10.0.0.0/8' }]).ok).toBe(true);
+    expect(check(rulesSchema, [{ host: 'a.com', cidr: '10.0.0.0/8' }]).ok).toBe(false);
+    expect(check(rulesSchema, [{ cidr: 'nope' }]).issues).toContainEqual({ path: '[0].cidr', message: 'must be a valid cidr' });
+  });
+});
+
+describe('secret source schema', () => {
+  const schema = {
+    type: 'object',
+    properties: { secrets: { type: 'array', items: { type: 'object', properties: { source: secretSourceRef }, additionalProperties: false } } },
+  };
+
+  it('accepts env sources with json_key and ttl', () => {
+    expect(check(schema, { secrets: [{ source: { type: 'env', var: 'X', json_key: 'k', ttl: '5m' } }] }).ok).toBe(true);
+  });
+
+  it('names the missing backend field with its full path', () => {
+    expect(check(schema, { secrets: [{ source: { type: 'env' } }] }).issues).toEqual([{ path: 'secrets[0].source.var', message: 'is required' }]);
+  });
+
+  it('rejects unknown fields and bad ttl', () => {
+    expect(check(schema, { secrets: [{ source: { type: 'env', var: 'X', region: 'x', ttl: '5' } }] }).issues).toEqual([
+      { path: 'secrets[0].source.region', message: 'is not a known field' },
+      { path: 'secrets[0].source.ttl', message: 'must be a valid duration' },
+    ]);
+  });
+
+  it('lists the known types for an unknown type', () => {
+    expect(check(schema, { secrets: [{ source: { type: 'vault', path: 'x' } }] }).issues).toEqual([
+      { path: 'secrets[0].source.type', message: 'must be one of: env' },
+    ]);
+    expect(check(schema, { secrets: [{ source: {} }] }).issues).toEqual([{ path: 'secrets[0].source.type', message: 'is required' }]);
+  });
+
+  it('composes registered backends', () => {
+    const awsSm: SecretSourceDefinition = {
+      type: 'aws_sm',
+      properties: { secret_id: { type: 'string' }, region: { type: 'string' } },
+      required: ['secret_id'],
+      label: (c) => String(c.secret_id),
+      create: () => ({ fetch: () => Promise.resolve('v') }),
+    };
+    const validator = createSchemaValidator({ secretSources: [envSource, awsSm] });
+    expect(check(schema, { secrets: [{ source: { type: 'aws_sm', secret_id: 'arn', region: 'us-east-1', ttl: '15m' } }] }, validator).ok).toBe(true);
+    expect(check(schema, { secrets: [{ source: { type: 'aws_sm', var: 'X' } }] }, validator).issues).toEqual([
+      { path: 'secrets[0].source.secret_id', message: 'is required' },
+      { path: 'secrets[0].source.var', message: 'is not a known field' },
+    ]);
+    expect(check(schema, { secrets: [{ source: { type: 'nope' } }] }, validator).issues).toEqual([
+      { path: 'secrets[0].source.type', message: 'must be one of: env, aws_sm' },
+    ]);
+    // The default validator does not know aws_sm.
+    expect(check(schema, { secrets: [{ source: { type: 'aws_sm', secret_id: 'arn' } }] }).ok).toBe(false);
+  });
+});
+
+describe('toConfigIssues', () => {
+  it('prefixes paths and quotes odd field names', () => {
+    expect(
+      toConfigIssues(
+        [
+          { instancePath: '/a~1b/0', schemaPath: '', keyword: 'type', params: { type: 'string' }, message: 'must be string' },
+          { instancePath: '', schemaPath: '', keyword: 'required', params: { missingProperty: 'x y' } },
+        ],
+        'transforms[1].config',
+      ),
+    ).toEqual([
+      { path: 'transforms[1].config."a/b"[0]', message: 'must be string' },
+      { path: 'transforms[1].config."x y"', message: 'is required' },
+    ]);
+    expect(toConfigIssues(null)).toEqual([]);
+  });
+});

@@ -1,0 +1,110 @@
+import { canonicalHeaderName, compileHeaderPatterns, type ProxyRequest } from '@proxy/core';
+import type { ReplaceConfig } from './config.js';
+import type { SecretAction } from './secret-action.js';
+import { encodePathValue, encodeQueryValue } from './url-encoding.js';
+
+/** `Basic <base64>` credentials, whose decoded `user:password` may hold the placeholder. */
+const BASIC_CREDENTIALS = /^(basic[ \t]+)([A-Za-z0-9+/_-]+={0,2})[ \t]*$/i;
+
+/**
+ * Compiles a replace block: swap the placeholder for the real value in the scanned headers
+ * (including inside `Authorization: Basic` credentials), and, when enabled, in the body, the
+ * path and the raw query (where the URL-encoded placeholder is found too, and the value goes
+ * in encoded).
+ */
+export function compileReplace(config: ReplaceConfig): SecretAction {
+  const token = config.proxy_value;
+  const tokenBytes = Buffer.from(token, 'utf8');
+  // The spellings of the placeholder a URL may carry: as sent, and percent-encoded.
+  const urlSpellings = [...new Set([token, encodeURIComponent(token), encodePathValue(token)])];
+  const scope = compileHeaderPatterns(config.match_headers ?? []);
+  const matchBody = config.match_body ?? false;
+  const matchPath = config.match_path ?? false;
+  const matchQuery = config.match_query ?? false;
+
+  /** The header value with the placeholder swapped, or undefined when it holds none. */
+  const swapHeaderValue = (name: string, value: string, secret: () => string): string | undefined => {
+    if (value.includes(token)) return replaceAll(value, token, secret());
+    if (name.toLowerCase() !== 'authorization') return undefined;
+    const basic = BASIC_CREDENTIALS.exec(value);
+    if (basic === null) return undefined;
+    const decoded = Buffer.from(basic[2]!, 'base64').toString('utf8');
+    if (!decoded.includes(token)) return undefined;
+    return basic[1]! + Buffer.from(replaceAll(decoded, token, secret()), 'utf8').toString('base64');
+  };
+
+  /** The URL part with every spelling of the placeholder swapped for the encoded value, or undefined. */
+  const swapInUrl = (text: string, encode: (value: string) => string, secret: () => string): string | undefined => {
+    let out = text;
+    let found = false;
+    for (const spelling of urlSpellings) {
+      if (!out.includes(spelling)) continue;
+      out = replaceAll(out, spelling, encode(secret()));
+      found = true;
+    }
+    return found ? out : undefined;
+  };
+
+  return {
+    kind: 'swapped',
+    required: config.require ?? false,
+    async apply(request: ProxyRequest, secret: () => string) {
+      const locations: string[] = [];
+      const headers = request.headers;
+      for (let i = 0; i < headers.size; i++) {
+        const [name, value] = headers.at(i)!;
+        // An empty match_headers scans every header, sent under its own name.
+        const sendAs = scope.size === 0 ? name : scope.match(name);
+        if (sendAs === undefined) continue;
+        const swapped = swapHeaderValue(name, value, secret);
+        if (swapped === undefined) continue;
+        headers.setAt(i, swapped, sendAs);
+        const location = `header:${canonicalHeaderName(name)}`;
+        if (!locations.includes(location)) locations.push(location);
+      }
+      if (matchQuery) {
+        const query = swapInUrl(request.query, encodeQueryValue, secret);
+        if (query !== undefined) {
+          request.query = query;
+          locations.push('query');
+        }
+      }
+      if (matchPath) {
+        const path = swapInUrl(request.path, encodePathValue, secret);
+        if (path !== undefined) {
+          request.path = path;
+          locations.push('path');
+        }
+      }
+      if (matchBody && request.body.present) {
+        const body = replaceBytes(await request.body.read(), tokenBytes, () => Buffer.from(secret(), 'utf8'));
+        if (body !== undefined) {
+          request.body.replace(body);
+          locations.push('body');
+        }
+      }
+      return locations;
+    },
+  };
+}
+
+/** Replaces every occurrence of `needle` (literally: `$` in the value has no special meaning). */
+function replaceAll(text: string, needle: string, replacement: string): string {
+  return text.split(needle).join(replacement);
+}
+
+/** `haystack` with every occurrence of `needle` replaced, or undefined when there is none. */
+function replaceBytes(haystack: Buffer, needle: Buffer, replacement: () => Buffer): Buffer | undefined {
+  let at = haystack.indexOf(needle);
+  if (at < 0) return undefined;
+  const value = replacement();
+  const parts: Buffer[] = [];
+  let from = 0;
+  while (at >= 0) {
+    parts.push(haystack.subarray(from, at), value);
+    from = at + needle.length;
+    at = haystack.indexOf(needle, from);
+  }
+  parts.push(haystack.subarray(from));
+  return Buffer.concat(parts);
+}

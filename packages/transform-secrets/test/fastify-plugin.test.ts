@@ -1,0 +1,85 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import httpProxy from '@fastify/http-proxy';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSecretResolver, envSource, type AuditRecord, type Logger } from '@proxy/core';
+import { transformPlugin } from '@proxy/core/fastify';
+import { startEchoServer, type EchoRequestRecord, type EchoServer } from '@proxy/test-kit';
+import { secretsTransform, type SecretsConfig } from '../src/index.js';
+
+// Standalone use: the secrets transform in front of @fastify/http-proxy in a plain Fastify
+// server, through core's adapter, with the echo server as the upstream.
+const REAL_TOKEN = 'real-standalone-token-5e6f';
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+
+let echo: EchoServer;
+let app: FastifyInstance;
+let base: string;
+const audits: AuditRecord[] = [];
+const stopSecrets = new AbortController();
+
+const config: SecretsConfig = {
+  secrets: [
+    {
+      source: { type: 'env', var: 'REAL_TOKEN' },
+      replace: { proxy_value: 'proxy-tok-standalone', match_headers: ['Authorization'], match_query: true, require: true },
+      rules: [{ host: '127.0.0.1', paths: ['/v1/*'] }],
+    },
+  ],
+};
+
+beforeAll(async () => {
+  echo = await startEchoServer();
+  const secrets = createSecretResolver({
+    sources: [envSource],
+    logger: silent,
+    clock: { now: () => Date.now() },
+    http: fetch,
+    signal: stopSecrets.signal,
+    env: { REAL_TOKEN },
+  });
+  app = Fastify();
+  await app.register(
+    transformPlugin(secretsTransform, {
+      destination: () => ({ scheme: 'http', host: '127.0.0.1', port: echo.port }),
+      env: { secrets, logger: silent },
+      onAudit: (record) => audits.push(record),
+    }),
+    config,
+  );
+  await app.register(httpProxy, { upstream: echo.url });
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await app?.close();
+  stopSecrets.abort();
+  await echo?.close();
+});
+
+describe('secrets as a Fastify plugin in front of @fastify/http-proxy', () => {
+  it('swaps the placeholder before the request reaches the upstream', async () => {
+    const res = await fetch(`${base}/v1/models?key=proxy-tok-standalone`, { headers: { Authorization: 'Bearer proxy-tok-standalone' } });
+    expect(res.status).toBe(200);
+    const seen = (await res.json()) as EchoRequestRecord;
+    expect(seen.headers.authorization).toBe(`Bearer ${REAL_TOKEN}`);
+    expect(seen.query).toBe(`key=${REAL_TOKEN}`);
+    expect(seen.path).toBe('/v1/models');
+  });
+
+  it('answers 403 itself when the required placeholder is missing', async () => {
+    const before = echo.requests.length;
+    const res = await fetch(`${base}/v1/models`, { headers: { Authorization: 'Bearer my-own-key' } });
+    expect(res.status).toBe(403);
+    expect(await res.text()).not.toContain(REAL_TOKEN);
+    expect(echo.requests.length).toBe(before);
+  });
+
+  it('reports audit records that name the secret but never hold its value', () => {
+    expect(audits.length).toBeGreaterThanOrEqual(2);
+    const text = JSON.stringify(audits);
+    expect(text).toContain('REAL_TOKEN');
+    expect(text).not.toContain(REAL_TOKEN);
+    expect(audits.some((a) => a.rejected_by === 'secrets' && a.reason === 'proxy_token_missing')).toBe(true);
+  });
+});

@@ -1,0 +1,5 @@
+export { startEchoServer, MAX_KEPT_BODY_BYTES } from './echo-server.js';
+export type { EchoServer, EchoServerOptions, EchoRequestRecord } from './echo-server.js';
+export { startDnsServer } from './dns-server.js';
+export type { DnsTestServer, DnsServerOptions, DnsQueryRecord } from './dns-server.js';
+export type { DnsRecordSet } from './dns-answer.js';
