@@ -64,7 +64,7 @@ describe('a third-party transform named by package name', () => {
     await writeFile(join(dir, 'bad-config.yaml'), config('@acme/proxy-transform-example', '\n      colour: blue'));
     const r = await runCli(['validate', '--config', join(dir, 'bad-config.yaml')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/bad-config\.yaml:13:\d+: transforms\[1\]\.config\.colour/);
+    expect(r.stderr).toMatch(/bad-config\.yaml:12:\d+: transforms\[1\]\.config\.colour/);
   });
 
   it('fails startup with PROXY_ERR_TRANSFORM_NOT_FOUND when the package is not installed', async () => {

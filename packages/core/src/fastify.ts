@@ -29,7 +29,7 @@ import { createPipeline } from './pipeline.js';
 import { createProxyRequest, type ProxyRequest } from './request.js';
 import { createSchemaValidator, toConfigIssues } from './schema.js';
 import { createTransformEnv, systemClock } from './transform-env.js';
-import type { Decision, Logger, TransformDefinition, TransformEnv } from './transform.js';
+import { reject, type Decision, type Logger, type TransformDefinition, type TransformEnv } from './transform.js';
 
 /** Adapter options that are not the transform's own config. */
 export interface TransformPluginOptions {
@@ -133,6 +133,12 @@ export function transformPlugin<Config>(
         decision = await pipeline.runRequest(proxyRequest, audit);
       } finally {
         done();
+      }
+      const readError = proxyRequest.body.readError;
+      if (decision.action === 'continue' && readError !== undefined) {
+        // A transform read the body, failed and carried on: the stream is spent, never forward it.
+        audit.rejected('engine', readError.reason);
+        decision = reject(readError.status, readError.reason);
       }
       if (decision.action !== 'continue') {
         options.onAudit?.(audit.finish(decision.status, clock.now()));

@@ -56,9 +56,15 @@ describe('MessageBody', () => {
 
   it('rejects a streamed body that grows over the limit with 413', async () => {
     const { body: b } = body({ 'transfer-encoding': 'chunked' }, ['12345', '67890', 'x'], 10);
+    expect(b.readError).toBeUndefined();
     const err = await rejection(b.read());
     expect(err.code).toBe(ErrorCodes.BODY_TOO_LARGE);
     expect(err.status).toBe(413);
+    // The failure stays on the body, so the forwarder refuses the request even when the
+    // transform that read it carried on.
+    expect(b.readError).toBe(err);
+    expect(b.buffered).toBe(false);
+    expect((await rejection(b.read())).code).toBe(ErrorCodes.BODY_TOO_LARGE);
   });
 
   it('accepts a body exactly at the limit', async () => {

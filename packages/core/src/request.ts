@@ -35,6 +35,12 @@ export interface MessageBody {
   read(): Promise<Buffer>;
   /** Swaps the body. Content-Length is set to the new length and Transfer-Encoding removed. */
   replace(body: Buffer | string): void;
+  /**
+   * Why `read()` failed (body over the limit, stream error), if it did. The body stream is then
+   * spent: whoever forwards the message must answer with this error's status instead, even when
+   * the transform that read the body chose to carry on.
+   */
+  readonly readError: ProxyError | undefined;
 }
 
 /**
@@ -102,6 +108,7 @@ class LazyBody implements MessageBody {
   readonly #opts: MessageBodyOptions;
   #bytes: Buffer | undefined;
   #reading: Promise<Buffer> | undefined;
+  #error: ProxyError | undefined;
   readonly declaredLength: number | undefined;
   readonly chunked: boolean;
 
@@ -142,30 +149,57 @@ class LazyBody implements MessageBody {
     this.#opts.headers.set('Content-Length', String(bytes.length));
   }
 
-  async #consume(): Promise<Buffer> {
+  get readError(): ProxyError | undefined {
+    return this.#error;
+  }
+
+  #consume(): Promise<Buffer> {
     const { stream, limit, limitName } = this.#opts;
-    if (stream === null || !this.present) return Buffer.alloc(0);
-    const tooLarge = (): ProxyError =>
-      new ProxyError(ErrorCodes.BODY_TOO_LARGE, `body exceeds ${limitName} (${limit} bytes)`, {
+    if (stream === null || !this.present) return Promise.resolve(Buffer.alloc(0));
+    const fail = (): Promise<never> => {
+      this.#error = new ProxyError(ErrorCodes.BODY_TOO_LARGE, `body exceeds ${limitName} (${limit} bytes)`, {
         status: 413,
         reason: 'body_too_large',
       });
-    if (limit > 0 && this.declaredLength !== undefined && this.declaredLength > limit) {
+      // Drain the rest without keeping it, so the connection stays usable for the 413 answer.
+      stream.on('data', () => {});
       stream.resume();
-      throw tooLarge();
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of stream) {
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-      total += buf.length;
-      if (limit > 0 && total > limit) {
-        stream.resume();
-        throw tooLarge();
-      }
-      chunks.push(buf);
-    }
-    return Buffer.concat(chunks, total);
+      return Promise.reject(this.#error);
+    };
+    if (limit > 0 && this.declaredLength !== undefined && this.declaredLength > limit) return fail();
+    return new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      const onData = (chunk: Buffer | string): void => {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        total += buf.length;
+        if (limit > 0 && total > limit) {
+          cleanup();
+          chunks.length = 0;
+          fail().catch(reject);
+          return;
+        }
+        chunks.push(buf);
+      };
+      const onEnd = (): void => {
+        cleanup();
+        resolve(Buffer.concat(chunks, total));
+      };
+      const onError = (err: Error): void => {
+        cleanup();
+        this.#error = new ProxyError(ErrorCodes.BAD_REQUEST, 'the request body could not be read', { status: 400, reason: 'body_read_failed', cause: err });
+        reject(this.#error);
+      };
+      const cleanup = (): void => {
+        stream.off('data', onData);
+        stream.off('end', onEnd);
+        stream.off('error', onError);
+      };
+      stream.on('data', onData);
+      stream.on('end', onEnd);
+      stream.on('error', onError);
+      stream.resume();
+    });
   }
 }
 

@@ -46,6 +46,7 @@ const rewrite = defineTransform<{ header: string; value: string; blocked_path?: 
         }
         if (request.path === '/upper') request.body.replace((await request.body.read()).toString().toUpperCase());
         if (request.path === '/peek') trace.annotate('length', (await request.body.read()).length);
+        if (request.path === '/peek-lenient') await request.body.read().catch(() => trace.annotate('read', 'failed'));
         return CONTINUE;
       },
     };
@@ -167,6 +168,13 @@ describe('transformPlugin in front of @fastify/http-proxy', () => {
   it('rejects a body over maxBodyBytes with 413 and does not forward it', async () => {
     const base = await proxyApp();
     const res = await fetch(`${base}/peek`, { method: 'POST', body: 'x'.repeat(100), headers: { 'content-type': 'text/plain' } });
+    expect(res.status).toBe(413);
+    expect(seen).toHaveLength(0);
+  });
+
+  it('answers 413 when a transform swallowed the over-limit read: the spent body is never forwarded', async () => {
+    const base = await proxyApp();
+    const res = await fetch(`${base}/peek-lenient`, { method: 'POST', body: 'x'.repeat(100), headers: { 'content-type': 'text/plain' } });
     expect(res.status).toBe(413);
     expect(seen).toHaveLength(0);
   });

@@ -1,0 +1,153 @@
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import { AuditBuilder, createProxyRequest, HeaderList, nextRequestId } from '@proxy/core';
+import type { AuditRecord, Pipeline, ProxyRequest } from '@proxy/core';
+import { stripHopByHop } from './hop-by-hop.js';
+import { isRefusal, type Ingress, type Refusal, type Route } from './ingress.js';
+
+/** Status recorded when the client left before any response was sent (nginx's convention). */
+export const STATUS_CLIENT_CLOSED = 499;
+
+/** What the engine needs from itself to run one request. */
+export interface ExchangeHost {
+  /** The pipeline new requests start on (undefined until the first `setPipeline`). */
+  readonly pipeline: Pipeline | undefined;
+  readonly maxRequestBodyBytes: number;
+  readonly onAudit: (record: AuditRecord) => void;
+  /** Called when an exchange starts, so that shutdown can wait for it. */
+  readonly admit: (exchange: Exchange) => void;
+  /** Called once the exchange is complete, after its audit record. */
+  readonly retire: (exchange: Exchange) => void;
+}
+
+/**
+ * One request's journey through the engine: its `ProxyRequest` (once its destination is
+ * known), its audit record and its hold on the pipeline it started with. `complete()` emits
+ * the audit record exactly once and releases the pipeline, whatever path the request took.
+ */
+export class Exchange {
+  /** The request id, also in the audit record and the operational log lines. */
+  readonly id: string;
+  readonly audit: AuditBuilder;
+  readonly ingress: Ingress;
+  /** The destination and the request view; undefined when the engine refused the request outright. */
+  readonly route: Route | undefined;
+  readonly request: ProxyRequest | undefined;
+  readonly pipeline: Pipeline | undefined;
+  /** The client's body stream, forwarded as is unless a transform buffered the body. */
+  readonly bodyStream: Readable | null;
+  readonly #host: ExchangeHost;
+  readonly #release: () => void;
+  #completed = false;
+
+  private constructor(
+    id: string,
+    host: ExchangeHost,
+    ingress: Ingress,
+    audit: AuditBuilder,
+    prepared: { route: Route; request: ProxyRequest; pipeline: Pipeline } | undefined,
+    bodyStream: Readable | null,
+  ) {
+    this.id = id;
+    this.#host = host;
+    this.bodyStream = bodyStream;
+    this.ingress = ingress;
+    this.audit = audit;
+    this.route = prepared?.route;
+    this.request = prepared?.request;
+    this.pipeline = prepared?.pipeline;
+    this.#release = prepared?.pipeline.enter() ?? noop;
+    host.admit(this);
+  }
+
+  /**
+   * Starts the exchange of a request that just arrived: works out its destination through the
+   * listener's ingress and builds the request view the pipeline runs on. The result is refused
+   * (with its audit record started) when the destination is missing or ambiguous, the path is
+   * unsafe, or no pipeline is installed.
+   */
+  static begin(
+    host: ExchangeHost,
+    ingress: Ingress,
+    req: IncomingMessage,
+    target: string,
+    bodyStream: Readable | null,
+  ): { exchange: Exchange; refusal?: Refusal } {
+    const receivedAt = Date.now();
+    const id = nextRequestId();
+    const clientAddress = clientAddressOf(req);
+    const routed = ingress.route(req, target);
+    const pipeline = host.pipeline;
+    if (isRefusal(routed) || pipeline === undefined) {
+      const refusal = isRefusal(routed) ? routed : { status: 503, reason: 'no_pipeline', message: 'proxy is not ready' };
+      const audit = new AuditBuilder({
+        id,
+        host: isRefusal(routed) ? (routed.host ?? '') : routed.host,
+        method: req.method ?? '',
+        path: isRefusal(routed) ? pathOf(target) : routed.path,
+        clientAddress,
+        mode: ingress.mode,
+        sni: undefined,
+        tunnel: undefined,
+        receivedAt,
+      });
+      audit.rejected('engine', refusal.reason);
+      return { exchange: new Exchange(id, host, ingress, audit, undefined, null), refusal };
+    }
+
+    const headers = HeaderList.fromRaw(req.rawHeaders);
+    const request = createProxyRequest({
+      id,
+      method: req.method ?? 'GET',
+      scheme: routed.scheme,
+      host: routed.host,
+      port: routed.port,
+      path: routed.path,
+      query: routed.query,
+      headers,
+      clientAddress,
+      mode: ingress.mode,
+      bodyStream,
+      maxBodyBytes: host.maxRequestBodyBytes,
+      receivedAt,
+    });
+    // The body took its framing (Content-Length, chunked) from the headers as received; the
+    // pipeline sees them as they will be forwarded.
+    stripHopByHop(headers);
+    ingress.rewriteHeaders(headers, routed, clientAddress);
+    const exchange = new Exchange(id, host, ingress, new AuditBuilder(request), { route: routed, request, pipeline }, bodyStream);
+    return { exchange };
+  }
+
+  /** True once the audit record has been emitted. */
+  get completed(): boolean {
+    return this.#completed;
+  }
+
+  /** Emits the audit record with the final status (once) and releases the pipeline. */
+  complete(statusCode: number): void {
+    if (this.#completed) return;
+    this.#completed = true;
+    this.#release();
+    try {
+      this.#host.onAudit(this.audit.finish(statusCode, Date.now()));
+    } finally {
+      this.#host.retire(this);
+    }
+  }
+}
+
+/** The client's IP; an IPv4-mapped IPv6 address (dual-stack listener) is written as IPv4. */
+function clientAddressOf(req: IncomingMessage): string {
+  const address = req.socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** The path part of a request target, for the audit record of a refused request. */
+function pathOf(target: string): string {
+  const withoutScheme = target.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, '');
+  const end = withoutScheme.search(/[?#]/);
+  return end < 0 ? withoutScheme : withoutScheme.slice(0, end);
+}
+
+function noop(): void {}

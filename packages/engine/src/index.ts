@@ -1,0 +1,8 @@
+/**
+ * @proxy/engine: listeners, the one Fastify app all HTTP traffic ends in, the upstream guard
+ * and streaming forwarding with undici.
+ */
+export { createEngine } from './engine.js';
+export type { Engine, EngineOptions, ListenerAddress, ReverseListenerOptions } from './engine.js';
+export { UpstreamGuard } from './upstream-guard.js';
+export type { UpstreamGuardOptions, UpstreamTarget } from './upstream-guard.js';

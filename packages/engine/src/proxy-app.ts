@@ -1,0 +1,270 @@
+import { METHODS, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createMessageBody, reject } from '@proxy/core';
+import type { Logger, Pipeline, ProxyResponse } from '@proxy/core';
+import { sendDecision } from '@proxy/core/fastify';
+import type { Dispatcher } from 'undici';
+import { Exchange, STATUS_CLIENT_CLOSED, type ExchangeHost } from './exchange.js';
+import { stripHopByHop } from './hop-by-hop.js';
+import type { Ingress } from './ingress.js';
+import { describeUpstreamFailure } from './upstream-failure.js';
+import { BodyStream, ResponseRelay, UpstreamCall, writeHead, type BodySink, type UpstreamHead } from './upstream-call.js';
+import { upstreamDispatchOptions } from './upstream-request.js';
+
+/** What the app needs from the engine around it. */
+export interface ProxyAppOptions {
+  /** Where exchanges get their pipeline, limits and audit sink. */
+  readonly host: ExchangeHost;
+  /** The guarded undici dispatcher every upstream request goes through. */
+  readonly dispatcher: Dispatcher;
+  readonly maxResponseBodyBytes: number;
+  readonly logger: Logger;
+  /** True once the engine is shutting down: responses then close their connection. */
+  readonly closing: () => boolean;
+}
+
+/** How a request reached the app: recorded by the listener before the app sees it. */
+interface Arrival {
+  readonly ingress: Ingress;
+  /** The request-target as the client sent it (`req.url` is rewritten for routing). */
+  readonly target: string;
+  exchange?: Exchange;
+}
+
+/** Methods Node's parser accepts that the app routes besides Fastify's defaults; CONNECT is a tunnel. */
+const EXTRA_METHODS = METHODS.filter((m) => m !== 'CONNECT');
+
+/**
+ * The one Fastify instance all HTTP traffic ends in, whatever listener it came from.
+ *
+ * Per request: `onRequest` builds the exchange (destination, `ProxyRequest`, audit record,
+ * pipeline hold) -> `preHandler` runs the request pipeline -> the catch-all route forwards
+ * with undici, runs response transforms when the pipeline has any, and streams the response
+ * back. The audit record is emitted when the response closes, on every path.
+ */
+export class ProxyApp {
+  readonly fastify: FastifyInstance;
+  readonly #options: ProxyAppOptions;
+  readonly #arrivals = new WeakMap<IncomingMessage, Arrival>();
+  readonly #respondsDirectly = new WeakMap<Pipeline, boolean>();
+  #handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+
+  constructor(options: ProxyAppOptions) {
+    this.#options = options;
+    this.fastify = Fastify({
+      // Listeners are the engine's own servers; this one only captures Fastify's request handler.
+      serverFactory: (handler) => {
+        this.#handler = handler;
+        return createServer();
+      },
+      logger: false,
+      requestIdHeader: false,
+      return503OnClosing: false,
+      exposeHeadRoutes: false,
+    });
+    this.#configure();
+  }
+
+  /** Feeds a request received by a listener into the app. */
+  handle(req: IncomingMessage, res: ServerResponse, ingress: Ingress): void {
+    const target = req.url ?? '';
+    this.#arrivals.set(req, { ingress, target });
+    // One catch-all route serves every request, so Fastify's router is given a fixed URL: a
+    // proxy forwards any target as sent (absolute-form, invalid percent-encoding, any length),
+    // and the target travels in the arrival, never through the router's decoding.
+    req.url = '/';
+    this.#handler!(req, res);
+  }
+
+  #configure(): void {
+    const app = this.fastify;
+    for (const method of EXTRA_METHODS) {
+      if (!app.supportedMethods.includes(method)) app.addHttpMethod(method);
+    }
+    // Bodies stream: no parser ever consumes them. A transform that needs one calls body.read().
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+    app.setErrorHandler((error, request, reply) => {
+      const errorClass = error instanceof Error ? error.name : typeof error;
+      const exchange = this.#arrivals.get(request.raw)?.exchange;
+      this.#options.logger.error({ request_id: exchange?.id, error_class: errorClass }, 'request handling failed');
+      if (exchange !== undefined && !exchange.completed) exchange.audit.failed('engine_error', 'engine');
+      if (reply.sent) {
+        if (!reply.raw.writableEnded) reply.raw.destroy();
+        return;
+      }
+      return sendDecision(reply, reject(500, 'engine_error', 'internal proxy error'));
+    });
+
+    app.addHook('onRequest', async (request, reply) => {
+      const arrival = this.#arrivals.get(request.raw)!;
+      const { exchange, refusal } = Exchange.begin(this.#options.host, arrival.ingress, request.raw, arrival.target, request.raw);
+      arrival.exchange = exchange;
+      this.#completeOnClose(exchange, reply.raw);
+      if (refusal !== undefined) return sendDecision(reply, reject(refusal.status, refusal.reason, refusal.message));
+    });
+
+    app.addHook('preHandler', async (request, reply) => {
+      const exchange = this.#exchangeOf(request);
+      const decision = await exchange.pipeline!.runRequest(exchange.request!, exchange.audit);
+      if (decision.action !== 'continue') return sendDecision(reply, decision);
+      const readError = exchange.request!.body.readError;
+      if (readError !== undefined) {
+        // A transform read the body, failed (e.g. over the limit) and carried on: the stream is
+        // spent, so the request is refused rather than forwarded with a truncated body.
+        exchange.audit.rejected('engine', readError.reason);
+        return sendDecision(reply, reject(readError.status, readError.reason));
+      }
+    });
+
+    app.route({
+      method: app.supportedMethods.filter((m) => m !== 'CONNECT'),
+      url: '/',
+      handler: (request, reply) => this.#forward(request, reply),
+    });
+  }
+
+  async #forward(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const exchange = this.#exchangeOf(request);
+    const res = reply.raw;
+    const direct = this.#pipelineRespondsDirectly(exchange.pipeline!);
+    let buffered: { head: UpstreamHead; body: BodyStream } | undefined;
+
+    const call: UpstreamCall = new UpstreamCall((head, resume): BodySink => {
+      if (direct) return this.#relay(exchange, reply, call, head, resume);
+      buffered = { head, body: new BodyStream(resume) };
+      return this.#auditedSink(exchange, buffered.body);
+    });
+    res.once('close', () => {
+      if (!res.writableFinished) call.abort(new Error('client closed the connection'));
+    });
+    this.#options.dispatcher.dispatch(upstreamDispatchOptions(exchange), call);
+
+    try {
+      await call.started;
+    } catch (err) {
+      return this.#failUpstream(exchange, reply, err);
+    }
+    if (buffered === undefined) return undefined;
+    return this.#transformResponse(exchange, reply, call, buffered.head, buffered.body);
+  }
+
+  /** Writes the head now and returns a sink streaming the body straight to the client. */
+  #relay(exchange: Exchange, reply: FastifyReply, call: UpstreamCall, head: UpstreamHead, resume: () => void): BodySink {
+    if (!this.#startResponse(exchange, reply, call, head.status, head.statusText, head)) return discardingSink;
+    return this.#auditedSink(exchange, new ResponseRelay(reply.raw, resume));
+  }
+
+  /**
+   * Takes the response over from Fastify and writes the head with the upstream's casing and
+   * order. A head Node refuses to write (invalid field values) ends the request with 502.
+   */
+  #startResponse(exchange: Exchange, reply: FastifyReply, call: UpstreamCall, status: number, statusText: string, head: { headers: UpstreamHead['headers'] }): boolean {
+    const res = reply.raw;
+    reply.hijack();
+    if (this.#options.closing()) res.shouldKeepAlive = false;
+    try {
+      writeHead(res, status, statusText, head.headers);
+      return true;
+    } catch {
+      call.abort(new Error('invalid response head'));
+      exchange.audit.failed('invalid_response_head');
+      res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' }).end('upstream error\n');
+      return false;
+    }
+  }
+
+  async #transformResponse(
+    exchange: Exchange,
+    reply: FastifyReply,
+    call: UpstreamCall,
+    head: UpstreamHead,
+    body: BodyStream,
+  ): Promise<FastifyReply | undefined> {
+    const response: ProxyResponse = {
+      status: head.status,
+      headers: head.headers,
+      body: createMessageBody({
+        headers: head.headers,
+        stream: body.stream,
+        limit: this.#options.maxResponseBodyBytes,
+        limitName: 'proxy.max_response_body_bytes',
+      }),
+    };
+    const decision = await exchange.pipeline!.runResponse(exchange.request!, response, exchange.audit);
+    if (decision.action !== 'continue') {
+      call.abort(new Error('response refused by a transform'));
+      body.stream.destroy();
+      return sendDecision(reply, decision);
+    }
+
+    const res = reply.raw;
+    stripHopByHop(response.headers);
+    const statusText = response.status === head.status ? head.statusText : '';
+    if (!this.#startResponse(exchange, reply, call, response.status, statusText, response)) {
+      body.stream.destroy();
+      return undefined;
+    }
+    if (response.body.buffered) {
+      if (!body.stream.readableEnded) call.abort(new Error('response body replaced'));
+      res.end(response.body.bytes);
+    } else {
+      pipeline(body.stream, res, () => undefined);
+    }
+    return undefined;
+  }
+
+  #failUpstream(exchange: Exchange, reply: FastifyReply, err: unknown): FastifyReply | undefined {
+    if (reply.raw.destroyed) return undefined; // the client left first; the upstream was cancelled for it
+    const failure = describeUpstreamFailure(err);
+    if (failure.rejectedBy !== undefined) exchange.audit.rejected(failure.rejectedBy, failure.reason);
+    else exchange.audit.failed(failure.reason);
+    this.#options.logger.warn(
+      { request_id: exchange.id, host: exchange.request!.host, reason: failure.reason, code: failure.code, detail: failure.detail },
+      `upstream request failed: ${failure.reason}`,
+    );
+    if (reply.sent || reply.raw.headersSent) {
+      reply.raw.destroy();
+      return undefined;
+    }
+    return sendDecision(reply, reject(failure.status, failure.reason, failure.message));
+  }
+
+  /** Marks the audit record when the upstream fails after the head was sent. */
+  #auditedSink(exchange: Exchange, sink: BodySink): BodySink {
+    return {
+      write: (chunk) => sink.write(chunk),
+      end: () => sink.end(),
+      fail: (err) => {
+        // After the client left, the failure is the cancellation the engine itself caused.
+        if (!exchange.completed) exchange.audit.failed('upstream_aborted');
+        sink.fail(err);
+      },
+    };
+  }
+
+  /** Emits the audit record once the response is over: sent, refused, failed or abandoned. */
+  #completeOnClose(exchange: Exchange, res: ServerResponse): void {
+    res.once('close', () => {
+      if (!res.writableFinished && exchange.audit.action === 'allow') exchange.audit.failed('client_closed');
+      exchange.complete(res.headersSent ? res.statusCode : STATUS_CLIENT_CLOSED);
+    });
+  }
+
+  #exchangeOf(request: FastifyRequest): Exchange {
+    return this.#arrivals.get(request.raw)!.exchange!;
+  }
+
+  #pipelineRespondsDirectly(pipeline: Pipeline): boolean {
+    let direct = this.#respondsDirectly.get(pipeline);
+    if (direct === undefined) {
+      direct = !pipeline.entries.some((e) => typeof e.transform.onResponse === 'function');
+      this.#respondsDirectly.set(pipeline, direct);
+    }
+    return direct;
+  }
+}
+
+const discardingSink: BodySink = { write: () => true, end: () => undefined, fail: () => undefined };

@@ -1,0 +1,55 @@
+import { ProxyError } from '@proxy/core';
+
+/** How the engine answers a request whose upstream could not be reached or did not answer. */
+export interface UpstreamFailure {
+  readonly status: number;
+  /** Audit reason: `upstream_timeout`, `upstream_unreachable`, `upstream_denied`, ... */
+  readonly reason: string;
+  /** Short client-facing text. */
+  readonly message: string;
+  /** The engine stage that refused the request (`upstream_guard` for a denied address). */
+  readonly rejectedBy: string | undefined;
+  /** The error's stable code (ours, undici's or the socket's), for the operational log. */
+  readonly code: string;
+  /** The guard's own description (names the address and the range), for the operational log only. */
+  readonly detail: string | undefined;
+}
+
+const MESSAGES: Readonly<Record<string, string>> = {
+  upstream_denied: 'upstream address denied',
+  upstream_resolve_failed: 'upstream name did not resolve',
+  upstream_unreachable: 'upstream unreachable',
+  upstream_tls: 'upstream TLS verification failed',
+  upstream_timeout: 'upstream timed out',
+  upstream_error: 'upstream error',
+};
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT']);
+
+/**
+ * Maps a failure of the upstream leg (a guard `ProxyError`, an undici error, a socket error)
+ * to the status, reason and text the client and the audit record get. Never echoes the
+ * error's own message, which may name internal addresses.
+ */
+export function describeUpstreamFailure(err: unknown): UpstreamFailure {
+  const code = codeOf(err);
+  if (err instanceof ProxyError) {
+    return {
+      status: err.status,
+      reason: err.reason,
+      message: MESSAGES[err.reason] ?? 'upstream error',
+      rejectedBy: err.reason === 'upstream_denied' ? 'upstream_guard' : undefined,
+      code,
+      detail: err.message,
+    };
+  }
+  if (TIMEOUT_CODES.has(code)) {
+    return { status: 504, reason: 'upstream_timeout', message: MESSAGES.upstream_timeout!, rejectedBy: undefined, code, detail: undefined };
+  }
+  return { status: 502, reason: 'upstream_error', message: MESSAGES.upstream_error!, rejectedBy: undefined, code, detail: undefined };
+}
+
+function codeOf(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return err instanceof Error ? err.name : 'unknown';
+}

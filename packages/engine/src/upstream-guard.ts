@@ -1,0 +1,227 @@
+import { X509Certificate } from 'node:crypto';
+import { promises as dns } from 'node:dns';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, createSecureContext, getCACertificates, type SecureContext, type TLSSocket } from 'node:tls';
+import { CidrSet, ErrorCodes, ProxyError } from '@proxy/core';
+import type { buildConnector } from 'undici';
+
+/** Options of {@link UpstreamGuard}. */
+export interface UpstreamGuardOptions {
+  /** CIDR ranges no upstream address may fall in (`proxy.upstream_deny_cidrs`). */
+  readonly denyCidrs: readonly string[];
+  /** `"ip:port"` or `"ip"` (port 53): resolve names with this DNS server instead of the OS resolver. */
+  readonly resolver?: string;
+  /** Extra PEM CA certificates trusted for upstream TLS, besides the default roots. */
+  readonly ca?: string | Buffer;
+  /** Time allowed for the TCP connect and the TLS handshake together (default 10 s). */
+  readonly connectTimeoutMs?: number;
+}
+
+/** Where to dial. */
+export interface UpstreamTarget {
+  /** A DNS name or an IP literal (IPv6 with or without brackets). */
+  readonly host: string;
+  readonly port: number;
+  /** Wrap the connection in TLS, verified for `host`. */
+  readonly tls: boolean;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** DNS server settings when `resolver` is configured: per-try timeout and tries per query. */
+const RESOLVER_TIMEOUT_MS = 3_000;
+const RESOLVER_TRIES = 2;
+
+/**
+ * The one way the proxy opens upstream connections: resolve the name, refuse the connection
+ * when ANY resolved address is in the deny list (IPv4-mapped IPv6 counted as IPv4), then connect
+ * to exactly one of the checked addresses (never a second lookup), wrapping it in TLS verified
+ * against the default roots plus the configured extra CA, TLS 1.2 at least.
+ *
+ * Failures are `ProxyError`s whose `status` and `reason` the engine answers with:
+ * `upstream_denied` (403), `upstream_resolve_failed`, `upstream_unreachable` and
+ * `upstream_tls` (502).
+ */
+export class UpstreamGuard {
+  readonly #deny: CidrSet;
+  readonly #resolver: dns.Resolver | undefined;
+  readonly #secureContext: SecureContext;
+  readonly #connectTimeoutMs: number;
+
+  /** Throws a `ProxyError` (`PROXY_ERR_CONFIG_INVALID`) for a bad deny list, resolver address or CA bundle. */
+  constructor(options: UpstreamGuardOptions) {
+    this.#deny = CidrSet.parse(options.denyCidrs);
+    this.#resolver = options.resolver === undefined ? undefined : dnsResolver(options.resolver);
+    this.#secureContext = upstreamTlsContext(options.ca);
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  }
+
+  /** The addresses `host` resolves to (an IP literal is its own address). */
+  async resolve(host: string): Promise<string[]> {
+    const name = unbracket(host);
+    if (isIP(name) !== 0) return [name];
+    let addresses: string[];
+    try {
+      addresses = this.#resolver === undefined ? await lookupAll(name) : await resolveBoth(this.#resolver, name);
+    } catch (err) {
+      throw new ProxyError(ErrorCodes.UPSTREAM_RESOLVE, `cannot resolve upstream ${name}: ${errorCode(err)}`, {
+        status: 502,
+        reason: 'upstream_resolve_failed',
+        cause: err,
+      });
+    }
+    if (addresses.length === 0) {
+      throw new ProxyError(ErrorCodes.UPSTREAM_RESOLVE, `upstream ${name} has no address`, { status: 502, reason: 'upstream_resolve_failed' });
+    }
+    return addresses;
+  }
+
+  /** Throws `upstream_denied` when any of `addresses` falls in the deny list. */
+  check(host: string, addresses: readonly string[]): void {
+    for (const address of addresses) {
+      const range = this.#deny.match(address);
+      if (range !== undefined) {
+        throw new ProxyError(ErrorCodes.UPSTREAM_DENIED, `upstream ${unbracket(host)} resolves to ${address}, inside denied ${range}`, {
+          status: 403,
+          reason: 'upstream_denied',
+        });
+      }
+    }
+  }
+
+  /** Resolves `host` and checks every address; returns the addresses that may be dialled. */
+  async admit(host: string): Promise<string[]> {
+    const addresses = await this.resolve(host);
+    this.check(host, addresses);
+    return addresses;
+  }
+
+  /**
+   * Opens a connection to `target` through the guard: one of the admitted addresses, tried in
+   * order until one answers, then TLS when asked for.
+   */
+  async connect(target: UpstreamTarget): Promise<Socket | TLSSocket> {
+    const host = unbracket(target.host);
+    const addresses = await this.admit(host);
+    const deadline = Date.now() + this.#connectTimeoutMs;
+    let lastError: unknown;
+    for (const address of addresses) {
+      let socket: Socket;
+      try {
+        socket = await connectTcp(address, target.port, deadline - Date.now());
+      } catch (err) {
+        lastError = err;
+        continue;
+      }
+      return target.tls ? this.#startTls(socket, host, deadline - Date.now()) : socket;
+    }
+    throw new ProxyError(ErrorCodes.UPSTREAM_UNREACHABLE, `cannot connect to upstream ${host}:${target.port}: ${errorCode(lastError)}`, {
+      status: 502,
+      reason: 'upstream_unreachable',
+      cause: lastError,
+    });
+  }
+
+  /** An undici `connect` function: every connection of an `Agent` using it is guarded. */
+  readonly connector: buildConnector.connector = (options, callback) => {
+    const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80);
+    this.connect({ host: options.hostname, port, tls: options.protocol === 'https:' }).then(
+      (socket) => callback(null, socket),
+      (err: Error) => callback(err, null),
+    );
+  };
+
+  #startTls(socket: Socket, host: string, timeoutMs: number): Promise<TLSSocket> {
+    return new Promise((resolve, reject) => {
+      const tlsSocket = tlsConnect({
+        socket,
+        host,
+        // SNI carries names only (RFC 6066); an IP literal is still verified against the certificate.
+        ...(isIP(host) === 0 ? { servername: host } : {}),
+        secureContext: this.#secureContext,
+        ALPNProtocols: ['http/1.1'],
+      });
+      const fail = (err: unknown): void => {
+        clearTimeout(timer);
+        tlsSocket.destroy();
+        reject(
+          new ProxyError(ErrorCodes.UPSTREAM_UNREACHABLE, `upstream TLS with ${host} failed: ${errorCode(err)}`, {
+            status: 502,
+            reason: 'upstream_tls',
+            cause: err,
+          }),
+        );
+      };
+      const timer = setTimeout(() => fail(new Error('TLS handshake timed out')), Math.max(0, timeoutMs));
+      tlsSocket.once('error', fail);
+      tlsSocket.once('secureConnect', () => {
+        clearTimeout(timer);
+        tlsSocket.off('error', fail);
+        resolve(tlsSocket);
+      });
+    });
+  }
+}
+
+/** A resolver asking only `server` (`ip[:port]`). */
+function dnsResolver(server: string): dns.Resolver {
+  const resolver = new dns.Resolver({ timeout: RESOLVER_TIMEOUT_MS, tries: RESOLVER_TRIES });
+  try {
+    resolver.setServers([server]);
+  } catch (err) {
+    throw new ProxyError(ErrorCodes.CONFIG_INVALID, `upstream resolver "${server}" is not an ip[:port] address`, { cause: err });
+  }
+  return resolver;
+}
+
+/** TLS 1.2+, trusting the default roots plus the extra bundle (each certificate in it parsed: TLS would skip a bad one silently). */
+function upstreamTlsContext(extraCa: string | Buffer | undefined): SecureContext {
+  if (extraCa === undefined) return createSecureContext({ minVersion: 'TLSv1.2' });
+  const blocks = extraCa.toString().match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  try {
+    if (blocks.length === 0) throw new Error('no certificate');
+    for (const block of blocks) new X509Certificate(block);
+  } catch (err) {
+    throw new ProxyError(ErrorCodes.CONFIG_INVALID, 'upstream CA bundle holds no valid PEM certificate', { cause: err });
+  }
+  return createSecureContext({ minVersion: 'TLSv1.2', ca: [...getCACertificates('default'), ...blocks] });
+}
+
+function connectTcp(address: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: address, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })), Math.max(0, timeoutMs));
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', fail);
+      resolve(socket);
+    });
+  });
+}
+
+async function lookupAll(name: string): Promise<string[]> {
+  const results = await dns.lookup(name, { all: true, order: 'ipv4first' });
+  return results.map((r) => r.address);
+}
+
+/** A and AAAA through the configured server; fails only when both fail. */
+async function resolveBoth(resolver: dns.Resolver, name: string): Promise<string[]> {
+  const [v4, v6] = await Promise.allSettled([resolver.resolve4(name), resolver.resolve6(name)]);
+  if (v4.status === 'rejected' && v6.status === 'rejected') throw v4.reason;
+  return [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
+}
+
+function unbracket(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** A short, secret-free description of a socket or DNS error: its code, else its class. */
+function errorCode(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return err instanceof Error ? err.message : 'unknown error';
+}

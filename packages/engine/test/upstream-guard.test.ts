@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCodes, ProxyError } from '@proxy/core';
+import { startDnsServer, startEchoServer, type DnsTestServer, type EchoServer } from '@proxy/test-kit';
+import { UpstreamGuard } from '../src/index.js';
+import { curl, DEFAULT_DENY_CIDRS, send, startEngine, type TestEngine } from './support.js';
+
+let echo: EchoServer;
+let dns: DnsTestServer;
+let proxy: TestEngine;
+
+beforeAll(async () => {
+  echo = await startEchoServer();
+  dns = await startDnsServer({
+    records: {
+      'loopback.example.test': { A: ['127.0.0.1'] },
+      'mapped.example.test': { AAAA: ['::ffff:127.0.0.1'] },
+      'mixed.example.test': { A: ['192.0.2.10', '127.0.0.1'] },
+      'imds.example.test': { A: ['169.254.169.254'] },
+      'public.example.test': { A: ['192.0.2.20'], AAAA: ['2001:db8::20'] },
+    },
+  });
+  proxy = await startEngine({ upstreamDenyCidrs: DEFAULT_DENY_CIDRS, upstreamResolver: dns.resolver });
+});
+
+afterAll(async () => {
+  await proxy?.close();
+  await echo?.close();
+  await dns?.close();
+});
+
+describe('the upstream guard in the engine (default deny list)', () => {
+  it.each([
+    ['the IP literal 127.0.0.1', () => `http://127.0.0.1:${echo.port}/literal`],
+    ['the IP literal [::ffff:127.0.0.1]', () => `http://[::ffff:127.0.0.1]:${echo.port}/mapped-literal`],
+    ['the hex spelling [::ffff:7f00:1]', () => `http://[::ffff:7f00:1]:${echo.port}/mapped-hex`],
+    ['a name resolving to 127.0.0.1', () => `http://loopback.example.test:${echo.port}/by-name`],
+    ['a name resolving to ::ffff:127.0.0.1', () => `http://mapped.example.test:${echo.port}/mapped-name`],
+    ['a name with one allowed and one denied address', () => `http://mixed.example.test:${echo.port}/mixed`],
+  ])('refuses %s with 403 before any connection', async (_label, url) => {
+    const target = url();
+    const r = await curl(['-g', '-x', `http://127.0.0.1:${proxy.port()}`, '-w', '\n%{http_code}', target]);
+    const lines = r.stdout.split('\n');
+    expect(lines.pop()).toBe('403');
+    expect(lines.join('\n')).not.toContain('127.0.0.1');
+    expect(echo.connections).toBe(0);
+    const path = new URL(target).pathname;
+    const audit = await proxy.audit((a) => a.path === path);
+    expect(audit).toMatchObject({ action: 'reject', rejected_by: 'upstream_guard', reason: 'upstream_denied', status_code: 403 });
+  });
+
+  it('refuses a name resolving to the metadata address', async () => {
+    const r = await send(proxy.port(), { target: 'http://imds.example.test/latest/meta-data/' });
+    expect(r.status).toBe(403);
+  });
+
+  it('guards the HTTP client given to transforms too', async () => {
+    const failure = await proxy.engine.http(`http://127.0.0.1:${echo.port}/from-transform`).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(Error);
+    const cause = (failure as Error).cause;
+    expect(cause).toBeInstanceOf(ProxyError);
+    expect((cause as ProxyError).code).toBe(ErrorCodes.UPSTREAM_DENIED);
+    expect(echo.connections).toBe(0);
+  });
+});
+
+describe('the HTTP client given to transforms', () => {
+  it('reaches allowed upstreams', async () => {
+    const open = await startEngine({ httpListen: '127.0.0.1:0', upstreamDenyCidrs: [] });
+    try {
+      const res = await open.engine.http(`http://127.0.0.1:${echo.port}/from-transform?ok=1`, { headers: { 'x-call': 'yes' } });
+      expect(res.status).toBe(200);
+      const seen = (await res.json()) as { path: string; headers: Record<string, string> };
+      expect(seen.path).toBe('/from-transform');
+      expect(seen.headers['x-call']).toBe('yes');
+    } finally {
+      await open.close();
+    }
+  });
+});
+
+describe('UpstreamGuard', () => {
+  const guard = (deny: readonly string[] = DEFAULT_DENY_CIDRS): UpstreamGuard => new UpstreamGuard({ denyCidrs: deny, resolver: dns.resolver });
+
+  it('returns IP literals as they are, brackets removed', async () => {
+    expect(await guard().resolve('[2001:db8::1]')).toEqual(['2001:db8::1']);
+    expect(await guard().resolve('192.0.2.1')).toEqual(['192.0.2.1']);
+  });
+
+  it('resolves A and AAAA records with the configured server', async () => {
+    expect((await guard().resolve('public.example.test')).sort()).toEqual(['192.0.2.20', '2001:db8::20']);
+    expect(dns.queries.some((q) => q.name === 'public.example.test' && q.type === 'AAAA')).toBe(true);
+  });
+
+  it('reports an unknown name as upstream_resolve_failed (502)', async () => {
+    const err = await guard().resolve('nowhere.example.test').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProxyError);
+    expect(err).toMatchObject({ code: ErrorCodes.UPSTREAM_RESOLVE, status: 502, reason: 'upstream_resolve_failed' });
+  });
+
+  it('denies when any address is in the list, counting IPv4-mapped IPv6 as IPv4', () => {
+    const g = guard(['10.0.0.0/8']);
+    expect(() => g.check('x', ['192.0.2.1', '2001:db8::1'])).not.toThrow();
+    for (const addresses of [['10.1.2.3'], ['192.0.2.1', '10.1.2.3'], ['::ffff:10.1.2.3']]) {
+      let thrown: unknown;
+      try {
+        g.check('x', addresses);
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown, addresses.join()).toMatchObject({ code: ErrorCodes.UPSTREAM_DENIED, status: 403, reason: 'upstream_denied' });
+    }
+  });
+
+  it('connects only after the check passed', async () => {
+    const before = echo.connections;
+    await expect(guard().connect({ host: 'loopback.example.test', port: echo.port, tls: false })).rejects.toMatchObject({ reason: 'upstream_denied' });
+    expect(echo.connections).toBe(before);
+    const socket = await guard([]).connect({ host: 'loopback.example.test', port: echo.port, tls: false });
+    expect(socket.remoteAddress).toBe('127.0.0.1');
+    socket.destroy();
+    expect(echo.connections).toBe(before + 1);
+  });
+
+  it('rejects a bad deny list, resolver address or CA bundle at construction', () => {
+    for (const options of [{ denyCidrs: ['not-a-cidr'] }, { denyCidrs: [], resolver: 'not an address' }, { denyCidrs: [], ca: 'not a certificate' }]) {
+      expect(() => new UpstreamGuard(options)).toThrow(expect.objectContaining({ code: ErrorCodes.CONFIG_INVALID }));
+    }
+  });
+});
