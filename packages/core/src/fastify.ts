@@ -161,13 +161,16 @@ export function transformPlugin<Config>(
   return fp(plugin, { name: definition.name, fastify: '5.x' });
 }
 
-/** Sends a reject or respond decision as the reply (plain-text body for rejects). */
+/**
+ * Sends a reject or respond decision as the reply. A reject gets a short plain-text body:
+ * its `message`, or `request refused by the proxy: <reason>`; never a stack or a secret.
+ */
 export function sendDecision(reply: FastifyReply, decision: Exclude<Decision, { action: 'continue' }>): FastifyReply {
   if (decision.action === 'reject') {
     return reply
       .code(decision.status)
       .header('content-type', 'text/plain; charset=utf-8')
-      .send(decision.message ?? `${decision.reason}\n`);
+      .send(decision.message ?? `request refused by the proxy: ${decision.reason}\n`);
   }
   reply.code(decision.status);
   for (const [name, value] of Object.entries(decision.headers ?? {})) reply.header(name, value);

@@ -122,7 +122,7 @@ describe('transformPlugin in front of @fastify/http-proxy', () => {
     const res = await fetch(`${base}/blocked`);
     expect(res.status).toBe(403);
     expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
-    expect(await res.text()).toBe('blocked_path\n');
+    expect(await res.text()).toBe('request refused by the proxy: blocked_path\n');
     expect(seen).toHaveLength(0);
     expect(audits[0]).toMatchObject({ action: 'reject', rejected_by: 'rewrite', reason: 'blocked_path', status_code: 403 });
   });
@@ -140,7 +140,7 @@ describe('transformPlugin in front of @fastify/http-proxy', () => {
     const base = await proxyApp();
     const res = await fetch(`${base}/explode`);
     expect(res.status).toBe(502);
-    expect(await res.text()).toBe('transform_error\n');
+    expect(await res.text()).toBe('request refused by the proxy: transform_error\n');
     expect(seen).toHaveLength(0);
   });
 
