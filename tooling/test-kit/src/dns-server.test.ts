@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { promises as dns } from 'node:dns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, type DnsTestServer } from './index.js';
@@ -61,10 +62,12 @@ describe('DNS test server', () => {
   });
 
   const hasDig = spawnSync('dig', ['-v']).error === undefined;
-  it.skipIf(!hasDig)('serves dig over UDP and TCP', () => {
-    const udp = spawnSync('dig', ['@127.0.0.1', '-p', String(server.port), '+short', 'alias.example.test', 'A'], { encoding: 'utf8' });
+  // dig runs asynchronously: the server answers from this same process's event loop.
+  const run = promisify(execFile);
+  it.skipIf(!hasDig)('serves dig over UDP and TCP', async () => {
+    const udp = await run('dig', ['@127.0.0.1', '-p', String(server.port), '+short', '+tries=1', 'alias.example.test', 'A'], { encoding: 'utf8' });
     expect(udp.stdout.trim().split('\n')).toEqual(expect.arrayContaining(['hop.example.test.', '127.0.0.1', '127.0.0.2']));
-    const tcp = spawnSync('dig', ['@127.0.0.1', '-p', String(server.port), '+tcp', '+short', 'api.example.test', 'AAAA'], { encoding: 'utf8' });
+    const tcp = await run('dig', ['@127.0.0.1', '-p', String(server.port), '+tcp', '+short', '+tries=1', 'api.example.test', 'AAAA'], { encoding: 'utf8' });
     expect(tcp.stdout.trim()).toBe('::1');
   });
 });
