@@ -2,6 +2,7 @@
 import { ConfigError, ProxyError } from '@proxy/core';
 import { parseCommandLine, usage } from './command-line.js';
 import { loadProxyConfig, startProxy } from './server.js';
+import { generateCa, initProject } from './setup-commands.js';
 import { version } from './version.js';
 
 /** How long in-flight requests may run after SIGTERM/SIGINT before the process exits. */
@@ -28,6 +29,10 @@ async function main(argv: readonly string[]): Promise<number> {
       } catch (err) {
         return reportStartupError(err);
       }
+    case 'ca-generate':
+      return printOrFail(() => generateCa(parsed));
+    case 'init':
+      return printOrFail(() => initProject(parsed));
     case 'run':
       return run(parsed.configFile);
   }
@@ -61,6 +66,16 @@ async function run(configFile: string): Promise<number> {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+}
+
+/** Runs a one-shot command and prints its report. */
+async function printOrFail(command: () => Promise<string>): Promise<number> {
+  try {
+    process.stdout.write(await command());
+    return 0;
+  } catch (err) {
+    return reportStartupError(err);
+  }
 }
 
 /** Prints a startup failure for a human: every config issue on its own line. */

@@ -1,7 +1,14 @@
+import { parseArgs } from 'node:util';
+
+/** Key algorithms `proxy ca generate` offers. */
+export type CaAlgorithm = 'ec' | 'rsa' | 'ed25519';
+
 /** What the command line asked for. */
 export type Command =
   | { kind: 'run'; configFile: string }
   | { kind: 'validate'; configFile: string }
+  | { kind: 'ca-generate'; outDir: string; commonName?: string; days?: number; algorithm: CaAlgorithm }
+  | { kind: 'init'; dir: string; allow: string[] }
   | { kind: 'version' }
   | { kind: 'help' }
   | { kind: 'error'; message: string };
@@ -9,25 +16,33 @@ export type Command =
 export const usage = `Usage:
   proxy --config FILE            run the proxy (also: -config FILE, as iron-proxy accepts)
   proxy validate --config FILE   check a config file and print every problem in it
+  proxy ca generate [--out DIR] [--name CN] [--days N] [--alg ec|rsa|ed25519]
+                                 write a new interception CA (ca.crt, ca.key) into DIR (default .)
+  proxy init [--dir DIR] [--allow host,host]
+                                 write a CA and a starter proxy.yaml into DIR (default .)
   proxy --version                print the version
   proxy --help                   print this help
 `;
 
 /**
- * Parses the command line. Flags may be written with one or two dashes and with `=` or a
- * separate value (`--config f`, `-config=f`), so iron-proxy command lines work unchanged.
+ * Parses the command line. The run and validate commands take flags with one or two dashes
+ * and `=` or a separate value (`--config f`, `-config=f`), so iron-proxy command lines work
+ * unchanged.
  */
 export function parseCommandLine(argv: readonly string[]): Command {
-  const args = [...argv];
-  let sub: 'run' | 'validate' = 'run';
-  if (args[0] === 'validate') {
-    sub = 'validate';
-    args.shift();
-  } else if (args[0] === 'help') {
-    return { kind: 'help' };
-  } else if (args[0] === 'version') {
-    return { kind: 'version' };
+  const [first, second] = argv;
+  if (first === 'help') return { kind: 'help' };
+  if (first === 'version') return { kind: 'version' };
+  if (first === 'ca') {
+    if (second !== 'generate') return { kind: 'error', message: `unknown command "ca ${second ?? ''}" (did you mean "ca generate"?)` };
+    return parseCaGenerate(argv.slice(2));
   }
+  if (first === 'init') return parseInit(argv.slice(1));
+  if (first === 'validate') return parseConfigCommand('validate', argv.slice(1));
+  return parseConfigCommand('run', argv);
+}
+
+function parseConfigCommand(kind: 'run' | 'validate', args: readonly string[]): Command {
   let configFile: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -53,5 +68,50 @@ export function parseCommandLine(argv: readonly string[]): Command {
     }
   }
   if (configFile === undefined) return { kind: 'error', message: 'missing --config FILE' };
-  return { kind: sub, configFile };
+  return { kind, configFile };
+}
+
+/** Runs node's strict parseArgs, turning its exceptions into a usage error. */
+function strictArgs<T extends Record<string, { type: 'string' | 'boolean' }>>(args: readonly string[], options: T) {
+  try {
+    return { values: parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+function parseCaGenerate(args: readonly string[]): Command {
+  const parsed = strictArgs(args, { out: { type: 'string' }, name: { type: 'string' }, days: { type: 'string' }, alg: { type: 'string' } });
+  if ('error' in parsed) return { kind: 'error', message: `ca generate: ${parsed.error}` };
+  const { out, name, days, alg } = parsed.values as { out?: string; name?: string; days?: string; alg?: string };
+  const algorithm = alg ?? 'ec';
+  if (algorithm !== 'ec' && algorithm !== 'rsa' && algorithm !== 'ed25519') {
+    return { kind: 'error', message: `ca generate: --alg must be ec, rsa or ed25519 (got "${algorithm}")` };
+  }
+  let validity: number | undefined;
+  if (days !== undefined) {
+    if (!/^\d+$/.test(days) || Number(days) < 1 || Number(days) > 3650) {
+      return { kind: 'error', message: `ca generate: --days must be a whole number from 1 to 3650 (got "${days}")` };
+    }
+    validity = Number(days);
+  }
+  if (name !== undefined && name.trim() === '') return { kind: 'error', message: 'ca generate: --name must not be empty' };
+  return {
+    kind: 'ca-generate',
+    outDir: out ?? '.',
+    algorithm,
+    ...(name === undefined ? {} : { commonName: name }),
+    ...(validity === undefined ? {} : { days: validity }),
+  };
+}
+
+function parseInit(args: readonly string[]): Command {
+  const parsed = strictArgs(args, { dir: { type: 'string' }, allow: { type: 'string' } });
+  if ('error' in parsed) return { kind: 'error', message: `init: ${parsed.error}` };
+  const { dir, allow } = parsed.values as { dir?: string; allow?: string };
+  const hosts = (allow ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
+  return { kind: 'init', dir: dir ?? '.', allow: hosts };
 }

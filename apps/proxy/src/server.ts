@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { metrics } from '@opentelemetry/api';
 import {
   ConfigError,
+  ErrorCodes,
   createPipeline,
   createSecretResolver,
   parseDuration,
@@ -12,7 +13,9 @@ import type { ConfigIssue, Logger, Pipeline, TransformDefinition, TransformEnv, 
 import { issueAt, readConfigFile, validateConfig } from '@proxy/config';
 import type { ConfigDocument, ConfigRegistry, ProxyConfig } from '@proxy/config';
 import { createEngine } from '@proxy/engine';
-import type { ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
+import type { EngineOptions, ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
+import { loadCertificateAuthority, LeafCertificateIssuer } from '@proxy/tls';
+import { createDnsServer, type DnsServer } from '@proxy/dns';
 import type { Logger as PinoLogger } from 'pino';
 import { inactiveSections } from './inactive.js';
 import { createLogger, writeAudit } from './logger.js';
@@ -87,9 +90,12 @@ export interface StartProxyOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
+/** Where one listener of a running proxy listens (the engine's, plus the DNS server's). */
+export type RunningAddress = ListenerAddress | { readonly kind: 'dns'; readonly address: string; readonly port: number };
+
 /** A running proxy. */
 export interface RunningProxy {
-  readonly addresses: readonly ListenerAddress[];
+  readonly addresses: readonly RunningAddress[];
   readonly config: ProxyConfig;
   readonly logger: PinoLogger;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then releases everything. */
@@ -103,6 +109,7 @@ export interface RunningProxy {
 export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
   const { document, config, registry } = await loadProxyConfig(options.configFile);
   const logger = options.logger ?? createLogger(config.log.level);
+  const configDir = dirname(document.file);
   const shutdown = new AbortController();
   const clock = { now: () => Date.now() };
   const coreLogger = logger as unknown as Logger;
@@ -111,13 +118,16 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     logger: coreLogger,
     onAudit: (record) => writeAudit(logger, record),
     httpListen: config.proxy.http_listen,
-    reverse: await reverseListeners(config),
+    reverse: await reverseListeners(config, configDir),
+    ...(await interception(config, document, configDir)),
     maxRequestBodyBytes: config.proxy.max_request_body_bytes,
     maxResponseBodyBytes: config.proxy.max_response_body_bytes,
     upstreamResponseHeaderTimeoutMs: parseDuration(config.proxy.upstream_response_header_timeout),
     upstreamDenyCidrs: config.proxy.upstream_deny_cidrs,
     ...(config.dns?.upstream_resolver === undefined ? {} : { upstreamResolver: config.dns.upstream_resolver }),
-    ...(config.tls?.upstream_ca_bundle === undefined ? {} : { upstreamCa: await readFile(config.tls.upstream_ca_bundle) }),
+    ...(config.tls.upstream_ca_bundle === undefined
+      ? {}
+      : { upstreamCa: await readConfiguredFile(resolve(configDir, config.tls.upstream_ca_bundle), 'tls.upstream_ca_bundle') }),
   });
 
   const secrets = createSecretResolver({
@@ -154,17 +164,20 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   }
   engine.setPipeline(pipeline);
 
-  let addresses: ListenerAddress[];
+  const dnsServer = createDnsService(config, logger, coreLogger);
+  const addresses: RunningAddress[] = [];
   try {
-    addresses = await engine.listen();
+    addresses.push(...(await engine.listen()));
+    if (dnsServer !== undefined) addresses.push({ kind: 'dns', ...(await dnsServer.listen()) });
   } catch (err) {
     shutdown.abort();
+    await dnsServer?.close();
     await engine.close(0);
     await pipeline.close();
     throw err;
   }
-  for (const a of addresses) logger.info({ listener: a.kind, address: `${a.address}:${a.port}` }, 'listening');
-  for (const s of inactiveSections(config, document.data)) logger.warn({ section: s.section }, `${s.section}: ${s.detail}`);
+  for (const a of addresses) logger.info({ listener: a.kind, address: `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` }, 'listening');
+  for (const s of inactiveSections(document)) logger.warn({ section: s.section }, `${s.section}: ${s.detail}`);
 
   let closing: Promise<void> | undefined;
   return {
@@ -173,6 +186,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     logger,
     close(graceMs = 10_000) {
       closing ??= (async () => {
+        await dnsServer?.close();
         await engine.close(graceMs);
         shutdown.abort();
         await pipeline.close();
@@ -182,8 +196,64 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   };
 }
 
-/** Maps `proxy.reverse[]` to engine options; `tls_cert`/`tls_key` files are read here. */
-async function reverseListeners(config: ProxyConfig): Promise<ReverseListenerOptions[]> {
+/**
+ * The HTTPS and tunnel listeners and how TLS is handled on them. The HTTPS listener runs when
+ * `proxy.https_listen` or a `tls` section is written (iron-proxy listens on `:443` by default,
+ * which needs a CA, so a file with neither has no HTTPS listener); the tunnel listener when
+ * `proxy.tunnel_listen` is set. In `mitm` mode the CA is loaded and checked here, so a bad CA
+ * stops startup with a one-line error naming the file.
+ */
+async function interception(config: ProxyConfig, document: ConfigDocument, configDir: string): Promise<Partial<EngineOptions>> {
+  const https = document.locate(['proxy', 'https_listen']) !== undefined || document.locate(['tls']) !== undefined;
+  const tunnel = config.proxy.tunnel_listen;
+  if (!https && tunnel === undefined) return {};
+  const options: Partial<EngineOptions> = {
+    tlsMode: config.tls.mode,
+    ...(https ? { httpsListen: config.proxy.https_listen } : {}),
+    ...(tunnel === undefined ? {} : { tunnelListen: tunnel }),
+  };
+  if (config.tls.mode !== 'mitm') return options;
+  if (config.tls.ca_cert === undefined || config.tls.ca_key === undefined) {
+    throw new ProxyError(ErrorCodes.CA_READ, 'tls.ca_cert and tls.ca_key are required for TLS interception (tls.mode: mitm); create them with "proxy ca generate"');
+  }
+  const ca = await loadCertificateAuthority({ certFile: resolve(configDir, config.tls.ca_cert), keyFile: resolve(configDir, config.tls.ca_key) });
+  return {
+    ...options,
+    certificates: new LeafCertificateIssuer(ca, { lifetimeHours: config.tls.leaf_cert_expiry_hours, cacheSize: config.tls.cert_cache_size }),
+  };
+}
+
+/** Reads a file the config names; a failure names the setting and the file. */
+async function readConfiguredFile(file: string, setting: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw new ProxyError(ErrorCodes.CONFIG_READ, `${setting}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/**
+ * The built-in DNS server (`dns` section, unless `enabled: false`): every intercepted name
+ * resolves to `proxy_ip`. Each intercepted name is audited as a `dns_intercept` line: the first
+ * query of a name, type and client, then at most once a minute with the count since.
+ */
+function createDnsService(config: ProxyConfig, logger: PinoLogger, coreLogger: Logger): DnsServer | undefined {
+  const dns = config.dns;
+  if (dns === undefined || !dns.enabled || dns.proxy_ip === undefined) return undefined;
+  return createDnsServer({
+    listen: dns.listen,
+    proxyIp: dns.proxy_ip,
+    ...(dns.proxy_ipv6 === undefined ? {} : { proxyIpv6: dns.proxy_ipv6 }),
+    ...(dns.upstream_resolver === undefined ? {} : { upstreamResolver: dns.upstream_resolver }),
+    passthrough: dns.passthrough,
+    records: dns.records,
+    logger: coreLogger.child({ component: 'dns' }),
+    onIntercept: (event) => logger.info({ ...event }, 'dns_intercept'),
+  });
+}
+
+/** Maps `proxy.reverse[]` to engine options; `tls_cert`/`tls_key` files (relative to the config file) are read here. */
+async function reverseListeners(config: ProxyConfig, configDir: string): Promise<ReverseListenerOptions[]> {
   const out: ReverseListenerOptions[] = [];
   for (const r of config.proxy.reverse ?? []) {
     out.push({
@@ -193,7 +263,12 @@ async function reverseListeners(config: ProxyConfig): Promise<ReverseListenerOpt
       ...(r.upstream_host === undefined ? {} : { upstreamHost: r.upstream_host }),
       ...(r.upstream_timeout === undefined ? {} : { upstreamTimeoutMs: parseDuration(r.upstream_timeout) }),
       ...(r.tls_cert !== undefined && r.tls_key !== undefined
-        ? { tls: { cert: await readFile(r.tls_cert), key: await readFile(r.tls_key) } }
+        ? {
+            tls: {
+              cert: await readConfiguredFile(resolve(configDir, r.tls_cert), 'proxy.reverse[].tls_cert'),
+              key: await readConfiguredFile(resolve(configDir, r.tls_key), 'proxy.reverse[].tls_key'),
+            },
+          }
         : {}),
     });
   }

@@ -1,26 +1,29 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, startEchoServer, type DnsTestServer, type EchoServer } from '@proxy/test-kit';
-import { curl, startProxyProcess, type ProxyProcess } from './support/proxy-process.js';
+import { curl, runCli, runCommand, startProxyProcess, type ProxyProcess } from './support/proxy-process.js';
 
 // iron-proxy's quickstart config (its docker-compose example), as an iron-proxy user has it.
-// Only what a test on loopback needs is changed, each marked "test:": listen addresses, an
-// upstream resolver that points httpbin.org and example.com at the local echo upstream, and a
-// deny list that lets the proxy dial loopback.
-const quickstart = (resolver: string): string => `
+// Only what a test on loopback needs is changed, each marked "test:": listen addresses, the CA
+// location, an upstream resolver that points httpbin.org and example.com at the local echo
+// upstream, and a deny list that lets the proxy dial loopback.
+const quickstart = (resolver: string, certDir: string): string => `
 # Built-in DNS server. Returns proxy_ip for all lookups.
 dns:
-  listen: ":53"
+  listen: "127.0.0.1:0"               # test: was ":53"
   proxy_ip: "172.20.0.2"
   upstream_resolver: "${resolver}"   # test: resolve upstream names locally
 
 proxy:
   http_listen: "127.0.0.1:0"          # test: was ":80"
-  https_listen: ":443"
+  https_listen: "127.0.0.1:0"         # test: was ":443"
   upstream_deny_cidrs: []             # test: the echo upstream is on loopback
 
 tls:
-  ca_cert: "/certs/ca.crt"
-  ca_key: "/certs/ca.key"
+  ca_cert: "${certDir}/ca.crt"        # test: was /certs, where the compose file's entrypoint writes a CA
+  ca_key: "${certDir}/ca.key"
 
 transforms:
   - name: allowlist
@@ -60,11 +63,15 @@ let echo: EchoServer;
 let dns: DnsTestServer;
 let proxy: ProxyProcess;
 let via: string[];
+let certDir: string;
 
 beforeAll(async () => {
   echo = await startEchoServer({ host: '127.0.0.1' });
   dns = await startDnsServer({ records: { 'httpbin.org': { A: ['127.0.0.1'] }, 'example.com': { A: ['127.0.0.1'] } } });
-  proxy = await startProxyProcess(quickstart(dns.resolver), { env });
+  certDir = await mkdtemp(join(tmpdir(), 'proxy-compat-ca-'));
+  const generated = await runCli(['ca', 'generate', '--out', certDir]);
+  expect(generated.code).toBe(0);
+  proxy = await startProxyProcess(quickstart(dns.resolver, certDir), { env });
   via = ['-x', `http://127.0.0.1:${proxy.port('http')}`];
 });
 
@@ -72,14 +79,22 @@ afterAll(async () => {
   await proxy?.stop();
   await echo?.close();
   await dns?.close();
+  await rm(certDir, { recursive: true, force: true });
 });
 
 const headersOf = (body: string): Record<string, string> => (JSON.parse(body) as { headers: Record<string, string> }).headers;
 
 describe("iron-proxy's quickstart config", () => {
-  it('loads, and names the sections this build does not run yet', () => {
-    const notActive = proxy.lines().filter((l) => l.level === 'warn' && typeof l.section === 'string').map((l) => l.section);
-    expect(notActive).toEqual(expect.arrayContaining(['dns', 'proxy.https_listen', 'tls']));
+  it('loads and runs every listener it configures: HTTP, HTTPS and DNS', () => {
+    const notActive = proxy.lines().filter((l) => l.level === 'warn' && typeof l.section === 'string');
+    expect(notActive).toEqual([]);
+    expect(proxy.lines().filter((l) => l.msg === 'listening').map((l) => l.listener)).toEqual(expect.arrayContaining(['http', 'https', 'dns']));
+  });
+
+  it('answers DNS with proxy_ip for every name', async () => {
+    const r = await runCommand('dig', ['@127.0.0.1', '-p', String(proxy.port('dns')), '+short', '+tries=1', 'httpbin.org', 'A']);
+    expect(r.stdout.trim()).toBe('172.20.0.2');
+    await proxy.waitForLine((l) => l.msg === 'dns_intercept' && l.name === 'httpbin.org');
   });
 
   it('1. allows httpbin.org', async () => {

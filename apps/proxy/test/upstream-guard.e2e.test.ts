@@ -51,6 +51,8 @@ describe('upstream guard with the default deny list', () => {
     }
     expect(echo.connections).toBe(0);
     expect(echo.requests.length).toBe(0);
+    // The audit line of the last request may land just after curl has its answer.
+    await proxy.waitForLine((l) => l.msg === 'request' && l.path === '/d');
     const audits = proxy.audits().filter((a) => a.rejected_by === 'upstream_guard');
     expect(audits.length).toBe(4);
     expect(audits.every((a) => a.action === 'reject' && a.status_code === 403)).toBe(true);

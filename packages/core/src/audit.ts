@@ -39,7 +39,8 @@ export interface AuditRecord {
   /** Machine-readable reason of a reject or error (`not_allowlisted`, `upstream_timeout`, ...). */
   reason?: string;
   sni?: string;
-  tunnel?: { target: string; protocol: string };
+  /** The tunnel the request travelled in: its protocol, target and (inside it) the decision that opened it. */
+  tunnel?: { target: string; protocol: string; decision?: string };
   /** The upstream address that was dialled, once known. */
   upstream_addr?: string;
 }
@@ -90,7 +91,10 @@ export class AuditBuilder {
       response_transforms: [],
     };
     if (request.sni !== undefined) this.#record.sni = request.sni;
-    if (request.tunnel !== undefined) this.#record.tunnel = { target: request.tunnel.target, protocol: request.tunnel.protocol };
+    if (request.tunnel !== undefined) {
+      const { target, protocol, decision } = request.tunnel;
+      this.#record.tunnel = decision === undefined ? { target, protocol } : { target, protocol, decision };
+    }
   }
 
   /** Starts the trace entry of a request-phase transform. */

@@ -2,14 +2,23 @@ import type { Readable } from 'node:stream';
 import { ErrorCodes, ProxyError } from './errors.js';
 import type { HeaderList } from './headers.js';
 
-/** How a request reached the proxy. */
-export type RequestMode = 'http' | 'mitm' | 'sni-only' | 'reverse';
+/**
+ * How a request reached the proxy. `tunnel` is the host-only request that decides whether a
+ * CONNECT or SOCKS5 tunnel opens: the requests inside the tunnel are seen (and decided) one by
+ * one afterwards, in mode `mitm` or `http` (or `sni-only` for TLS passed through unread).
+ */
+export type RequestMode = 'http' | 'mitm' | 'sni-only' | 'reverse' | 'tunnel';
 
 /** The tunnel a request travelled in (CONNECT or SOCKS5), when it did. */
 export interface TunnelInfo {
   readonly protocol: 'connect' | 'socks5';
   /** The `host:port` the client asked the tunnel for. */
   readonly target: string;
+  /**
+   * The host-level decision that opened the tunnel, on the requests inside it. Absent on the
+   * `tunnel` request that is being decided.
+   */
+  readonly decision?: 'allow';
 }
 
 /**

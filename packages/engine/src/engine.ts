@@ -1,17 +1,22 @@
-import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import { ErrorCodes, ProxyError } from '@proxy/core';
 import type { AuditRecord, HttpClient, Logger, Pipeline } from '@proxy/core';
 import { Agent } from 'undici';
-import type { Exchange, ExchangeHost } from './exchange.js';
-import { isWebSocketUpgrade } from './hop-by-hop.js';
+import { ConnectionSet } from './connection-set.js';
+import { clientAddressOf, type ExchangeHost, type InFlightWork } from './exchange.js';
 import { guardedHttpClient } from './http-client.js';
+import { ConnectionHttpLayer, proxyServerOptions, serveProxyApp } from './http-layer.js';
 import { ForwardIngress, ReverseIngress, type Ingress } from './ingress.js';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
+import { HttpListener, InterceptingListener, type Listener, type ListenerKind } from './listener.js';
+import { PreludeReader } from './prelude-reader.js';
 import { ProxyApp } from './proxy-app.js';
+import { interceptTls, PRELUDE_LIMITS, type InterceptionContext, type LeafCertificateSource, type TlsMode } from './tls-interception.js';
+import { TunnelGateway } from './tunnel-gateway.js';
 import { UpstreamGuard } from './upstream-guard.js';
-import { proxyWebSocketUpgrade, type UpgradeContext } from './websocket-upgrade.js';
+import type { UpgradeContext } from './websocket-upgrade.js';
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {
@@ -35,6 +40,14 @@ export interface EngineOptions {
   readonly upstreamResolver?: string;
   /** Extra PEM CA certificates trusted for upstream TLS besides the system roots. */
   readonly upstreamCa?: string | Buffer;
+  /** TLS listener (`proxy.https_listen`): clients reach it by DNS pointed at the proxy; the SNI names the destination (port 443). */
+  readonly httpsListen?: string;
+  /** Tunnel listener (`proxy.tunnel_listen`): HTTP CONNECT and SOCKS5 on one port. */
+  readonly tunnelListen?: string;
+  /** `tls.mode`: terminate client TLS with minted leaves (`mitm`, the default) or pass it through unread (`sni-only`). */
+  readonly tlsMode?: TlsMode;
+  /** Leaf certificates for `mitm`; required when `httpsListen` or `tunnelListen` is set in that mode. */
+  readonly certificates?: LeafCertificateSource;
 }
 
 /** One reverse (sidecar) listener. */
@@ -53,7 +66,7 @@ export interface ReverseListenerOptions {
 
 /** A listener's bound address, as `listen()` reports it. */
 export interface ListenerAddress {
-  readonly kind: 'http' | 'reverse';
+  readonly kind: ListenerKind;
   readonly address: string;
   readonly port: number;
   /** Position in `reverse` (reverse listeners only). */
@@ -74,9 +87,9 @@ export interface Engine {
 
 /**
  * Builds the engine: one Fastify app every listener feeds, one guarded undici agent every
- * upstream request goes through. Validates the listen addresses, the pinned upstreams and the
- * deny list now (a `ProxyError` with code `PROXY_ERR_CONFIG_INVALID`); nothing listens until
- * `listen()`.
+ * upstream request goes through (a tunnel's requests use the connection dialled for it).
+ * Validates the listen addresses, the pinned upstreams, the deny list and the TLS settings now
+ * (a `ProxyError` with code `PROXY_ERR_CONFIG_INVALID`); nothing listens until `listen()`.
  */
 export function createEngine(options: EngineOptions): Engine {
   return new ProxyEngine(options);
@@ -84,13 +97,17 @@ export function createEngine(options: EngineOptions): Engine {
 
 const DEFAULT_GRACE_MS = 10_000;
 
-interface ListenerSpec {
-  readonly kind: 'http' | 'reverse';
-  readonly index: number | undefined;
-  readonly address: ListenAddress;
-  readonly ingress: Ingress;
-  readonly tls: ReverseListenerOptions['tls'];
-}
+/** What to open: the https listener has no ingress of its own (each connection is bound by its SNI). */
+type ListenerSpec =
+  | {
+      readonly kind: 'http' | 'reverse' | 'tunnel';
+      readonly index: number | undefined;
+      readonly address: ListenAddress;
+      /** The ingress of the listener's own HTTP requests. */
+      readonly ingress: Ingress;
+      readonly tls: ReverseListenerOptions['tls'];
+    }
+  | { readonly kind: 'https'; readonly index: undefined; readonly address: ListenAddress };
 
 class ProxyEngine implements Engine {
   readonly http: HttpClient;
@@ -98,11 +115,16 @@ class ProxyEngine implements Engine {
   readonly #guard: UpstreamGuard;
   readonly #agent: Agent;
   readonly #app: ProxyApp;
+  readonly #host: ExchangeHost;
   readonly #specs: ListenerSpec[];
-  readonly #servers: Server[] = [];
-  readonly #inFlight = new Set<Exchange>();
-  readonly #tunnels = new Set<Duplex>();
+  readonly #listeners: Listener[] = [];
+  readonly #inFlight = new Set<InFlightWork>();
+  /** Spliced connections (WebSockets, passthrough and SNI-only tunnels): shutdown waits for them. */
+  readonly #tunnels = new ConnectionSet(() => this.#checkDrained());
   readonly #upgrades: UpgradeContext;
+  readonly #tlsMode: TlsMode;
+  readonly #certificates: LeafCertificateSource | undefined;
+  readonly #headersTimeoutMs: number;
   #pipeline: Pipeline | undefined;
   #state: 'new' | 'listening' | 'closing' = 'new';
   #closed: Promise<void> | undefined;
@@ -111,6 +133,10 @@ class ProxyEngine implements Engine {
   constructor(options: EngineOptions) {
     this.#logger = options.logger.child({ component: 'engine' });
     this.#specs = listenerSpecs(options);
+    this.#tlsMode = options.tlsMode ?? 'mitm';
+    this.#certificates = options.certificates;
+    this.#headersTimeoutMs = options.upstreamResponseHeaderTimeoutMs;
+    checkTlsOptions(options, this.#tlsMode);
     this.#guard = new UpstreamGuard({
       denyCidrs: options.upstreamDenyCidrs,
       ...(options.upstreamResolver === undefined ? {} : { resolver: options.upstreamResolver }),
@@ -122,7 +148,7 @@ class ProxyEngine implements Engine {
     const onAudit = options.onAudit;
     const logger = this.#logger;
     const currentPipeline = (): Pipeline | undefined => this.#pipeline;
-    const host: ExchangeHost = {
+    this.#host = {
       get pipeline() {
         return currentPipeline();
       },
@@ -134,17 +160,17 @@ class ProxyEngine implements Engine {
           logger.error({ request_id: record.request_id, error_class: err instanceof Error ? err.name : typeof err }, 'audit sink failed');
         }
       },
-      admit: (exchange) => void this.#inFlight.add(exchange),
-      retire: (exchange) => this.#retire(exchange),
+      admit: (work) => void this.#inFlight.add(work),
+      retire: (work) => this.#retire(work),
     };
     this.#app = new ProxyApp({
-      host,
+      host: this.#host,
       dispatcher: this.#agent,
       maxResponseBodyBytes: options.maxResponseBodyBytes,
       logger: this.#logger,
       closing: () => this.#state === 'closing',
     });
-    this.#upgrades = { host, guard: this.#guard, logger: this.#logger, tunnels: this.#tunnels };
+    this.#upgrades = { host: this.#host, guard: this.#guard, logger: this.#logger, tunnels: this.#tunnels };
   }
 
   setPipeline(pipeline: Pipeline): Pipeline | undefined {
@@ -160,9 +186,9 @@ class ProxyEngine implements Engine {
     const addresses: ListenerAddress[] = [];
     try {
       for (const spec of this.#specs) {
-        const server = this.#createServer(spec);
-        this.#servers.push(server);
-        const bound = await bind(server, spec.address);
+        const listener = this.#createListener(spec);
+        this.#listeners.push(listener);
+        const bound = await bind(listener.server, spec.address);
         addresses.push({ kind: spec.kind, address: bound.address, port: bound.port, ...(spec.index === undefined ? {} : { index: spec.index }) });
         this.#logger.debug({ listener: spec.kind, address: bound.address, port: bound.port }, 'listener open');
       }
@@ -180,16 +206,19 @@ class ProxyEngine implements Engine {
 
   async #shutdown(graceMs: number): Promise<void> {
     this.#state = 'closing';
-    const serversClosed = this.#servers.filter((s) => s.listening).map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    const serversClosed = this.#listeners
+      .filter((l) => l.server.listening)
+      .map((l) => new Promise<void>((resolve) => l.server.close(() => resolve())));
+    for (const listener of this.#listeners) listener.closeIdleConnections();
     await this.#drain(graceMs);
-    for (const server of this.#servers) server.closeAllConnections();
-    for (const tunnel of this.#tunnels) tunnel.destroy();
+    for (const listener of this.#listeners) listener.closeAllConnections();
+    this.#tunnels.destroyAll();
     await Promise.all(serversClosed);
     await this.#agent.destroy();
     await this.#app.fastify.close();
   }
 
-  /** Resolves when no request or tunnel is in flight, or after `graceMs`. */
+  /** Resolves when no request, connection decision or splice is in flight, or after `graceMs`. */
   async #drain(graceMs: number): Promise<void> {
     if (this.#idle()) return;
     let timer: NodeJS.Timeout | undefined;
@@ -205,41 +234,71 @@ class ProxyEngine implements Engine {
     return this.#inFlight.size === 0 && this.#tunnels.size === 0;
   }
 
-  #retire(exchange: Exchange): void {
-    this.#inFlight.delete(exchange);
+  #retire(work: InFlightWork): void {
+    this.#inFlight.delete(work);
     if (this.#state !== 'closing') return;
     // A response just finished: its keep-alive connection is idle now and may go.
-    for (const server of this.#servers) server.closeIdleConnections();
-    if (this.#idle()) this.#drained?.();
+    for (const listener of this.#listeners) listener.closeIdleConnections();
+    this.#checkDrained();
   }
 
-  #createServer(spec: ListenerSpec): Server {
-    const options: ServerOptions = {
-      // The engine answers a missing Host itself (with an audit record).
-      requireHostHeader: false,
-      // Uploads stream for as long as they take; the header timeout still guards slow clients.
-      requestTimeout: 0,
-      // Only WebSocket upgrades switch protocols; any other Upgrade header is ignored (hop-by-hop).
-      shouldUpgradeCallback: (req: IncomingMessage) => isWebSocketUpgrade(req.headers),
-    };
-    const server: Server = spec.tls ? createHttpsServer({ ...options, cert: spec.tls.cert, key: spec.tls.key }) : createHttpServer(options);
-    server.on('request', (req, res) => this.#app.handle(req, res, spec.ingress));
-    const onSocketRequest = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-      void proxyWebSocketUpgrade(this.#upgrades, spec.ingress, req, socket, head);
-    };
-    server.on('upgrade', onSocketRequest);
-    server.on('connect', onSocketRequest);
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      // Bytes that are not an HTTP request: there is no request to audit, only a line to log.
-      this.#logger.debug({ listener: spec.kind, code: err.code }, 'malformed request');
-      if (!socket.writable || err.code === 'ECONNRESET') {
-        socket.destroy();
-        return;
+  #checkDrained(): void {
+    if (this.#state === 'closing' && this.#idle()) this.#drained?.();
+  }
+
+  #createListener(spec: ListenerSpec): Listener {
+    switch (spec.kind) {
+      case 'http':
+      case 'reverse':
+        return this.#createHttpListener(spec.ingress, spec.tls, spec.kind);
+      case 'https': {
+        const context: InterceptionContext = { ...this.#interception(), layer: new ConnectionHttpLayer(this.#serveOptions('https')) };
+        const serve = (socket: Socket): Promise<void> =>
+          interceptTls(context, socket, new PreludeReader(socket, PRELUDE_LIMITS), { port: 443, clientAddress: clientAddressOf(socket) });
+        return new InterceptingListener(context.layer, serve, this.#logger, 'https');
       }
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    });
-    return server;
+      case 'tunnel': {
+        const gateway = new TunnelGateway(this.#interception(), spec.ingress, this.#serveOptions('tunnel'));
+        return new InterceptingListener(gateway.layer, (socket) => gateway.accept(socket), this.#logger, 'tunnel');
+      }
+    }
+  }
+
+  #createHttpListener(ingress: Ingress, tls: ReverseListenerOptions['tls'], kind: ListenerKind): Listener {
+    const server: Server = tls ? createHttpsServer({ ...proxyServerOptions, cert: tls.cert, key: tls.key }) : createHttpServer(proxyServerOptions);
+    serveProxyApp(server, { ...this.#serveOptions(kind), ingressOf: () => ingress });
+    return new HttpListener(server);
+  }
+
+  #serveOptions(listener: ListenerKind): { app: ProxyApp; upgrades: UpgradeContext; logger: Logger; listener: string } {
+    return { app: this.#app, upgrades: this.#upgrades, logger: this.#logger, listener };
+  }
+
+  /** What TLS interception needs from the engine; each listener adds its HTTP layer. */
+  #interception(): Omit<InterceptionContext, 'layer'> {
+    return {
+      host: this.#host,
+      guard: this.#guard,
+      logger: this.#logger,
+      tlsMode: this.#tlsMode,
+      certificates: this.#certificates,
+      spliced: this.#tunnels,
+      headersTimeoutMs: this.#headersTimeoutMs,
+    };
+  }
+}
+
+/** Refuses TLS settings that cannot work: an unknown mode, or interception without certificates. */
+function checkTlsOptions(options: EngineOptions, mode: TlsMode): void {
+  if (mode !== 'mitm' && mode !== 'sni-only') {
+    throw new ProxyError(ErrorCodes.CONFIG_INVALID, `tls.mode: unknown mode "${String(mode)}" (expected mitm or sni-only)`);
+  }
+  const intercepts = options.httpsListen !== undefined || options.tunnelListen !== undefined;
+  if (mode === 'mitm' && intercepts && options.certificates === undefined) {
+    throw new ProxyError(
+      ErrorCodes.CONFIG_INVALID,
+      'tls.mode mitm needs a CA (tls.ca_cert, tls.ca_key) to serve proxy.https_listen or proxy.tunnel_listen',
+    );
   }
 }
 
@@ -250,6 +309,18 @@ function listenerSpecs(options: EngineOptions): ListenerSpec[] {
       kind: 'http',
       index: undefined,
       address: parseListenAddress(options.httpListen, 'proxy.http_listen'),
+      ingress: new ForwardIngress(options.upstreamResponseHeaderTimeoutMs),
+      tls: undefined,
+    });
+  }
+  if (options.httpsListen !== undefined) {
+    specs.push({ kind: 'https', index: undefined, address: parseListenAddress(options.httpsListen, 'proxy.https_listen') });
+  }
+  if (options.tunnelListen !== undefined) {
+    specs.push({
+      kind: 'tunnel',
+      index: undefined,
+      address: parseListenAddress(options.tunnelListen, 'proxy.tunnel_listen'),
       ingress: new ForwardIngress(options.upstreamResponseHeaderTimeoutMs),
       tls: undefined,
     });
@@ -271,7 +342,7 @@ function listenerSpecs(options: EngineOptions): ListenerSpec[] {
   return specs;
 }
 
-function bind(server: Server, address: ListenAddress): Promise<AddressInfo> {
+function bind(server: NetServer, address: ListenAddress): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: address.host, port: address.port }, () => {

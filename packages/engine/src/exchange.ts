@@ -8,6 +8,11 @@ import { isRefusal, type Ingress, type Refusal, type Route } from './ingress.js'
 /** Status recorded when the client left before any response was sent (nginx's convention). */
 export const STATUS_CLIENT_CLOSED = 499;
 
+/** Work the engine waits for at shutdown: a request, or a connection's host-level decision. */
+export interface InFlightWork {
+  readonly id: string;
+}
+
 /** What the engine needs from itself to run one request. */
 export interface ExchangeHost {
   /** The pipeline new requests start on (undefined until the first `setPipeline`). */
@@ -15,9 +20,9 @@ export interface ExchangeHost {
   readonly maxRequestBodyBytes: number;
   readonly onAudit: (record: AuditRecord) => void;
   /** Called when an exchange starts, so that shutdown can wait for it. */
-  readonly admit: (exchange: Exchange) => void;
+  readonly admit: (work: InFlightWork) => void;
   /** Called once the exchange is complete, after its audit record. */
-  readonly retire: (exchange: Exchange) => void;
+  readonly retire: (work: InFlightWork) => void;
 }
 
 /**
@@ -25,7 +30,7 @@ export interface ExchangeHost {
  * known), its audit record and its hold on the pipeline it started with. `complete()` emits
  * the audit record exactly once and releases the pipeline, whatever path the request took.
  */
-export class Exchange {
+export class Exchange implements InFlightWork {
   /** The request id, also in the audit record and the operational log lines. */
   readonly id: string;
   readonly audit: AuditBuilder;
@@ -75,7 +80,7 @@ export class Exchange {
   ): { exchange: Exchange; refusal?: Refusal } {
     const receivedAt = Date.now();
     const id = nextRequestId();
-    const clientAddress = clientAddressOf(req);
+    const clientAddress = clientAddressOf(req.socket);
     const routed = ingress.route(req, target);
     const pipeline = host.pipeline;
     if (isRefusal(routed) || pipeline === undefined) {
@@ -87,8 +92,8 @@ export class Exchange {
         path: isRefusal(routed) ? pathOf(target) : routed.path,
         clientAddress,
         mode: ingress.mode,
-        sni: undefined,
-        tunnel: undefined,
+        sni: ingress.sni,
+        tunnel: ingress.tunnel,
         receivedAt,
       });
       audit.rejected('engine', refusal.reason);
@@ -107,6 +112,8 @@ export class Exchange {
       headers,
       clientAddress,
       mode: ingress.mode,
+      ...(ingress.sni === undefined ? {} : { sni: ingress.sni }),
+      ...(ingress.tunnel === undefined ? {} : { tunnel: ingress.tunnel }),
       bodyStream,
       maxBodyBytes: host.maxRequestBodyBytes,
       receivedAt,
@@ -138,8 +145,8 @@ export class Exchange {
 }
 
 /** The client's IP; an IPv4-mapped IPv6 address (dual-stack listener) is written as IPv4. */
-function clientAddressOf(req: IncomingMessage): string {
-  const address = req.socket.remoteAddress ?? '';
+export function clientAddressOf(socket: { readonly remoteAddress?: string | undefined }): string {
+  const address = socket.remoteAddress ?? '';
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 

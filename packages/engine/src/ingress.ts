@@ -1,6 +1,8 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { ErrorCodes, ProxyError } from '@proxy/core';
-import type { HeaderList, RequestMode } from '@proxy/core';
+import type { HeaderList, RequestMode, TunnelInfo } from '@proxy/core';
+import type { Dispatcher } from 'undici';
 import {
   defaultPort,
   formatAuthority,
@@ -10,7 +12,9 @@ import {
   parseAuthority,
   parseOriginForm,
   type Authority,
+  type OriginForm,
 } from './request-target.js';
+import type { UpstreamTarget } from './upstream-guard.js';
 
 /** The destination of a request and its target, as the listener that received it worked out. */
 export interface Route {
@@ -33,15 +37,29 @@ export interface Refusal {
   readonly host?: string;
 }
 
+/** A connection's own way to its upstream (a tunnel's), used instead of the engine's shared pool. */
+export interface DedicatedUpstream {
+  /** Carries the connection's forwarded requests. */
+  readonly dispatcher: Dispatcher;
+  /** Opens a connection for a WebSocket upgrade. */
+  connect(target: UpstreamTarget): Promise<Socket>;
+}
+
 /**
- * How requests reach the one Fastify app through a listener: which mode they are in, how
- * their destination is named, and what the listener adds to or takes from their headers.
- * TLS interception and tunnels add their own ingress kinds later; the request path is shared.
+ * How requests reach the one Fastify app through a listener or an intercepted connection:
+ * which mode they are in, how their destination is named, and what the listener adds to or
+ * takes from their headers. The request path after it is shared.
  */
 export interface Ingress {
   readonly mode: RequestMode;
   /** Time allowed for the upstream's response headers. */
   readonly headersTimeoutMs: number;
+  /** The TLS server name the client sent on this connection (intercepted TLS). */
+  readonly sni?: string | undefined;
+  /** The tunnel this connection travels in. */
+  readonly tunnel?: TunnelInfo | undefined;
+  /** Set when the connection has its own upstream (a tunnel); otherwise the shared pool is used. */
+  readonly upstream?: DedicatedUpstream | undefined;
   /** Works out where `req` goes, or why it is refused. `target` is the request-target as received. */
   route(req: IncomingMessage, target: string): Route | Refusal;
   /**
@@ -164,6 +182,80 @@ export class ReverseIngress implements Ingress {
     if (!this.#headerIsHost) headers.delete(this.#header);
     setHost(headers, formatAuthority(route, route.scheme));
     appendForwardedFor(headers, clientAddress);
+  }
+}
+
+/** Options of a {@link BoundIngress}. */
+export interface BoundIngressOptions {
+  readonly mode: 'mitm' | 'http';
+  readonly scheme: 'http' | 'https';
+  /** The destination every request on the connection goes to (normal form). */
+  readonly host: string;
+  readonly port: number;
+  readonly sni: string | undefined;
+  readonly tunnel: TunnelInfo | undefined;
+  readonly upstream: DedicatedUpstream | undefined;
+  readonly headersTimeoutMs: number;
+}
+
+/**
+ * A connection bound to one destination before its first request: TLS terminated for the
+ * client's SNI (the https listener), or the inside of a tunnel (its target). Every request's
+ * Host, and the authority of an absolute-form target, must name that host (case-insensitive,
+ * port ignored); anything else is 421, never a second destination.
+ */
+export class BoundIngress implements Ingress {
+  readonly mode: 'mitm' | 'http';
+  readonly headersTimeoutMs: number;
+  readonly sni: string | undefined;
+  readonly tunnel: TunnelInfo | undefined;
+  readonly upstream: DedicatedUpstream | undefined;
+  readonly #scheme: 'http' | 'https';
+  readonly #destination: Authority;
+  readonly #mismatch: string;
+
+  constructor(options: BoundIngressOptions) {
+    this.mode = options.mode;
+    this.headersTimeoutMs = options.headersTimeoutMs;
+    this.sni = options.sni;
+    this.tunnel = options.tunnel;
+    this.upstream = options.upstream;
+    this.#scheme = options.scheme;
+    this.#destination = { host: options.host, port: options.port };
+    this.#mismatch = options.tunnel === undefined ? 'Host does not match the TLS server name' : 'Host does not match the tunnel target';
+  }
+
+  route(req: IncomingMessage, target: string): Route | Refusal {
+    if (req.method === 'CONNECT') return refuseConnect();
+    const hostValues = hostHeaderValues(req);
+    if (hostValues.length > 1) return refuse(400, 'duplicate_host', 'more than one Host header');
+    const hostHeader = hostValues[0];
+    if (hostHeader === undefined || hostHeader.trim() === '') return refuse(400, 'missing_host', 'missing Host header');
+    const named = parseAuthority(hostHeader, this.#destination.port);
+    if (named === undefined) return refuse(400, 'invalid_host', 'invalid Host header');
+    if (named.host !== this.#destination.host) return this.#misdirected();
+
+    let parts: OriginForm | undefined;
+    if (isAbsoluteForm(target)) {
+      const uri = parseAbsoluteForm(target);
+      if (uri === undefined) return refuse(400, 'unsupported_scheme', 'only http:// and https:// request URIs are accepted');
+      const authority = parseAuthority(uri.authority, defaultPort(uri.scheme));
+      if (authority === undefined) return refuse(400, 'invalid_uri_host', 'invalid host in request URI');
+      if (authority.host !== this.#destination.host) return this.#misdirected();
+      parts = uri;
+    } else {
+      parts = parseOriginForm(target);
+      if (parts === undefined) return refuse(400, 'invalid_target', 'request target must be a path');
+    }
+    return withTarget(this.#scheme, this.#destination, parts);
+  }
+
+  rewriteHeaders(headers: HeaderList, route: Route): void {
+    setHost(headers, formatAuthority(route, route.scheme));
+  }
+
+  #misdirected(): Refusal {
+    return { ...refuse(421, 'host_mismatch', this.#mismatch), host: this.#destination.host };
   }
 }
 

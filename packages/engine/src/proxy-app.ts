@@ -16,7 +16,7 @@ import { upstreamDispatchOptions } from './upstream-request.js';
 export interface ProxyAppOptions {
   /** Where exchanges get their pipeline, limits and audit sink. */
   readonly host: ExchangeHost;
-  /** The guarded undici dispatcher every upstream request goes through. */
+  /** The guarded undici dispatcher upstream requests go through (a tunnel brings its own). */
   readonly dispatcher: Dispatcher;
   readonly maxResponseBodyBytes: number;
   readonly logger: Logger;
@@ -140,7 +140,9 @@ export class ProxyApp {
     res.once('close', () => {
       if (!res.writableFinished) call.abort(new Error('client closed the connection'));
     });
-    this.#options.dispatcher.dispatch(upstreamDispatchOptions(exchange), call);
+    // A tunnel's requests go over its own upstream connection; all others share the pool.
+    const dispatcher = exchange.ingress.upstream?.dispatcher ?? this.#options.dispatcher;
+    dispatcher.dispatch(upstreamDispatchOptions(exchange), call);
 
     try {
       await call.started;

@@ -121,6 +121,15 @@ export class UpstreamGuard {
     });
   }
 
+  /**
+   * Wraps a connection this guard opened (`tls: false`) in TLS verified for `host`, as
+   * `connect` would have: a tunnel dials when it opens and learns only from the client's
+   * first bytes whether its requests need TLS.
+   */
+  secure(socket: Socket, host: string): Promise<TLSSocket> {
+    return this.#startTls(socket, unbracket(host), this.#connectTimeoutMs);
+  }
+
   /** An undici `connect` function: every connection of an `Agent` using it is guarded. */
   readonly connector: buildConnector.connector = (options, callback) => {
     const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80);

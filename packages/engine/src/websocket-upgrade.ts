@@ -3,10 +3,12 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, HeaderList, ProxyError, reject } from '@proxy/core';
 import type { Logger } from '@proxy/core';
+import type { ConnectionSet } from './connection-set.js';
 import { Exchange, STATUS_CLIENT_CLOSED, type ExchangeHost } from './exchange.js';
 import { isWebSocketUpgrade, stripHopByHop } from './hop-by-hop.js';
 import type { Ingress } from './ingress.js';
 import { rawResponseHead, writeRawDecision } from './raw-response.js';
+import { splice } from './splice.js';
 import { describeUpstreamFailure } from './upstream-failure.js';
 import type { UpstreamGuard } from './upstream-guard.js';
 
@@ -15,13 +17,13 @@ export interface UpgradeContext {
   readonly host: ExchangeHost;
   readonly guard: UpstreamGuard;
   readonly logger: Logger;
-  /** Open client tunnels, so that shutdown can wait for and then end them. */
-  readonly tunnels: Set<Duplex>;
+  /** Spliced connections, so that shutdown can wait for and then end them. */
+  readonly tunnels: ConnectionSet;
 }
 
 /**
  * Proxies a WebSocket upgrade request received on a listener's `upgrade` event (and answers
- * a CONNECT, which the listener's ingress refuses until tunnels are served): the same
+ * a CONNECT where the ingress does not open tunnels, which it refuses): the same
  * exchange as any request (destination, `ProxyRequest`, audit record, request pipeline; a
  * refusal is written as an HTTP response on the socket), then the upstream is dialled through
  * the guard, the upgrade request replayed with the transformed headers, and once the upstream
@@ -77,7 +79,9 @@ async function forwardUpgrade(context: UpgradeContext, exchange: Exchange, req: 
 
   let upstream: Socket;
   try {
-    upstream = await context.guard.connect({ host: request.host, port: request.port, tls: request.scheme === 'https' });
+    // A tunnel has its own upstream connection; everything else dials through the guard.
+    const dialer = exchange.ingress.upstream ?? context.guard;
+    upstream = await dialer.connect({ host: request.host, port: request.port, tls: request.scheme === 'https' });
   } catch (err) {
     failUpgrade(context, exchange, client, err);
     return;
@@ -126,7 +130,7 @@ function replayUpgrade(context: UpgradeContext, exchange: Exchange, req: Incomin
     client.write(rawResponseHead(res.statusCode ?? 101, res.statusMessage ?? '', responseHeaders));
     if (upstreamHead.length > 0) client.write(upstreamHead);
     if (head.length > 0) upstreamSocket.write(head);
-    splice(context, client, upstreamSocket);
+    splice(client, upstreamSocket, context.tunnels);
     exchange.complete(res.statusCode ?? 101);
   });
 
@@ -154,21 +158,6 @@ function replayUpgrade(context: UpgradeContext, exchange: Exchange, req: Incomin
     failUpgrade(context, exchange, client, err);
   });
   upstreamReq.end();
-}
-
-/** Pipes two sockets both ways until either side ends; tracked for shutdown. */
-function splice(context: UpgradeContext, client: Duplex, upstream: Duplex): void {
-  context.tunnels.add(client);
-  const teardown = (): void => {
-    client.destroy();
-    upstream.destroy();
-    context.tunnels.delete(client);
-  };
-  client.on('error', teardown).on('close', teardown);
-  upstream.on('error', teardown).on('close', teardown);
-  if (client.destroyed || upstream.destroyed) teardown();
-  client.pipe(upstream);
-  upstream.pipe(client);
 }
 
 function failUpgrade(context: UpgradeContext, exchange: Exchange, client: Duplex, err: unknown): void {

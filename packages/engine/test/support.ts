@@ -3,7 +3,7 @@ import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHead
 import { connect } from 'node:net';
 import { createPipeline, createTransformEnv, defineTransform, systemClock } from '@proxy/core';
 import type { AuditRecord, Logger, Pipeline, Transform } from '@proxy/core';
-import { createEngine, type Engine, type EngineOptions, type ListenerAddress } from '../src/index.js';
+import { createEngine, type Engine, type EngineOptions, type ListenerAddress, type ListenerKind } from '../src/index.js';
 
 /** The deny list config applies when `upstream_deny_cidrs` is not set. */
 export const DEFAULT_DENY_CIDRS = ['169.254.169.254/32', 'fd00:ec2::254/128', '127.0.0.0/8', '::1/128'];
@@ -53,8 +53,8 @@ export interface TestEngine {
   readonly addresses: ListenerAddress[];
   readonly audits: AuditRecord[];
   readonly logger: RecordingLogger;
-  /** Port of the forward listener, or of reverse listener `index`. */
-  port(kind?: 'http' | 'reverse', index?: number): number;
+  /** Port of the forward, https or tunnel listener, or of reverse listener `index`. */
+  port(kind?: ListenerKind, index?: number): number;
   /** Resolves with the next audit record matching `predicate` (or one already emitted). */
   audit(predicate: (record: AuditRecord) => boolean): Promise<AuditRecord>;
   /** Installs a pipeline of inline transforms (in order); returns the previous pipeline. */
@@ -117,7 +117,7 @@ export async function startEngine(overrides: EngineOverrides = {}): Promise<Test
     audits,
     logger,
     port(kind = 'http', index = 0) {
-      const found = addresses.find((a) => a.kind === kind && (kind === 'http' || a.index === index));
+      const found = addresses.find((a) => a.kind === kind && (kind !== 'reverse' || a.index === index));
       if (found === undefined) throw new Error(`no ${kind} listener ${index}`);
       return found.port;
     },

@@ -42,9 +42,16 @@ export const allowlistTransform: TransformDefinition<AllowlistConfig> = defineTr
       ...config.cidrs.map((cidr) => ({ cidr })),
       ...config.rules,
     ]);
+    // A tunnel opens on its host alone, and every request inside it is checked against the full
+    // rules: any rule naming the host lets the tunnel open, whatever methods and paths it limits.
+    const tunnelTargets = compileRules([
+      ...config.domains.map((host) => ({ host })),
+      ...config.cidrs.map((cidr) => ({ cidr })),
+      ...config.rules.map(destinationOf),
+    ]);
     return {
       onRequest(request, trace) {
-        if (allowed.matches(request)) return CONTINUE;
+        if ((request.mode === 'tunnel' ? tunnelTargets : allowed).matches(request)) return CONTINUE;
         if (config.warn) {
           trace.annotate('warn', true);
           trace.annotate('would_reject', NOT_ALLOWLISTED);
@@ -61,5 +68,10 @@ export const allowlistTransform: TransformDefinition<AllowlistConfig> = defineTr
     };
   },
 });
+
+/** The destination of a rule, without its method and path restrictions. */
+function destinationOf(rule: RuleConfig): RuleConfig {
+  return rule.cidr === undefined ? { host: rule.host ?? '' } : { cidr: rule.cidr };
+}
 
 export default allowlistTransform;

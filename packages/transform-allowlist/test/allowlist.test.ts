@@ -61,6 +61,18 @@ describe('allowlist', () => {
     });
   });
 
+  it('opens a tunnel to a host any rule names, and keeps host-only passthrough to unrestricted entries', async () => {
+    const opening = (host: string): TestRequestInit => ({ host, mode: 'tunnel', method: '', path: '' });
+    for (const host of ['api.github.com', 'registry.npmjs.org', '10.1.2.3']) {
+      expect((await runTransform(allowlist, config, opening(host))).decision.action, host).toBe('continue');
+    }
+    expect((await runTransform(allowlist, config, opening('evil.example.com'))).decision).toMatchObject({ action: 'reject', status: 403 });
+    const passthrough = await runTransform(allowlist, config, { host: 'api.github.com', mode: 'sni-only', method: '', path: '' });
+    expect(passthrough.decision).toMatchObject({ action: 'reject', status: 403 });
+    const inside = await runTransform(allowlist, config, { host: 'api.github.com', mode: 'mitm', method: 'POST', path: '/repos/acme/app' });
+    expect(inside.decision).toMatchObject({ action: 'reject', status: 403 });
+  });
+
   it('blocks everything when empty', async () => {
     for (const host of ['example.com', '127.0.0.1', 'registry.npmjs.org']) {
       const result = await runTransform(allowlist, {}, { host });

@@ -158,6 +158,15 @@ describe('secrets: replace', () => {
       expect(result.decision).toMatchObject({ action: 'reject', status: 403, reason: 'proxy_token_missing' });
     });
 
+    it('leaves the opening of a tunnel to its host alone: the requests inside are checked', async () => {
+      const hostOnly = replaceIn({ require: true }, [{ host: 'api.example.com' }]);
+      const opening = await run(hostOnly, { host: 'api.example.com', mode: 'tunnel', method: '', path: '' });
+      expect(opening.decision.action).toBe('continue');
+      expect(annotationsOf(opening)).toBeUndefined();
+      const inside = await run(hostOnly, { host: 'api.example.com', mode: 'mitm', path: '/v1/x' });
+      expect(inside.decision).toMatchObject({ action: 'reject', status: 403, reason: 'proxy_token_missing' });
+    });
+
     it('ignores requests outside the rules', async () => {
       const result = await run(strict, { host: 'api.example.com', path: '/open' });
       expect(result.decision.action).toBe('continue');

@@ -3,3 +3,5 @@ export type { EchoServer, EchoServerOptions, EchoRequestRecord } from './echo-se
 export { startDnsServer } from './dns-server.js';
 export type { DnsTestServer, DnsServerOptions, DnsQueryRecord } from './dns-server.js';
 export type { DnsRecordSet } from './dns-answer.js';
+export { createTestPki } from './test-pki.js';
+export type { TestPki, TestPkiOptions } from './test-pki.js';

@@ -16,12 +16,15 @@ export function requireBuiltCli(): void {
 /** A JSON log line of the proxy. */
 export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
 
+/** The `listener` field of a "listening" log line. */
+export type ListenerKind = 'http' | 'https' | 'tunnel' | 'reverse' | 'dns';
+
 /** A `proxy` process started on a config written to a temporary directory. */
 export interface ProxyProcess {
   readonly child: ChildProcessWithoutNullStreams;
   readonly dir: string;
   /** Port of the n-th listener of a kind, from its "listening" log line. */
-  port(kind?: 'http' | 'reverse', index?: number): number;
+  port(kind?: ListenerKind, index?: number): number;
   /** Every byte the process wrote to stdout / stderr so far. */
   stdout(): string;
   stderr(): string;
@@ -31,6 +34,8 @@ export interface ProxyProcess {
   audits(): LogLine[];
   /** Waits for a log line matching `pred`. */
   waitForLine(pred: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** Waits for an audit record matching `pred` among those after the first `after` (a count taken earlier from `audits().length`). */
+  waitForAudit(pred: (record: LogLine) => boolean, after?: number): Promise<LogLine>;
   /** Sends a signal and waits for exit. */
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -66,14 +71,15 @@ export async function startProxyProcess(configYaml: string, options: StartOption
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     err += d;
   });
+  let dead = false;
+  // 'close' comes after the process exited and its output was read to the end: waiters see it all.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
+      dead = true;
       for (const w of waiters) w();
       r({ code, signal });
     }),
   );
-  let dead = false;
-  void exited.then(() => (dead = true));
 
   const lines = (): LogLine[] =>
     out
@@ -81,21 +87,24 @@ export async function startProxyProcess(configYaml: string, options: StartOption
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as LogLine);
 
-  const waitForLine = (pred: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> =>
+  const audits = (): LogLine[] => lines().filter((l) => l.msg === 'request');
+
+  /** Resolves with the first value `probe` finds, re-probing on every stdout chunk. */
+  const waitFor = (probe: () => LogLine | undefined, what: string, timeoutMs = 10_000): Promise<LogLine> =>
     new Promise((resolvePromise, rejectPromise) => {
       const check = (): void => {
-        const hit = lines().find(pred);
+        const hit = probe();
         if (hit) {
           cleanup();
           resolvePromise(hit);
         } else if (dead) {
           cleanup();
-          rejectPromise(new Error(`proxy exited before the expected log line.\nstdout:\n${out}\nstderr:\n${err}`));
+          rejectPromise(new Error(`proxy exited before the expected ${what}.\nstdout:\n${out}\nstderr:\n${err}`));
         }
       };
       const timer = setTimeout(() => {
         cleanup();
-        rejectPromise(new Error(`timed out waiting for a log line.\nstdout:\n${out}\nstderr:\n${err}`));
+        rejectPromise(new Error(`timed out waiting for a ${what}.\nstdout:\n${out}\nstderr:\n${err}`));
       }, timeoutMs);
       const cleanup = (): void => {
         clearTimeout(timer);
@@ -104,6 +113,9 @@ export async function startProxyProcess(configYaml: string, options: StartOption
       waiters.add(check);
       check();
     });
+
+  const waitForLine = (pred: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine> =>
+    waitFor(() => lines().find(pred), 'log line', timeoutMs);
 
   await waitForLine((l) => l.msg === 'listening');
   // Every listener logs before the first request can be served; give the rest a moment to print.
@@ -121,8 +133,9 @@ export async function startProxyProcess(configYaml: string, options: StartOption
     stdout: () => out,
     stderr: () => err,
     lines,
-    audits: () => lines().filter((l) => l.msg === 'request'),
+    audits,
     waitForLine,
+    waitForAudit: (pred, after = 0) => waitFor(() => audits().slice(after).find(pred), 'audit record'),
     async stop(signal = 'SIGTERM') {
       if (!dead) child.kill(signal);
       const result = await exited;
