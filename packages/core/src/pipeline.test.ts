@@ -145,6 +145,44 @@ describe('Pipeline.runRequest', () => {
   });
 });
 
+describe('Pipeline.runTunnel', () => {
+  it('runs only onTunnel hooks: transforms without one take no part in opening a tunnel', async () => {
+    const log: string[] = [];
+    const pipeline = await pipelineOf([
+      // Would refuse any request: it must not be asked about a tunnel opening.
+      definition('needs-headers', log, () => reject(403, 'header_missing')),
+      definition('destinations', log, () => undefined, {
+        onTunnel(request, trace) {
+          log.push(`tunnel:${request.host}:${request.port}`);
+          trace.annotate('checked', true);
+        },
+      }),
+    ]);
+    const request = testRequest({ host: 'api.example.com', port: 443, mode: 'tunnel', method: '', path: '' });
+    const audit = new AuditBuilder(request);
+    const decision = await pipeline.runTunnel(request, audit);
+    expect(decision.action).toBe('continue');
+    expect(log).toEqual(['tunnel:api.example.com:443']);
+    expect(audit.finish(200, clock.now()).request_transforms).toEqual([
+      expect.objectContaining({ name: 'destinations', action: 'continue', annotations: { checked: true } }),
+    ]);
+  });
+
+  it('short-circuits on the first onTunnel reject and records who refused', async () => {
+    const log: string[] = [];
+    const pipeline = await pipelineOf([
+      definition('first', log, () => undefined, { onTunnel: () => reject(403, 'not_allowlisted') }),
+      definition('second', log, () => undefined, { onTunnel: () => void log.push('second') }),
+    ]);
+    const request = testRequest({ host: 'x.example.com', port: 443, mode: 'tunnel', method: '', path: '' });
+    const audit = new AuditBuilder(request);
+    const decision = await pipeline.runTunnel(request, audit);
+    expect(decision).toMatchObject({ action: 'reject', status: 403, reason: 'not_allowlisted' });
+    expect(log).toEqual([]);
+    expect(audit.finish(403, clock.now())).toMatchObject({ action: 'reject', rejected_by: 'first' });
+  });
+});
+
 describe('Pipeline lifecycle', () => {
   it('close() waits for in-flight requests, then closes in reverse order once', async () => {
     const log: string[] = [];

@@ -71,6 +71,21 @@ export class Pipeline {
     return CONTINUE;
   }
 
+  /**
+   * Decides whether a tunnel may open: runs the `onTunnel` hooks in order on the host-only
+   * request (mode `tunnel`); the first reject short-circuits.
+   */
+  async runTunnel(request: ProxyRequest, audit: AuditBuilder): Promise<Decision> {
+    for (const entry of this.entries) {
+      const hook = entry.transform.onTunnel;
+      if (hook === undefined) continue;
+      const trace = audit.requestTrace(entry.name, this.#clock.now());
+      const decision = await this.#invoke(entry, trace, audit, () => hook.call(entry.transform, request, trace));
+      if (decision.action !== 'continue') return decision;
+    }
+    return CONTINUE;
+  }
+
   /** Runs the response hooks, in pipeline order. */
   async runResponse(request: ProxyRequest, response: ProxyResponse, audit: AuditBuilder): Promise<Decision> {
     for (const entry of this.entries) {

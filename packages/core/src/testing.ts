@@ -169,7 +169,8 @@ export async function runTransform(
   let response: ProxyResponse | undefined;
   let responseDecision: Decision | undefined;
   try {
-    decision = await pipeline.runRequest(proxyRequest, audit);
+    // A `tunnel` request is a tunnel opening: the proxy runs `onTunnel` hooks on it, not `onRequest`.
+    decision = proxyRequest.mode === 'tunnel' ? await pipeline.runTunnel(proxyRequest, audit) : await pipeline.runRequest(proxyRequest, audit);
     if (decision.action === 'continue' && options.response !== undefined) {
       response = testResponse(options.response);
       responseDecision = await pipeline.runResponse(proxyRequest, response, audit);

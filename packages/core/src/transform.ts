@@ -109,6 +109,13 @@ export interface TransformEnv {
 export interface Transform {
   /** Runs on every request, in pipeline order, before it is forwarded. */
   onRequest?(request: ProxyRequest, trace: Trace): Awaitable<Decision | void>;
+  /**
+   * Runs when a CONNECT or SOCKS5 tunnel is about to open, on a host-only request (mode
+   * `tunnel`: the target's host and port, no method, path, headers or body). Implement it in a
+   * transform that decides on destinations (an allowlist); every request inside the tunnel then
+   * goes through `onRequest` on its own. Transforms without it take no part in opening tunnels.
+   */
+  onTunnel?(request: ProxyRequest, trace: Trace): Awaitable<Decision | void>;
   /** Runs on the upstream response, in pipeline order, before it is returned. */
   onResponse?(request: ProxyRequest, response: ProxyResponse, trace: Trace): Awaitable<Decision | void>;
   /** Releases resources. Called once, after the last request using this instance is done. */

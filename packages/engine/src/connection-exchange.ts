@@ -62,7 +62,9 @@ export class ConnectionExchange implements InFlightWork {
     }
     const release = pipeline.enter();
     try {
-      return await pipeline.runRequest(this.request, this.audit);
+      return this.request.mode === 'tunnel'
+        ? await pipeline.runTunnel(this.request, this.audit)
+        : await pipeline.runRequest(this.request, this.audit);
     } catch {
       // The runner turns transform failures into decisions; anything else fails closed.
       this.audit.failed('engine_error', 'engine');

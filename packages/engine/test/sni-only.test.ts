@@ -51,8 +51,13 @@ function recording(decide: (request: ProxyRequest) => ReturnType<typeof reject> 
   seen = [];
   return proxy.use({
     name: 'policy',
+    // The same policy decides tunnel openings (onTunnel) and the requests inside them (onRequest).
     transform: {
       onRequest: (request) => {
+        seen.push(request);
+        return decide(request);
+      },
+      onTunnel: (request) => {
         seen.push(request);
         return decide(request);
       },

@@ -60,8 +60,13 @@ function recordingPipeline(decide: (request: ProxyRequest) => ReturnType<typeof 
   seen = [];
   return proxy.use({
     name: 'policy',
+    // The same policy decides tunnel openings (onTunnel) and the requests inside them (onRequest).
     transform: {
       onRequest: (request) => {
+        seen.push(request);
+        return decide(request);
+      },
+      onTunnel: (request) => {
         seen.push(request);
         return decide(request);
       },

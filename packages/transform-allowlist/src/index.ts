@@ -3,7 +3,19 @@
  * matches a `domains` glob, a `cidrs` range or one of the `rules`; anything else is refused
  * with 403 `not_allowlisted` (or, with `warn: true`, let through and flagged).
  */
-import { CONTINUE, compileRules, defineTransform, reject, rulesSchema, type RuleConfig, type TransformDefinition } from '@proxy/core';
+import {
+  CONTINUE,
+  compileRules,
+  defineTransform,
+  reject,
+  rulesSchema,
+  type Decision,
+  type ProxyRequest,
+  type RuleConfig,
+  type RuleSet,
+  type Trace,
+  type TransformDefinition,
+} from '@proxy/core';
 
 /** The `config` block of an `allowlist` transform, after schema defaults. */
 export interface AllowlistConfig {
@@ -49,22 +61,23 @@ export const allowlistTransform: TransformDefinition<AllowlistConfig> = defineTr
       ...config.cidrs.map((cidr) => ({ cidr })),
       ...config.rules.map(destinationOf),
     ]);
+    const decide = (rules: RuleSet, request: ProxyRequest, trace: Trace): Decision => {
+      if (rules.matches(request)) return CONTINUE;
+      trace.annotate('host', request.host);
+      if (config.warn) {
+        trace.annotate('warn', true);
+        trace.annotate('would_reject', NOT_ALLOWLISTED);
+        env.logger.warn(
+          { host: request.host, method: request.method, path: request.path, reason: NOT_ALLOWLISTED },
+          'allowlist (warn mode): request would have been blocked',
+        );
+        return CONTINUE;
+      }
+      return reject(403, NOT_ALLOWLISTED);
+    };
     return {
-      onRequest(request, trace) {
-        if ((request.mode === 'tunnel' ? tunnelTargets : allowed).matches(request)) return CONTINUE;
-        if (config.warn) {
-          trace.annotate('warn', true);
-          trace.annotate('would_reject', NOT_ALLOWLISTED);
-          trace.annotate('host', request.host);
-          env.logger.warn(
-            { host: request.host, method: request.method, path: request.path, reason: NOT_ALLOWLISTED },
-            'allowlist (warn mode): request would have been blocked',
-          );
-          return CONTINUE;
-        }
-        trace.annotate('host', request.host);
-        return reject(403, NOT_ALLOWLISTED);
-      },
+      onRequest: (request, trace) => decide(allowed, request, trace),
+      onTunnel: (request, trace) => decide(tunnelTargets, request, trace),
     };
   },
 });

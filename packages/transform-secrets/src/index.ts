@@ -66,10 +66,6 @@ export const secretsTransform: TransformDefinition<SecretsConfig> = defineTransf
 
     return {
       async onRequest(request, trace) {
-        // A tunnel being opened is a host-only request: nothing to inject into, swap or require.
-        // The requests inside the tunnel come through here one by one (intercepted TLS or plain
-        // HTTP); TLS passed through unread (sni-only) does not, so `require` still refuses it.
-        if (request.mode === 'tunnel') return CONTINUE;
         const report: Record<SecretAction['kind'], AnnotationValue[]> = { injected: [], swapped: [] };
         try {
           for (const { handle, scope, action } of secrets) {
