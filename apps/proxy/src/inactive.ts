@@ -15,6 +15,5 @@ export function inactiveSections(document: ConfigDocument): InactiveSection[] {
   const out: InactiveSection[] = [];
   if (written('mcp')) out.push({ section: 'mcp', detail: 'MCP tool-call interception is not active yet' });
   if (written('management')) out.push({ section: 'management', detail: 'the management API is not active yet' });
-  if (written('metrics')) out.push({ section: 'metrics', detail: 'the metrics endpoint is not active yet' });
   return out;
 }

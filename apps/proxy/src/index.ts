@@ -5,5 +5,9 @@
 export { startProxy, loadProxyConfig } from './server.js';
 export type { StartProxyOptions, RunningProxy, LoadedProxyConfig } from './server.js';
 export { builtinTransforms, builtinSecretSources, loadExternalTransform } from './registry.js';
+export { createMetrics } from './metrics.js';
+export type { Metrics } from './metrics.js';
+export type { MetricsServerOptions } from './metrics-server.js';
+export { createAuditCounter } from './audit-metrics.js';
 export { parseCommandLine } from './command-line.js';
 export type { Command } from './command-line.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { metrics } from '@opentelemetry/api';
+import { createNoopMeter } from '@opentelemetry/api';
 import {
   ConfigError,
   ErrorCodes,
@@ -17,8 +17,10 @@ import type { EngineOptions, ListenerAddress, ReverseListenerOptions } from '@pr
 import { loadCertificateAuthority, LeafCertificateIssuer } from '@proxy/tls';
 import { createDnsServer, type DnsServer } from '@proxy/dns';
 import type { Logger as PinoLogger } from 'pino';
+import { createAuditCounter } from './audit-metrics.js';
 import { inactiveSections } from './inactive.js';
 import { createLogger, writeAudit } from './logger.js';
+import { createMetrics } from './metrics.js';
 import {
   builtinSecretSources,
   builtinTransforms,
@@ -90,8 +92,8 @@ export interface StartProxyOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-/** Where one listener of a running proxy listens (the engine's, plus the DNS server's). */
-export type RunningAddress = ListenerAddress | { readonly kind: 'dns'; readonly address: string; readonly port: number };
+/** Where one listener of a running proxy listens (the engine's, plus the DNS server's and the metrics endpoint's). */
+export type RunningAddress = ListenerAddress | { readonly kind: 'dns' | 'metrics'; readonly address: string; readonly port: number };
 
 /** A running proxy. */
 export interface RunningProxy {
@@ -113,10 +115,18 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const shutdown = new AbortController();
   const clock = { now: () => Date.now() };
   const coreLogger = logger as unknown as Logger;
+  // The `metrics` section turns on the Prometheus endpoint; without it every meter is a no-op.
+  const metrics = config.metrics === undefined ? undefined : createMetrics(config.metrics);
+  const countAudit = metrics === undefined ? undefined : createAuditCounter(metrics.meter('@proxy/app'));
+  const noopMeter = createNoopMeter();
 
   const engine = createEngine({
     logger: coreLogger,
-    onAudit: (record) => writeAudit(logger, record),
+    onAudit: (record) => {
+      writeAudit(logger, record);
+      countAudit?.(record);
+    },
+    ...(metrics === undefined ? {} : { meter: metrics.meter('@proxy/engine') }),
     httpListen: config.proxy.http_listen,
     reverse: await reverseListeners(config, configDir),
     ...(await interception(config, document, configDir)),
@@ -138,7 +148,6 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     signal: shutdown.signal,
     ...(options.env === undefined ? {} : { env: options.env }),
   });
-  const meter = metrics.getMeter('@proxy/app');
   const specs: TransformSpec[] = config.transforms.map((entry, index) => ({
     definition: registry.transforms.get(entry.name)!,
     config: entry.config,
@@ -147,7 +156,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const envFor = (spec: TransformSpec, instanceId: string): TransformEnv => ({
     logger: coreLogger.child({ transform: instanceId }),
     secrets,
-    meter,
+    meter: metrics?.meter(spec.definition.name) ?? noopMeter,
     http: engine.http,
     clock,
     signal: shutdown.signal,
@@ -160,6 +169,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   } catch (err) {
     shutdown.abort();
     await engine.close(0);
+    await metrics?.close();
     throw locateCreateFailure(document, err);
   }
   engine.setPipeline(pipeline);
@@ -169,8 +179,10 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   try {
     addresses.push(...(await engine.listen()));
     if (dnsServer !== undefined) addresses.push({ kind: 'dns', ...(await dnsServer.listen()) });
+    if (metrics !== undefined) addresses.push({ kind: 'metrics', ...(await metrics.listen()) });
   } catch (err) {
     shutdown.abort();
+    await metrics?.close();
     await dnsServer?.close();
     await engine.close(0);
     await pipeline.close();
@@ -190,6 +202,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
         await engine.close(graceMs);
         shutdown.abort();
         await pipeline.close();
+        await metrics?.close();
       })();
       return closing;
     },

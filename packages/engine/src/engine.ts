@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import { createNoopMeter, type Meter } from '@opentelemetry/api';
 import { ErrorCodes, ProxyError } from '@proxy/core';
 import type { AuditRecord, HttpClient, Logger, Pipeline } from '@proxy/core';
 import { Agent } from 'undici';
@@ -8,6 +9,7 @@ import { ConnectionSet } from './connection-set.js';
 import { clientAddressOf, type ExchangeHost, type InFlightWork } from './exchange.js';
 import { guardedHttpClient } from './http-client.js';
 import { ConnectionHttpLayer, proxyServerOptions, serveProxyApp } from './http-layer.js';
+import { HttpMetrics } from './http-metrics.js';
 import { ForwardIngress, ReverseIngress, type Ingress } from './ingress.js';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
 import { HttpListener, InterceptingListener, type Listener, type ListenerKind } from './listener.js';
@@ -48,6 +50,11 @@ export interface EngineOptions {
   readonly tlsMode?: TlsMode;
   /** Leaf certificates for `mitm`; required when `httpsListen` or `tunnelListen` is set in that mode. */
   readonly certificates?: LeafCertificateSource;
+  /**
+   * Where the HTTP instruments are created (`http.server.request.duration`,
+   * `http.server.active_requests`, `http.client.request.duration`); default: a no-op meter.
+   */
+  readonly meter?: Meter;
 }
 
 /** One reverse (sidecar) listener. */
@@ -153,6 +160,7 @@ class ProxyEngine implements Engine {
         return currentPipeline();
       },
       maxRequestBodyBytes: options.maxRequestBodyBytes,
+      metrics: new HttpMetrics(options.meter ?? createNoopMeter()),
       onAudit: (record) => {
         try {
           onAudit(record);

@@ -1,9 +1,13 @@
 import type { IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
-import { AuditBuilder, createProxyRequest, HeaderList, nextRequestId } from '@proxy/core';
+import { createProxyRequest, HeaderList, nextRequestId } from '@proxy/core';
 import type { AuditRecord, Pipeline, ProxyRequest } from '@proxy/core';
+import { ExchangeAudit } from './exchange-audit.js';
 import { stripHopByHop } from './hop-by-hop.js';
+import type { HttpMetrics } from './http-metrics.js';
 import { isRefusal, type Ingress, type Refusal, type Route } from './ingress.js';
+import type { UpstreamFailure } from './upstream-failure.js';
 
 /** Status recorded when the client left before any response was sent (nginx's convention). */
 export const STATUS_CLIENT_CLOSED = 499;
@@ -19,6 +23,8 @@ export interface ExchangeHost {
   readonly pipeline: Pipeline | undefined;
   readonly maxRequestBodyBytes: number;
   readonly onAudit: (record: AuditRecord) => void;
+  /** The HTTP server and client instruments every exchange records into. */
+  readonly metrics: HttpMetrics;
   /** Called when an exchange starts, so that shutdown can wait for it. */
   readonly admit: (work: InFlightWork) => void;
   /** Called once the exchange is complete, after its audit record. */
@@ -27,13 +33,14 @@ export interface ExchangeHost {
 
 /**
  * One request's journey through the engine: its `ProxyRequest` (once its destination is
- * known), its audit record and its hold on the pipeline it started with. `complete()` emits
- * the audit record exactly once and releases the pipeline, whatever path the request took.
+ * known), its audit record, its metrics and its hold on the pipeline it started with.
+ * `complete()` emits the audit record and the request's measurements exactly once and
+ * releases the pipeline, whatever path the request took.
  */
 export class Exchange implements InFlightWork {
   /** The request id, also in the audit record and the operational log lines. */
   readonly id: string;
-  readonly audit: AuditBuilder;
+  readonly audit: ExchangeAudit;
   readonly ingress: Ingress;
   /** The destination and the request view; undefined when the engine refused the request outright. */
   readonly route: Route | undefined;
@@ -43,18 +50,26 @@ export class Exchange implements InFlightWork {
   readonly bodyStream: Readable | null;
   readonly #host: ExchangeHost;
   readonly #release: () => void;
+  readonly #method: string;
+  /** `performance.now()` when the request arrived. */
+  readonly #startedAt = performance.now();
+  /** `performance.now()` when the upstream call was dispatched; undefined until then. */
+  #upstreamStartedAt: number | undefined;
+  #upstreamRecorded = false;
   #completed = false;
 
   private constructor(
     id: string,
     host: ExchangeHost,
     ingress: Ingress,
-    audit: AuditBuilder,
+    method: string,
+    audit: ExchangeAudit,
     prepared: { route: Route; request: ProxyRequest; pipeline: Pipeline } | undefined,
     bodyStream: Readable | null,
   ) {
     this.id = id;
     this.#host = host;
+    this.#method = method;
     this.bodyStream = bodyStream;
     this.ingress = ingress;
     this.audit = audit;
@@ -62,6 +77,7 @@ export class Exchange implements InFlightWork {
     this.request = prepared?.request;
     this.pipeline = prepared?.pipeline;
     this.#release = prepared?.pipeline.enter() ?? noop;
+    host.metrics.requestStarted();
     host.admit(this);
   }
 
@@ -85,7 +101,7 @@ export class Exchange implements InFlightWork {
     const pipeline = host.pipeline;
     if (isRefusal(routed) || pipeline === undefined) {
       const refusal = isRefusal(routed) ? routed : { status: 503, reason: 'no_pipeline', message: 'proxy is not ready' };
-      const audit = new AuditBuilder({
+      const audit = new ExchangeAudit({
         id,
         host: isRefusal(routed) ? (routed.host ?? '') : routed.host,
         method: req.method ?? '',
@@ -97,7 +113,7 @@ export class Exchange implements InFlightWork {
         receivedAt,
       });
       audit.rejected('engine', refusal.reason);
-      return { exchange: new Exchange(id, host, ingress, audit, undefined, null), refusal };
+      return { exchange: new Exchange(id, host, ingress, req.method ?? '', audit, undefined, null), refusal };
     }
 
     const headers = HeaderList.fromRaw(req.rawHeaders);
@@ -122,7 +138,7 @@ export class Exchange implements InFlightWork {
     // pipeline sees them as they will be forwarded.
     stripHopByHop(headers);
     ingress.rewriteHeaders(headers, routed, clientAddress);
-    const exchange = new Exchange(id, host, ingress, new AuditBuilder(request), { route: routed, request, pipeline }, bodyStream);
+    const exchange = new Exchange(id, host, ingress, request.method, new ExchangeAudit(request), { route: routed, request, pipeline }, bodyStream);
     return { exchange };
   }
 
@@ -131,17 +147,71 @@ export class Exchange implements InFlightWork {
     return this.#completed;
   }
 
-  /** Emits the audit record with the final status (once) and releases the pipeline. */
+  /** The upstream call is being dispatched now. */
+  upstreamStarted(): void {
+    this.#upstreamStartedAt = performance.now();
+  }
+
+  /** The upstream's response head arrived. */
+  upstreamAnswered(): void {
+    this.#recordUpstream(undefined);
+  }
+
+  /**
+   * The upstream call failed before its response head. A request the guard refused to dial
+   * (no `errorType`) is a policy decision, not a failed call, and is not recorded.
+   */
+  upstreamFailed(failure: UpstreamFailure): void {
+    if (failure.errorType !== undefined) this.#recordUpstream(failure.errorType);
+  }
+
+  /** Emits the audit record with the final status (once), records the request's metrics and releases the pipeline. */
   complete(statusCode: number): void {
     if (this.#completed) return;
     this.#completed = true;
     this.#release();
+    this.#recordCompletion(statusCode);
     try {
       this.#host.onAudit(this.audit.finish(statusCode, Date.now()));
     } finally {
       this.#host.retire(this);
     }
   }
+
+  #recordUpstream(errorType: UpstreamFailure['errorType']): void {
+    const route = this.route;
+    if (this.#upstreamRecorded || this.#upstreamStartedAt === undefined || route === undefined) return;
+    this.#upstreamRecorded = true;
+    this.#host.metrics.upstreamCall({
+      scheme: route.scheme,
+      host: route.host,
+      port: route.port,
+      seconds: secondsSince(this.#upstreamStartedAt),
+      errorType,
+      tokenResult: this.audit.tokenResult(),
+    });
+  }
+
+  /**
+   * Records the served request. A request refused because a transform could not obtain the
+   * credential for its upstream call (`token_result` other than `ok`) is also recorded as an
+   * upstream call that never left, so one histogram shows upstream and credential failures side
+   * by side (the aws-outbound-jwt-proxy convention).
+   */
+  #recordCompletion(statusCode: number): void {
+    const seconds = secondsSince(this.#startedAt);
+    const route = this.route;
+    const tokenResult = this.audit.tokenResult();
+    if (this.#upstreamStartedAt === undefined && route !== undefined && tokenResult !== undefined && tokenResult !== 'ok') {
+      this.#host.metrics.upstreamCall({ scheme: route.scheme, host: route.host, port: route.port, seconds, tokenResult });
+    }
+    this.#host.metrics.requestFinished(this.#method, statusCode, seconds);
+  }
+}
+
+/** Seconds since a `performance.now()` mark. */
+function secondsSince(mark: number): number {
+  return (performance.now() - mark) / 1000;
 }
 
 /** The client's IP; an IPv4-mapped IPv6 address (dual-stack listener) is written as IPv4. */

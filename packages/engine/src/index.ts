@@ -5,6 +5,11 @@
  */
 export { createEngine } from './engine.js';
 export type { Engine, EngineOptions, ListenerAddress, ReverseListenerOptions } from './engine.js';
+export { TOKEN_RESULT_ANNOTATION } from './exchange-audit.js';
+export { HTTP_METRIC_NAMES } from './http-metrics.js';
+export type { UpstreamErrorType } from './http-metrics.js';
+export { parseListenAddress } from './listen-address.js';
+export type { ListenAddress } from './listen-address.js';
 export type { ListenerKind } from './listener.js';
 export type { LeafCertificateSource, TlsMode } from './tls-interception.js';
 export { UpstreamGuard } from './upstream-guard.js';

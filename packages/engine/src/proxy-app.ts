@@ -142,6 +142,7 @@ export class ProxyApp {
     });
     // A tunnel's requests go over its own upstream connection; all others share the pool.
     const dispatcher = exchange.ingress.upstream?.dispatcher ?? this.#options.dispatcher;
+    exchange.upstreamStarted();
     dispatcher.dispatch(upstreamDispatchOptions(exchange), call);
 
     try {
@@ -149,6 +150,7 @@ export class ProxyApp {
     } catch (err) {
       return this.#failUpstream(exchange, reply, err);
     }
+    exchange.upstreamAnswered();
     if (buffered === undefined) return undefined;
     return this.#transformResponse(exchange, reply, call, buffered.head, buffered.body);
   }
@@ -221,6 +223,7 @@ export class ProxyApp {
   #failUpstream(exchange: Exchange, reply: FastifyReply, err: unknown): FastifyReply | undefined {
     if (reply.raw.destroyed) return undefined; // the client left first; the upstream was cancelled for it
     const failure = describeUpstreamFailure(err);
+    exchange.upstreamFailed(failure);
     if (failure.rejectedBy !== undefined) exchange.audit.rejected(failure.rejectedBy, failure.reason);
     else exchange.audit.failed(failure.reason);
     this.#options.logger.warn(

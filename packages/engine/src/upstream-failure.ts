@@ -1,4 +1,5 @@
 import { ProxyError } from '@proxy/core';
+import type { UpstreamErrorType } from './http-metrics.js';
 
 /** How the engine answers a request whose upstream could not be reached or did not answer. */
 export interface UpstreamFailure {
@@ -13,6 +14,8 @@ export interface UpstreamFailure {
   readonly code: string;
   /** The guard's own description (names the address and the range), for the operational log only. */
   readonly detail: string | undefined;
+  /** The `error.type` of the failed upstream call; undefined when the guard refused to dial (no call was made). */
+  readonly errorType: UpstreamErrorType | undefined;
 }
 
 const MESSAGES: Readonly<Record<string, string>> = {
@@ -24,7 +27,14 @@ const MESSAGES: Readonly<Record<string, string>> = {
   upstream_error: 'upstream error',
 };
 
+/** Codes answered 504: the response head did not arrive in time. */
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT']);
+
+/** Codes, anywhere in the cause chain, that make a failed call's `error.type` `timeout`. */
+const TIMED_OUT_CAUSE_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
+/** How deep {@link errorTypeOf} follows `cause`. */
+const MAX_CAUSE_DEPTH = 5;
 
 /**
  * Maps a failure of the upstream leg (a guard `ProxyError`, an undici error, a socket error)
@@ -34,19 +44,38 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT']);
 export function describeUpstreamFailure(err: unknown): UpstreamFailure {
   const code = codeOf(err);
   if (err instanceof ProxyError) {
+    const denied = err.reason === 'upstream_denied';
     return {
       status: err.status,
       reason: err.reason,
       message: MESSAGES[err.reason] ?? 'upstream error',
-      rejectedBy: err.reason === 'upstream_denied' ? 'upstream_guard' : undefined,
+      rejectedBy: denied ? 'upstream_guard' : undefined,
       code,
       detail: err.message,
+      errorType: denied ? undefined : errorTypeOf(err),
     };
   }
+  const errorType = errorTypeOf(err);
   if (TIMEOUT_CODES.has(code)) {
-    return { status: 504, reason: 'upstream_timeout', message: MESSAGES.upstream_timeout!, rejectedBy: undefined, code, detail: undefined };
+    return { status: 504, reason: 'upstream_timeout', message: MESSAGES.upstream_timeout!, rejectedBy: undefined, code, detail: undefined, errorType };
   }
-  return { status: 502, reason: 'upstream_error', message: MESSAGES.upstream_error!, rejectedBy: undefined, code, detail: undefined };
+  return { status: 502, reason: 'upstream_error', message: MESSAGES.upstream_error!, rejectedBy: undefined, code, detail: undefined, errorType };
+}
+
+/**
+ * Classifies a failed upstream call: `timeout` (no answer in time: connect, TLS handshake or
+ * response head), `connection_refused`, or `unknown` for anything else (DNS, TLS, reset...).
+ */
+function errorTypeOf(err: unknown): UpstreamErrorType {
+  let current: unknown = err;
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH && current !== undefined; depth++) {
+    if (current instanceof ProxyError && current.reason === 'upstream_timeout') return 'timeout';
+    const code = codeOf(current);
+    if (code === 'ECONNREFUSED') return 'connection_refused';
+    if (TIMED_OUT_CAUSE_CODES.has(code)) return 'timeout';
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return 'unknown';
 }
 
 function codeOf(err: unknown): string {

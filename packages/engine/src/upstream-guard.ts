@@ -160,7 +160,7 @@ export class UpstreamGuard {
           }),
         );
       };
-      const timer = setTimeout(() => fail(new Error('TLS handshake timed out')), Math.max(0, timeoutMs));
+      const timer = setTimeout(() => fail(Object.assign(new Error('TLS handshake timed out'), { code: 'ETIMEDOUT' })), Math.max(0, timeoutMs));
       tlsSocket.once('error', fail);
       tlsSocket.once('secureConnect', () => {
         clearTimeout(timer);

@@ -81,6 +81,7 @@ async function forwardUpgrade(context: UpgradeContext, exchange: Exchange, req: 
   try {
     // A tunnel has its own upstream connection; everything else dials through the guard.
     const dialer = exchange.ingress.upstream ?? context.guard;
+    exchange.upstreamStarted();
     upstream = await dialer.connect({ host: request.host, port: request.port, tls: request.scheme === 'https' });
   } catch (err) {
     failUpgrade(context, exchange, client, err);
@@ -125,6 +126,7 @@ function replayUpgrade(context: UpgradeContext, exchange: Exchange, req: Incomin
 
   upstreamReq.on('upgrade', (res: IncomingMessage, upstreamSocket: Duplex, upstreamHead: Buffer) => {
     settle();
+    exchange.upstreamAnswered();
     client.off('close', abandon);
     const responseHeaders = HeaderList.fromRaw(res.rawHeaders);
     client.write(rawResponseHead(res.statusCode ?? 101, res.statusMessage ?? '', responseHeaders));
@@ -137,6 +139,7 @@ function replayUpgrade(context: UpgradeContext, exchange: Exchange, req: Incomin
   upstreamReq.on('response', (res: IncomingMessage) => {
     // The upstream declined to switch protocols: relay its answer, then close.
     settle();
+    exchange.upstreamAnswered();
     client.off('close', abandon);
     const responseHeaders = HeaderList.fromRaw(res.rawHeaders);
     stripHopByHop(responseHeaders);
@@ -162,6 +165,7 @@ function replayUpgrade(context: UpgradeContext, exchange: Exchange, req: Incomin
 
 function failUpgrade(context: UpgradeContext, exchange: Exchange, client: Duplex, err: unknown): void {
   const failure = describeUpstreamFailure(err);
+  exchange.upstreamFailed(failure);
   if (failure.rejectedBy !== undefined) exchange.audit.rejected(failure.rejectedBy, failure.reason);
   else exchange.audit.failed(failure.reason);
   context.logger.warn(

@@ -2,12 +2,12 @@
 // lookups per second, and full TLS handshakes per second against a loopback `tls` server whose
 // SNICallback uses the issuer (warm cache, a new connection per handshake). The clients run in a
 // worker thread so that they do not share the server's event loop. Runs from the built package:
-// `pnpm --filter @proxy/tls bench`.
+// `pnpm --filter @proxy/tls bench` (which also runs https-listen.mjs).
 import { availableParallelism, cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { connect, createServer } from 'node:tls';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { createServer } from 'node:tls';
 import { LeafCertificateIssuer, certificateAuthorityFromPem, generateCertificateAuthority } from '../dist/index.js';
+import { measureHandshakes } from './handshake-clients.mjs';
 
 const WARMUP_MINTS = 100;
 const COLD_MINTS = 500;
@@ -17,8 +17,7 @@ const CACHED_LOOKUPS = 200_000;
 const WARM_NAMES = 100;
 const HANDSHAKE_SECONDS = 4;
 
-if (isMainThread) await main();
-else await handshakeClient(workerData);
+await main();
 
 async function main() {
   console.log(`node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'})`);
@@ -59,33 +58,10 @@ async function handshakes(issuer, caPem) {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
   for (const concurrency of [1, 8]) {
-    const worker = new Worker(new URL(import.meta.url), { workerData: { port, caPem, concurrency, seconds: HANDSHAKE_SECONDS, names: WARM_NAMES } });
-    const { count, elapsedMs } = await new Promise((resolve, reject) => worker.once('message', resolve).once('error', reject));
+    const { count, elapsedMs } = await measureHandshakes({ port, caPem, concurrency, seconds: HANDSHAKE_SECONDS, prefix: 'sequential', cycle: WARM_NAMES });
     console.log(`  ${`TLS handshakes, ${concurrency} client${concurrency > 1 ? 's' : ''}`.padEnd(32)} ${format(count / (elapsedMs / 1000))}/s  (${count} in ${(elapsedMs / 1000).toFixed(1)} s, new connection each, warm cache)`);
   }
   await new Promise((resolve) => server.close(resolve));
-}
-
-/** Worker: `concurrency` clients each completing full handshakes (no session reuse) until the time is up. */
-async function handshakeClient({ port, caPem, concurrency, seconds, names }) {
-  const deadline = performance.now() + seconds * 1000;
-  const started = performance.now();
-  let count = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < deadline) {
-      await new Promise((resolve, reject) => {
-        const socket = connect({ host: '127.0.0.1', port, servername: `sequential-${count % names}.bench.test`, ca: [caPem] });
-        socket.once('secureConnect', () => {
-          if (!socket.authorized) reject(new Error(`not authorized: ${socket.authorizationError}`));
-          count++;
-          socket.destroy();
-          resolve();
-        });
-        socket.once('error', reject);
-      });
-    }
-  }));
-  parentPort.postMessage({ count, elapsedMs: performance.now() - started });
 }
 
 function report(what, count, started) {

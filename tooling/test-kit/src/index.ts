@@ -5,3 +5,5 @@ export type { DnsTestServer, DnsServerOptions, DnsQueryRecord } from './dns-serv
 export type { DnsRecordSet } from './dns-answer.js';
 export { createTestPki } from './test-pki.js';
 export type { TestPki, TestPkiOptions } from './test-pki.js';
+export { startFakeSts } from './fake-sts.js';
+export type { FakeSts, FakeStsOptions, FakeStsCall, FakeStsFailure, FakeStsSigningAlgorithm } from './fake-sts.js';
