@@ -5,13 +5,14 @@ import { envSource, ErrorCodes, isTransformDefinition, ProxyError } from '@proxy
 import type { SecretSourceDefinition, TransformDefinition } from '@proxy/core';
 import allowlist from '@proxy/transform-allowlist';
 import annotate from '@proxy/transform-annotate';
+import awsJwt from '@proxy/transform-aws-jwt';
 import bodyCapture from '@proxy/transform-body-capture';
 import headerAllowlist from '@proxy/transform-header-allowlist';
 import secrets from '@proxy/transform-secrets';
 
 /** The first-party transforms, by config name. The engine never imports these; the app does. */
 export const builtinTransforms: ReadonlyMap<string, TransformDefinition> = new Map(
-  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture] as TransformDefinition[]).map((d) => [d.name, d]),
+  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture, awsJwt] as TransformDefinition[]).map((d) => [d.name, d]),
 );
 
 /** The secret backends this build knows. */
