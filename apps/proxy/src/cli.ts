@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-import { ConfigError, ProxyError } from '@proxy/core';
+import { runAwsJwtCommand } from './aws-jwt-command.js';
 import { parseCommandLine, usage } from './command-line.js';
+import { serveUntilSignal } from './serve.js';
 import { loadProxyConfig, startProxy } from './server.js';
 import { generateCa, initProject } from './setup-commands.js';
+import { reportStartupError } from './startup-error.js';
 import { version } from './version.js';
 
-/** How long in-flight requests may run after SIGTERM/SIGINT before the process exits. */
-const SHUTDOWN_GRACE_MS = 10_000;
-
 async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'aws-jwt') return runAwsJwtCommand('proxy aws-jwt', argv.slice(1), process.env);
   const parsed = parseCommandLine(argv);
   if (parsed.kind === 'error') {
     process.stderr.write(`proxy: ${parsed.message}\n\n${usage}`);
@@ -34,38 +34,8 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'init':
       return printOrFail(() => initProject(parsed));
     case 'run':
-      return run(parsed.configFile);
+      return serveUntilSignal(() => startProxy({ configFile: parsed.configFile }), 'proxy');
   }
-}
-
-async function run(configFile: string): Promise<number> {
-  let proxy;
-  try {
-    proxy = await startProxy({ configFile });
-  } catch (err) {
-    return reportStartupError(err);
-  }
-  const running = proxy;
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) return;
-      stopping = true;
-      running.logger.info({ signal, grace_ms: SHUTDOWN_GRACE_MS }, 'shutting down: no new connections, finishing in-flight requests');
-      running
-        .close(SHUTDOWN_GRACE_MS)
-        .then(() => {
-          running.logger.info('stopped');
-          running.logger.flush(() => resolve(0));
-        })
-        .catch((err: unknown) => {
-          running.logger.error({ error_class: err instanceof Error ? err.name : typeof err }, 'error while shutting down');
-          running.logger.flush(() => resolve(1));
-        });
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
 }
 
 /** Runs a one-shot command and prints its report. */
@@ -76,27 +46,6 @@ async function printOrFail(command: () => Promise<string>): Promise<number> {
   } catch (err) {
     return reportStartupError(err);
   }
-}
-
-/** Prints a startup failure for a human: every config issue on its own line. */
-function reportStartupError(err: unknown): number {
-  if (err instanceof ConfigError) {
-    const n = err.issues.length;
-    process.stderr.write(`proxy: invalid configuration (${n} ${n === 1 ? 'problem' : 'problems'}) [${err.code}]\n`);
-    for (const line of err.message.split('\n')) process.stderr.write(`  ${line}\n`);
-    return 1;
-  }
-  if (err instanceof ProxyError) {
-    process.stderr.write(`proxy: ${err.message} [${err.code}]\n`);
-    return 1;
-  }
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'EADDRINUSE' || e?.code === 'EACCES') {
-    process.stderr.write(`proxy: cannot listen: ${e.message}\n`);
-    return 1;
-  }
-  process.stderr.write(`proxy: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  return 1;
 }
 
 main(process.argv.slice(2)).then(

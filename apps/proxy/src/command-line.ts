@@ -20,6 +20,7 @@ export const usage = `Usage:
                                  write a new interception CA (ca.crt, ca.key) into DIR (default .)
   proxy init [--dir DIR] [--allow host,host]
                                  write a CA and a starter proxy.yaml into DIR (default .)
+  proxy aws-jwt [flags]          run as aws-outbound-jwt-proxy (see "proxy aws-jwt --help")
   proxy --version                print the version
   proxy --help                   print this help
 `;

@@ -3,7 +3,7 @@
  * binary runs; it is exported for embedding and for tests.
  */
 export { startProxy, loadProxyConfig } from './server.js';
-export type { StartProxyOptions, RunningProxy, LoadedProxyConfig } from './server.js';
+export type { StartProxyOptions, StartProxyCommonOptions, ConfigText, RunningProxy, LoadedProxyConfig } from './server.js';
 export { builtinTransforms, builtinSecretSources, loadExternalTransform } from './registry.js';
 export { createMetrics } from './metrics.js';
 export type { Metrics } from './metrics.js';
@@ -11,3 +11,6 @@ export type { MetricsServerOptions } from './metrics-server.js';
 export { createAuditCounter } from './audit-metrics.js';
 export { parseCommandLine } from './command-line.js';
 export type { Command } from './command-line.js';
+export { parseAwsJwtCommandLine } from './aws-jwt-command-line.js';
+export type { AwsJwtCommand, AwsJwtSettings } from './aws-jwt-command-line.js';
+export { awsJwtConfigYaml } from './aws-jwt-config.js';

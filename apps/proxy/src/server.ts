@@ -10,7 +10,7 @@ import {
   ProxyError,
 } from '@proxy/core';
 import type { ConfigIssue, Logger, Pipeline, TransformDefinition, TransformEnv, TransformSpec } from '@proxy/core';
-import { issueAt, readConfigFile, validateConfig } from '@proxy/config';
+import { issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
 import type { ConfigDocument, ConfigRegistry, ProxyConfig } from '@proxy/config';
 import { createEngine } from '@proxy/engine';
 import type { EngineOptions, ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
@@ -37,13 +37,23 @@ export interface LoadedProxyConfig {
 }
 
 /**
- * Reads and validates a config file: loads the third-party transforms it names (from the
- * file's directory), then validates every section and every transform config against the
- * composed schema. Throws one `ConfigError` listing every problem found, each with file, line,
- * column and field path.
+ * Config given as text rather than a file (the `aws-outbound-jwt-proxy` command line is turned
+ * into one). `name` stands for the file name in error messages; relative paths in it, and
+ * third-party transforms, resolve from the working directory.
  */
-export async function loadProxyConfig(file: string): Promise<LoadedProxyConfig> {
-  const document = await readConfigFile(file);
+export interface ConfigText {
+  readonly text: string;
+  readonly name: string;
+}
+
+/**
+ * Reads and validates a config file (or config text): loads the third-party transforms it
+ * names (from the file's directory), then validates every section and every transform config
+ * against the composed schema. Throws one `ConfigError` listing every problem found, each with
+ * file, line, column and field path.
+ */
+export async function loadProxyConfig(source: string | ConfigText): Promise<LoadedProxyConfig> {
+  const document = typeof source === 'string' ? await readConfigFile(source) : parseConfigText(source.text, source.name);
   const issues: ConfigIssue[] = [];
   const transforms = new Map<string, TransformDefinition>(builtinTransforms);
   for (const { index, name } of document.transformNames()) {
@@ -82,10 +92,12 @@ function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
   return [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 }
 
-/** Options of {@link startProxy}. */
-export interface StartProxyOptions {
-  /** Path of the YAML config. */
-  readonly configFile: string;
+/** Options of {@link startProxy}: the YAML config as a file path, or as text with a display name. */
+export type StartProxyOptions = StartProxyCommonOptions &
+  ({ readonly configFile: string } | { readonly configText: string; readonly configName: string });
+
+/** Options of {@link startProxy} that do not depend on where the config comes from. */
+export interface StartProxyCommonOptions {
   /** Logger to use instead of one built from `log.level` (tests capture output this way). */
   readonly logger?: PinoLogger;
   /** Environment the `env` secret source reads (default `process.env`). */
@@ -109,7 +121,8 @@ export interface RunningProxy {
  * config), opens the secrets, creates the transforms, then opens the listeners.
  */
 export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
-  const { document, config, registry } = await loadProxyConfig(options.configFile);
+  const source = 'configFile' in options ? options.configFile : { text: options.configText, name: options.configName };
+  const { document, config, registry } = await loadProxyConfig(source);
   const logger = options.logger ?? createLogger(config.log.level);
   const configDir = dirname(document.file);
   const shutdown = new AbortController();
@@ -127,7 +140,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       countAudit?.(record);
     },
     ...(metrics === undefined ? {} : { meter: metrics.meter('@proxy/engine') }),
-    httpListen: config.proxy.http_listen,
+    ...(httpListenerWanted(config, document) ? { httpListen: config.proxy.http_listen } : {}),
     reverse: await reverseListeners(config, configDir),
     ...(await interception(config, document, configDir)),
     maxRequestBodyBytes: config.proxy.max_request_body_bytes,
@@ -207,6 +220,15 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       return closing;
     },
   };
+}
+
+/**
+ * The plain HTTP listener runs unless the file writes reverse listeners and no
+ * `proxy.http_listen`: a sidecar config (such as the one the aws-outbound-jwt-proxy command line
+ * produces) then opens no forward proxy on `:80` it never asked for.
+ */
+function httpListenerWanted(config: ProxyConfig, document: ConfigDocument): boolean {
+  return document.locate(['proxy', 'http_listen']) !== undefined || (config.proxy.reverse ?? []).length === 0;
 }
 
 /**

@@ -8,9 +8,14 @@ import { fileURLToPath } from 'node:url';
 /** The built CLI the end-to-end tests drive (built by `pnpm test` before the suites run). */
 export const cliPath = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/cli.js');
 
+/** The built `aws-outbound-jwt-proxy` bin. */
+export const awsJwtBinPath = resolve(dirname(cliPath), 'aws-outbound-jwt-proxy.js');
+
 /** Fails with a clear message when the app has not been built. */
 export function requireBuiltCli(): void {
-  if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run "pnpm build" (pnpm test builds first)`);
+  for (const file of [cliPath, awsJwtBinPath]) {
+    if (!existsSync(file)) throw new Error(`${file} is missing: run "pnpm build" (pnpm test builds first)`);
+  }
 }
 
 /** A JSON log line of the proxy. */
@@ -51,12 +56,23 @@ export interface StartOptions {
 
 /** Writes `configYaml` to `<tmp>/proxy.yaml`, starts the CLI on it and waits until it listens. */
 export async function startProxyProcess(configYaml: string, options: StartOptions = {}): Promise<ProxyProcess> {
-  requireBuiltCli();
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'proxy-e2e-')));
+  await writeFile(join(dir, 'proxy.yaml'), configYaml);
+  return startBuiltProcess([cliPath, '--config', join(dir, 'proxy.yaml')], { ...options, dir }, options.dir === undefined);
+}
+
+/** Starts the built `aws-outbound-jwt-proxy` bin with these flags in a temporary directory and waits until it listens. */
+export async function startAwsJwtProcess(flags: readonly string[], options: StartOptions = {}): Promise<ProxyProcess> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'proxy-e2e-')));
+  return startBuiltProcess([awsJwtBinPath, ...flags], { ...options, dir }, options.dir === undefined);
+}
+
+/** Runs `node <args>` in `options.dir` (removed on stop when `ownsDir`) and waits for its first "listening" line. */
+async function startBuiltProcess(args: readonly string[], options: StartOptions & { readonly dir: string }, ownsDir: boolean): Promise<ProxyProcess> {
+  requireBuiltCli();
+  const dir = options.dir;
   for (const [name, content] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), content);
-  const configFile = join(dir, 'proxy.yaml');
-  await writeFile(configFile, configYaml);
-  const child = spawn(process.execPath, [cliPath, '--config', configFile], {
+  const child = spawn(process.execPath, args, {
     cwd: dir,
     env: { PATH: process.env.PATH ?? '', HOME: dir, ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -139,7 +155,7 @@ export async function startProxyProcess(configYaml: string, options: StartOption
     async stop(signal = 'SIGTERM') {
       if (!dead) child.kill(signal);
       const result = await exited;
-      if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
+      if (ownsDir) await rm(dir, { recursive: true, force: true });
       return result;
     },
   };
@@ -160,6 +176,12 @@ export function runCommand(file: string, args: readonly string[], env?: Record<s
       resolvePromise({ code, stdout, stderr });
     });
   });
+}
+
+/** Runs the built `aws-outbound-jwt-proxy` bin with arguments. */
+export function runAwsJwtBin(args: readonly string[], env?: Record<string, string>): Promise<CommandResult> {
+  requireBuiltCli();
+  return runCommand(process.execPath, [awsJwtBinPath, ...args], env);
 }
 
 /** Runs the built CLI with arguments. */

@@ -1,0 +1,25 @@
+import { ConfigError, ProxyError } from '@proxy/core';
+
+/**
+ * Prints a startup failure for a human on stderr, prefixed with the command's name: every
+ * config issue on its own line. Returns the exit code (1).
+ */
+export function reportStartupError(err: unknown, command = 'proxy'): number {
+  if (err instanceof ConfigError) {
+    const n = err.issues.length;
+    process.stderr.write(`${command}: invalid configuration (${n} ${n === 1 ? 'problem' : 'problems'}) [${err.code}]\n`);
+    for (const line of err.message.split('\n')) process.stderr.write(`  ${line}\n`);
+    return 1;
+  }
+  if (err instanceof ProxyError) {
+    process.stderr.write(`${command}: ${err.message} [${err.code}]\n`);
+    return 1;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'EADDRINUSE' || e?.code === 'EACCES') {
+    process.stderr.write(`${command}: cannot listen: ${e.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`${command}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  return 1;
+}
