@@ -4,7 +4,7 @@ import { createServer as createNetServer } from 'node:net';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startEchoServer, startFakeSts, type EchoServer, type FakeSts } from '@proxy/test-kit';
+import { createTestPki, startEchoServer, startFakeSts, type EchoServer, type FakeSts } from '@proxy/test-kit';
 import {
   awsJwtBinPath,
   curl,
@@ -122,6 +122,27 @@ describe('aws-outbound-jwt-proxy command line: a verified token reaches the upst
     const proxy = await startCompat([`--upstream-host=127.0.0.1:${upstream.port}`, '--upstream-scheme=http', `--token-audience=${AUDIENCE}`, ...LOCAL]);
     expectVerified(await get(proxy, '/v1/items?x=1'), '/v1/items?x=1');
     expect(sts.calls.at(-1)).toMatchObject({ audience: [AUDIENCE], signingAlgorithm: 'RS256', durationSeconds: 3600, accessKeyId: 'AKIAFAKEE2E' });
+  });
+
+  it('over HTTPS on the listener with --tls-cert and --tls-key', async () => {
+    const pki = await createTestPki({ names: ['127.0.0.1'] });
+    try {
+      const proxy = await startCompat([
+        `--upstream-host=127.0.0.1:${upstream.port}`,
+        '--upstream-scheme=http',
+        `--token-audience=${AUDIENCE}`,
+        `--tls-cert=${pki.certFile}`,
+        `--tls-key=${pki.keyFile}`,
+        ...LOCAL,
+      ]);
+      const result = await curl(['--cacert', pki.caFile, '-w', '\n%{http_code}', `https://127.0.0.1:${proxy.port('reverse')}/tls`]);
+      const at = result.stdout.lastIndexOf('\n');
+      expectVerified({ status: Number(result.stdout.slice(at + 1)), body: result.stdout.slice(0, at) }, '/tls');
+      // Plain HTTP is not served on a TLS listener.
+      expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${proxy.port('reverse')}/plain`])).stdout).not.toBe('200');
+    } finally {
+      await pki.remove();
+    }
   });
 
   it('from environment variables only', async () => {
