@@ -1,0 +1,372 @@
+// `pnpm bench`: the proxy against the proxies people would use instead, on one machine.
+// See bench/README.md for what each case measures and the CPU split.
+//
+// Environment: BENCH_DURATION (seconds per repetition, default 4), BENCH_REPS (default 3),
+// BENCH_CONNECTIONS (default 50), BENCH_ONLY (a regex on case ids), BENCH_SKIP_BUILD=1,
+// BENCH_SKIP_INSTALL=1, BENCH_OUT (result file; default bench/results/<timestamp>.json).
+
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { nodeLoad, wrk } from './lib/measure.mjs';
+import { have, peakRssMiB, run } from './lib/procs.mjs';
+import { startFastifyForwarder, startMitmdump, startNginxReverse, startOrigin, startOurs, startSquid, startTinyproxy } from './lib/servers.mjs';
+import { formatTable, summarize } from './lib/report.mjs';
+
+const REPO = fileURLToPath(new URL('../', import.meta.url));
+const SETTINGS = {
+  seconds: Number(process.env.BENCH_DURATION ?? 4),
+  reps: Number(process.env.BENCH_REPS ?? 3),
+  connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
+  warmupSeconds: 1,
+};
+const ONLY = process.env.BENCH_ONLY === undefined ? undefined : new RegExp(process.env.BENCH_ONLY);
+const PLACEHOLDER = 'proxy-bench-token';
+const REAL_TOKEN = 'real-bench-secret-7f3a9c';
+/** nginx adds a header the size of the Authorization line aws_jwt writes (a ~900-byte JWT). */
+const JWT_SIZED_HEADER = { name: 'Authorization', value: `Bearer ${'x'.repeat(893)}` };
+const NEW_CONN_NAMES = Array.from({ length: 8 }, (_, i) => `n${i}.bench.test`);
+const PEERS = { nginx: 'nginx', squid: 'squid', tinyproxy: 'tinyproxy', mitmdump: 'mitmproxy', wrk: 'wrk' };
+
+const log = (line) => process.stdout.write(`${line}\n`);
+
+/** Installs the Debian packages of missing tools (as root); returns the tools present after. */
+async function ensureTools() {
+  const missing = [];
+  for (const [cmd, pkg] of Object.entries(PEERS)) if (!(await have(cmd))) missing.push(pkg);
+  if (missing.length > 0 && process.env.BENCH_SKIP_INSTALL !== '1') {
+    if (process.getuid?.() === 0) {
+      log(`installing from Debian: ${missing.join(' ')}`);
+      for (const pkg of missing) {
+        try {
+          await run('apt-get', ['install', '-y', pkg], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+        } catch (err) {
+          log(`  apt-get install ${pkg} failed: ${String(err.stderr ?? err.message).trim().split('\n').pop()}`);
+        }
+      }
+    } else {
+      log(`not root: cannot install ${missing.join(' ')}; run as root or install them yourself`);
+    }
+  }
+  const present = {};
+  for (const cmd of Object.keys(PEERS)) present[cmd] = await have(cmd);
+  for (const [cmd, ok] of Object.entries(present)) if (!ok) log(`SKIP: ${cmd} is not installed; its cases are left out`);
+  return present;
+}
+
+async function machine() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const version = async (cmd, args) => {
+    try {
+      const { execFile } = await import('node:child_process');
+      return await new Promise((resolve) =>
+        execFile(cmd, args, (err, stdout, stderr) => resolve(err ? null : `${stdout}${stderr}`.trim().split('\n')[0])),
+      );
+    } catch {
+      return null;
+    }
+  };
+  return {
+    cpu_model: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown',
+    cores: os.cpus().length,
+    memory_mib: Math.round(os.totalmem() / 1048576),
+    node: process.version,
+    kernel: `${os.type()} ${os.release()}`,
+    tools: {
+      nginx: await version('nginx', ['-v']),
+      squid: await version('squid', ['-v']),
+      tinyproxy: await version('tinyproxy', ['-v']),
+      mitmdump: await version('mitmdump', ['--version']),
+      wrk: await version('wrk', ['-v']),
+    },
+  };
+}
+
+/**
+ * Runs one case: a warm-up (not recorded), then `reps` repetitions with the same settings.
+ * `load(seconds)` performs one repetition; `server` is the process whose peak RSS is reported.
+ */
+async function measureCase(results, meta, server, load) {
+  if (ONLY !== undefined && !ONLY.test(meta.id)) return;
+  process.stdout.write(`  ${meta.id} ...`);
+  try {
+    await load(SETTINGS.warmupSeconds);
+    const reps = [];
+    for (let i = 0; i < SETTINGS.reps; i++) reps.push(await load(SETTINGS.seconds));
+    const rss = server === undefined ? null : peakRssMiB(server.child.pid);
+    const entry = { ...meta, reps, peak_rss_mib: rss };
+    results.push(entry);
+    const s = summarize(entry);
+    log(` ${Math.round(s.rps)} req/s (spread ${s.spread_pct.toFixed(1)}%)${s.errors > 0 ? `, ${s.errors} errors` : ''}`);
+  } catch (err) {
+    results.push({ ...meta, error: String(err.message ?? err) });
+    log(` FAILED: ${err.message ?? err}`);
+  }
+}
+
+/** Starts a server for a group of cases, runs them, stops it; a failed start skips the group. */
+async function group(name, wanted, start, body) {
+  if (!wanted.some((id) => ONLY === undefined || ONLY.test(id))) return;
+  log(`${name}`);
+  let server;
+  try {
+    server = await start();
+  } catch (err) {
+    log(`  SKIP ${name}: ${err.message ?? err}`);
+    return;
+  }
+  try {
+    await body(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+async function main() {
+  const started = new Date();
+  await run('taskset', ['-pc', '0', String(process.pid)]);
+  const tools = await ensureTools();
+  if (!tools.nginx || !tools.wrk) throw new Error('nginx (the origin) and wrk are required');
+  if (process.env.BENCH_SKIP_BUILD !== '1') {
+    log('building the workspace (pnpm exec turbo run build)');
+    await run('pnpm', ['exec', 'turbo', 'run', 'build', '--output-logs=errors-only'], { cwd: REPO });
+  }
+  const kit = await import(pathToFileURL(join(REPO, 'tooling/test-kit/dist/index.js')).href);
+
+  const workDir = mkdtempSync(join(os.tmpdir(), 'proxy-bench-'));
+  chmodSync(workDir, 0o777);
+  log(`work directory (configs, logs): ${workDir}`);
+  const pki = await kit.createTestPki({ names: ['localhost', '127.0.0.1', '*.bench.test'] });
+  const caDir = join(workDir, 'ca');
+  await run(process.execPath, [join(REPO, 'apps/proxy/dist/cli.js'), 'ca', 'generate', '--out', caDir, '--name', 'proxy bench CA']);
+  const sts = await kit.startFakeSts();
+  const dns = await kit.startDnsServer({ records: Object.fromEntries(['localhost', ...NEW_CONN_NAMES].map((n) => [n, { A: ['127.0.0.1'] }])) });
+  const origin = await startOrigin(workDir, pki);
+  const results = [];
+  let stsCalls = 0;
+  const c = SETTINGS.connections;
+
+  const httpLoad = (port, extra = {}) => (seconds) => wrk({ port, connections: c, seconds, workDir, ...extra });
+  const tlsLoad = (extra) => (seconds) =>
+    nodeLoad({ host: '127.0.0.1', tls: true, connections: c, durationMs: seconds * 1000, ...extra });
+  const bearer = { Authorization: `Bearer ${PLACEHOLDER}` };
+  const sizes = ['1k', '64k'];
+  const common = (ports, resolver) => `dns:
+  enabled: false
+${resolver === undefined ? '' : `  upstream_resolver: "${resolver}"\n`}log:
+  level: warn
+proxy:
+  http_listen: "127.0.0.1:${ports.http}"
+  upstream_deny_cidrs: []
+`;
+
+  try {
+    // Direct to the origin: the ceilings.
+    await group('direct (origin, no proxy)', ['direct-http-1k', 'direct-https-1k', 'direct-https-newconn'], async () => ({ stop: async () => {} }), async () => {
+      for (const size of sizes) {
+        await measureCase(results, { id: `direct-http-${size}`, mode: 'direct', size, tool: 'wrk' }, undefined, httpLoad(origin.plain, { path: `/${size}` }));
+      }
+      for (const size of sizes) {
+        await measureCase(results, { id: `direct-https-${size}`, mode: 'direct', size, tool: 'node' }, undefined,
+          tlsLoad({ port: origin.tls, path: `/${size}`, authority: 'localhost', ca: pki.caFile }));
+      }
+      await measureCase(results, { id: 'direct-https-newconn', mode: 'direct', size: '1k', tool: 'node', new_connection: true }, undefined,
+        tlsLoad({ port: origin.tls, path: '/1k', authority: '{name}', servernames: NEW_CONN_NAMES, ca: pki.caFile, newConnection: true }));
+    });
+
+    // Reverse mode.
+    const awsEnv = {
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+      AWS_SECRET_ACCESS_KEY: 'bench-secret',
+      AWS_ENDPOINT_URL_STS: sts.url,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    await group('reverse: ours (aws_jwt, cached token)', ['reverse-ours-1k'], () =>
+      startOurs('reverse', workDir, ['http', 'reverse'], (p) => `${common(p)}  reverse:
+    - listen: "127.0.0.1:${p.reverse}"
+      upstream_host: "127.0.0.1:${origin.plain}"
+      upstream_scheme: http
+transforms:
+  - name: aws_jwt
+    config:
+      audience: ["https://api.bench.test"]
+`, awsEnv), async (s) => {
+      for (const size of sizes) {
+        await measureCase(results, { id: `reverse-ours-${size}`, mode: 'reverse', size, tool: 'wrk', peer: `reverse-fastify-${size}`, direct: `direct-http-${size}` }, s, httpLoad(s.port.reverse, { path: `/${size}` }));
+      }
+    });
+    await group('reverse: nginx proxy_pass (+ 900-byte header)', ['reverse-nginx-1k'], () => startNginxReverse(workDir, origin.plain, JWT_SIZED_HEADER), async (s) => {
+      for (const size of sizes) {
+        await measureCase(results, { id: `reverse-nginx-${size}`, mode: 'reverse', size, tool: 'wrk', direct: `direct-http-${size}` }, s, httpLoad(s.port, { path: `/${size}` }));
+      }
+    });
+    await group('reverse: Fastify + @fastify/http-proxy', ['reverse-fastify-1k'], () => startFastifyForwarder(workDir, origin.plain), async (s) => {
+      for (const size of sizes) {
+        await measureCase(results, { id: `reverse-fastify-${size}`, mode: 'reverse', size, tool: 'wrk', direct: `direct-http-${size}` }, s, httpLoad(s.port, { path: `/${size}` }));
+      }
+    });
+
+    // Forward plain HTTP (absolute-form).
+    const absolute = (size) => `http://127.0.0.1:${origin.plain}/${size}`;
+    await group('forward: ours (empty pipeline)', ['forward-ours-1k'], () =>
+      startOurs('forward', workDir, ['http'], (p) => `${common(p)}transforms: []
+`), async (s) => {
+      for (const size of sizes) {
+        await measureCase(results, { id: `forward-ours-${size}`, mode: 'forward', size, tool: 'wrk', peer: `forward-squid-${size}`, direct: `direct-http-${size}` }, s,
+          httpLoad(s.port.http, { absoluteUrl: absolute(size), headers: bearer }));
+      }
+    });
+    await group('forward: ours (six matching transforms)', ['forward-six-transforms-1k'], () =>
+      startOurs('six', workDir, ['http'], (p) => `${common(p)}transforms:
+  - name: allowlist
+    config:
+      cidrs: ["127.0.0.0/8"]
+  - name: header_allowlist
+    config:
+      headers: ["Host", "User-Agent", "Accept", "Authorization", "X-Api-Key"]
+      rules:
+        - host: "127.0.0.1"
+  - name: annotate
+    config:
+      annotations:
+        - rules:
+            - host: "127.0.0.1"
+          headers: ["user-agent"]
+  - name: secrets
+    config:
+      secrets:
+        - source: { type: env, var: BENCH_REAL_TOKEN }
+          replace:
+            proxy_value: "${PLACEHOLDER}"
+            match_headers: []
+          rules:
+            - host: "127.0.0.1"
+  - name: secrets
+    config:
+      secrets:
+        - source: { type: env, var: BENCH_REAL_TOKEN }
+          inject:
+            header: X-Api-Key
+            formatter: "{{ .Value }}"
+          rules:
+            - host: "127.0.0.1"
+  - name: body_capture
+    config:
+      max_request_body_bytes: 1024
+      rules:
+        - host: "127.0.0.1"
+`, { BENCH_REAL_TOKEN: REAL_TOKEN }), async (s) => {
+      await measureCase(results, { id: 'forward-six-transforms-1k', mode: 'forward', size: '1k', tool: 'wrk', peer: 'forward-ours-1k', direct: 'direct-http-1k' }, s,
+        httpLoad(s.port.http, { absoluteUrl: absolute('1k'), headers: bearer }));
+    });
+    if (tools.tinyproxy) {
+      await group('forward: tinyproxy', ['forward-tinyproxy-1k'], () => startTinyproxy(workDir), async (s) => {
+        await measureCase(results, { id: 'forward-tinyproxy-1k', mode: 'forward', size: '1k', tool: 'wrk', direct: 'direct-http-1k' }, s,
+          httpLoad(s.port, { absoluteUrl: absolute('1k'), headers: bearer }));
+      });
+    }
+    if (tools.squid) {
+      await group('forward + CONNECT: squid', ['forward-squid-1k', 'connect-squid-1k'], () => startSquid(workDir), async (s) => {
+        for (const size of sizes) {
+          await measureCase(results, { id: `forward-squid-${size}`, mode: 'forward', size, tool: 'wrk', direct: `direct-http-${size}` }, s,
+            httpLoad(s.port, { absoluteUrl: absolute(size), headers: bearer }));
+        }
+        for (const size of sizes) {
+          await measureCase(results, { id: `connect-squid-${size}`, mode: 'connect', size, tool: 'node', direct: `direct-https-${size}` }, s,
+            tlsLoad({ port: s.port, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: pki.caFile }));
+        }
+      });
+    }
+
+    // CONNECT without interception.
+    await group('CONNECT: ours (sni-only)', ['connect-ours-1k'], () =>
+      startOurs('sni-only', workDir, ['http', 'https', 'tunnel'], (p) => `${common(p)}  https_listen: "127.0.0.1:${p.https}"
+  tunnel_listen: "127.0.0.1:${p.tunnel}"
+tls:
+  mode: sni-only
+transforms:
+  - name: allowlist
+    config:
+      domains: ["localhost"]
+`), async (s) => {
+      for (const size of sizes) {
+        await measureCase(results, { id: `connect-ours-${size}`, mode: 'connect', size, tool: 'node', peer: `connect-squid-${size}`, direct: `direct-https-${size}` }, s,
+          tlsLoad({ port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: pki.caFile }));
+      }
+    });
+
+    // MITM with allowlist + secrets replace.
+    const mitmConfig = (cacheSize) => (p) => `${common(p, dns.resolver)}  https_listen: "127.0.0.1:${p.https}"
+  tunnel_listen: "127.0.0.1:${p.tunnel}"
+tls:
+  mode: mitm
+  ca_cert: "${caDir}/ca.crt"
+  ca_key: "${caDir}/ca.key"
+  upstream_ca_bundle: "${pki.caFile}"
+  cert_cache_size: ${cacheSize}
+transforms:
+  - name: allowlist
+    config:
+      domains: ["localhost", "*.bench.test"]
+  - name: secrets
+    config:
+      secrets:
+        - source: { type: env, var: BENCH_REAL_TOKEN }
+          replace:
+            proxy_value: "${PLACEHOLDER}"
+            match_headers: []
+          rules:
+            - host: "localhost"
+            - host: "*.bench.test"
+`;
+    await group('MITM: ours (allowlist + secrets replace)', ['mitm-ours-1k', 'mitm-ours-newconn-warm'], () =>
+      startOurs('mitm', workDir, ['http', 'https', 'tunnel'], mitmConfig(1000), { BENCH_REAL_TOKEN: REAL_TOKEN }), async (s) => {
+      for (const size of sizes) {
+        await measureCase(results, { id: `mitm-ours-${size}`, mode: 'mitm', size, tool: 'node', ...(size === '1k' ? { peer: 'mitm-mitmdump-1k' } : {}), direct: `direct-https-${size}` }, s,
+          tlsLoad({ port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: `${caDir}/ca.crt`, headers: bearer }));
+      }
+      await measureCase(results, { id: 'mitm-ours-newconn-warm', mode: 'mitm-newconn', size: '1k', tool: 'node', direct: 'direct-https-newconn' }, s,
+        tlsLoad({ port: s.port.tunnel, connect: `{name}:${origin.tls}`, servernames: NEW_CONN_NAMES, path: '/1k', authority: '{name}', ca: `${caDir}/ca.crt`, headers: bearer, newConnection: true }));
+    });
+    await group('MITM: ours, leaf cache of 1 (cold)', ['mitm-ours-newconn-cold'], () =>
+      startOurs('mitm-cold', workDir, ['http', 'https', 'tunnel'], mitmConfig(1), { BENCH_REAL_TOKEN: REAL_TOKEN }), async (s) => {
+      await measureCase(results, { id: 'mitm-ours-newconn-cold', mode: 'mitm-newconn', size: '1k', tool: 'node', peer: 'mitm-ours-newconn-warm', direct: 'direct-https-newconn' }, s,
+        tlsLoad({ port: s.port.tunnel, connect: `{name}:${origin.tls}`, servernames: NEW_CONN_NAMES, path: '/1k', authority: '{name}', ca: `${caDir}/ca.crt`, headers: bearer, newConnection: true }));
+    });
+    if (tools.mitmdump) {
+      await group('MITM: mitmdump (addon: allowlist + header replace)', ['mitm-mitmdump-1k'], () => startMitmdump(workDir, REAL_TOKEN), async (s) => {
+        await measureCase(results, { id: 'mitm-mitmdump-1k', mode: 'mitm', size: '1k', tool: 'node', direct: 'direct-https-1k' }, s,
+          tlsLoad({ port: s.port, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: s.ca, headers: bearer }));
+      });
+    }
+  } finally {
+    stsCalls = sts.calls.length;
+    await origin.stop();
+    await sts.close();
+    await dns.close();
+    await pki.remove();
+  }
+
+  const report = {
+    started_at: started.toISOString(),
+    finished_at: new Date().toISOString(),
+    settings: { ...SETTINGS, cpu_split: 'core 0: load generator + origin (nginx, 1 worker) + harness; core 1: the proxy under test', log_level: 'warn (audit lines of allowed requests are INFO, so they are not written)', fake_sts_calls: stsCalls },
+    machine: await machine(),
+    cases: results.map((r) => ({ ...r, summary: r.error === undefined ? summarize(r) : undefined })),
+  };
+  const rows = formatTable(report.cases);
+  log('');
+  log(rows);
+  log('');
+  log('Our proxy logs at warn: audit lines of allowed requests are INFO, so none is written during the runs.');
+  const outDir = join(REPO, 'bench/results');
+  mkdirSync(outDir, { recursive: true });
+  const out = process.env.BENCH_OUT ?? join(outDir, `${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  log(`results: ${out}`);
+  log(`run time: ${Math.round((Date.now() - started.getTime()) / 1000)} s`);
+}
+
+await main();
