@@ -8,6 +8,7 @@ import {
   createSecretResolver,
   parseDuration,
   ProxyError,
+  systemClock,
 } from '@proxy/core';
 import type { ConfigIssue, Logger, Pipeline, TransformDefinition, TransformEnv, TransformSpec } from '@proxy/core';
 import { issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
@@ -126,7 +127,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const logger = options.logger ?? createLogger(config.log.level);
   const configDir = dirname(document.file);
   const shutdown = new AbortController();
-  const clock = { now: () => Date.now() };
+  const clock = systemClock;
   const coreLogger = logger as unknown as Logger;
   // The `metrics` section turns on the Prometheus endpoint; without it every meter is a no-op.
   const metrics = config.metrics === undefined ? undefined : createMetrics(config.metrics);

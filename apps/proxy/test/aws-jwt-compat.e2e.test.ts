@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestPki, startEchoServer, startFakeSts, type EchoServer, type FakeSts } from '@proxy/test-kit';
+import { readGatedSse } from './support/gated-sse.js';
 import {
   awsJwtBinPath,
   curl,
@@ -289,29 +290,9 @@ describe('aws-outbound-jwt-proxy command line: streaming', () => {
   it('delivers a chunked response chunk by chunk and upgrades a WebSocket', async () => {
     const proxy = await startCompat([`--upstream-host=127.0.0.1:${echo.port}`, '--upstream-scheme=http', `--token-audience=${AUDIENCE}`, ...LOCAL]);
     const port = proxy.port('reverse');
-    const events: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port, path: '/sse?events=3&gate=1' }, (res) => {
-        expect(res.headers['content-type']).toContain('text/event-stream');
-        let buffer = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          let i: number;
-          while ((i = buffer.indexOf('\n\n')) >= 0) {
-            events.push(buffer.slice(0, i));
-            buffer = buffer.slice(i + 2);
-            // The upstream sends the next event only after this acknowledgement: a buffering proxy would hang here.
-            if (events.length < 3) void fetch(`http://127.0.0.1:${echo.port}/sse-ack`).then((r) => r.text());
-          }
-        });
-        res.on('end', () => resolve());
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end();
-    });
-    expect(events).toEqual(['data: 0', 'data: 1', 'data: 2']);
+    const sse = await readGatedSse({ port, path: '/sse?events=3&gate=1', echoPort: echo.port, events: 3 });
+    expect(sse.contentType).toContain('text/event-stream');
+    expect(sse.events).toEqual(['data: 0', 'data: 1', 'data: 2']);
 
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
     const reply = await new Promise<string>((resolve, reject) => {

@@ -1,10 +1,10 @@
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoServer, type EchoServer } from '@proxy/test-kit';
+import { readGatedSse } from './support/gated-sse.js';
 import { curl, startProxyProcess, type ProxyProcess } from './support/proxy-process.js';
 
 const config = `
@@ -41,31 +41,15 @@ describe('streaming through the proxy binary', () => {
   });
 
   it('delivers SSE events one by one while the upstream is still sending', async () => {
-    const proxyPort = proxy.port('http');
-    const events: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port: proxyPort, path: `http://127.0.0.1:${echo.port}/sse?events=3&gate=1`, headers: { host: `127.0.0.1:${echo.port}` } }, (res) => {
-        expect(res.headers['content-type']).toContain('text/event-stream');
-        let buffer = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          let i: number;
-          while ((i = buffer.indexOf('\n\n')) >= 0) {
-            events.push(buffer.slice(0, i));
-            buffer = buffer.slice(i + 2);
-            // The upstream sends the next event only after this acknowledgement: had the proxy
-            // buffered the stream, no event would ever arrive and the test would time out.
-            if (events.length < 3) void fetch(`http://127.0.0.1:${echo.port}/sse-ack`).then((r) => r.text());
-          }
-        });
-        res.on('end', () => resolve());
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end();
+    const sse = await readGatedSse({
+      port: proxy.port('http'),
+      path: `http://127.0.0.1:${echo.port}/sse?events=3&gate=1`,
+      headers: { host: `127.0.0.1:${echo.port}` },
+      echoPort: echo.port,
+      events: 3,
     });
-    expect(events).toEqual(['data: 0', 'data: 1', 'data: 2']);
+    expect(sse.contentType).toContain('text/event-stream');
+    expect(sse.events).toEqual(['data: 0', 'data: 1', 'data: 2']);
   });
 
   it('streams a 50 MiB upload without buffering it (RSS growth under 64 MiB)', async () => {

@@ -219,7 +219,11 @@ const offlineHttp: HttpClient = (input) =>
     ),
   );
 
-function recordingLogger(logs: LogEntry[], bindings: Readonly<Record<string, unknown>>): Logger {
+/**
+ * A logger that appends every call to `logs` (with its bindings merged into `fields`), so a
+ * test can assert what was logged, and that no secret was.
+ */
+export function recordingLogger(logs: LogEntry[], bindings: Readonly<Record<string, unknown>> = {}): Logger {
   const at =
     (level: LogEntry['level']) =>
     (obj: object | string, msg?: string): void => {

@@ -15,10 +15,9 @@ import {
   type AuditRecord,
   type Clock,
   type Decision,
-  type Logger,
   type ProxyRequest,
 } from '@proxy/core';
-import { testRequest, type LogEntry, type TestRequestInit } from '@proxy/core/testing';
+import { recordingLogger, testRequest, type LogEntry, type TestRequestInit } from '@proxy/core/testing';
 import type { FakeSts } from '@proxy/test-kit';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyResult } from 'jose';
 import { awsJwtTransform } from '../src/index.js';
@@ -163,20 +162,4 @@ export async function verifyAsRelyingParty(token: string, sts: FakeSts, audience
     requiredClaims: ['exp', 'iat', 'sub'],
     ...(currentDate === undefined ? {} : { currentDate }),
   });
-}
-
-function recordingLogger(logs: LogEntry[], bindings: Readonly<Record<string, unknown>>): Logger {
-  const at =
-    (level: LogEntry['level']) =>
-    (obj: object | string, msg?: string): void => {
-      if (typeof obj === 'string') logs.push({ level, fields: bindings, msg: obj });
-      else logs.push({ level, fields: { ...bindings, ...obj }, msg });
-    };
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (more) => recordingLogger(logs, { ...bindings, ...more }),
-  };
 }
