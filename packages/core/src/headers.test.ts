@@ -70,4 +70,27 @@ describe('HeaderList', () => {
     const h = HeaderList.from({ 'x-api': '1', 'x-api-key': '2' });
     expect(h.getAll('x-api')).toEqual(['1']);
   });
+
+  it('keyAt() and valueAt() read a field by index; renaming with setAt() moves it to the new name', () => {
+    const h = HeaderList.from([
+      ['X-Old', '1'],
+      ['Accept', '2'],
+    ]);
+    expect([h.keyAt(0), h.valueAt(0), h.keyAt(2)]).toEqual(['x-old', '1', undefined]);
+    h.setAt(0, '3', 'X-New');
+    expect(h.get('x-old')).toBeUndefined();
+    expect(h.get('x-new')).toBe('3');
+    expect(h.keyAt(0)).toBe('x-new');
+    h.deleteAt(0);
+    expect(h.keyAt(0)).toBe('accept');
+  });
+
+  it('fromRaw() reads Buffer items (undici raw headers) as latin1 bytes', () => {
+    const h = HeaderList.fromRaw([Buffer.from('Content-Type'), Buffer.from('text/plain'), 'X-Caf', Buffer.from([0x63, 0x61, 0x66, 0xe9])]);
+    expect([...h]).toEqual([
+      ['Content-Type', 'text/plain'],
+      ['X-Caf', 'caf\u00e9'],
+    ]);
+    expect(h.get('content-type')).toBe('text/plain');
+  });
 });

@@ -6,11 +6,16 @@
 export class HeaderList {
   #names: string[] = [];
   #values: string[] = [];
+  /** The names lowercased once, when added: every lookup compares these. */
+  #keys: string[] = [];
 
-  /** Builds a list from Node's `rawHeaders` layout: `[name, value, name, value, ...]`. */
-  static fromRaw(raw: readonly string[]): HeaderList {
+  /**
+   * Builds a list from Node's `rawHeaders` layout: `[name, value, name, value, ...]`. Buffer
+   * items (undici's raw response headers) are read as latin1, the bytes as received.
+   */
+  static fromRaw(raw: readonly (string | Uint8Array)[]): HeaderList {
     const list = new HeaderList();
-    for (let i = 0; i + 1 < raw.length; i += 2) list.append(raw[i]!, raw[i + 1]!);
+    for (let i = 0; i + 1 < raw.length; i += 2) list.append(latin1(raw[i]!), latin1(raw[i + 1]!));
     return list;
   }
 
@@ -59,14 +64,15 @@ export class HeaderList {
   append(name: string, value: string): void {
     this.#names.push(name);
     this.#values.push(value);
+    this.#keys.push(keyOf(name));
   }
 
   /** Removes every field named `name`; returns whether any was removed. */
   delete(name: string): boolean {
     let removed = false;
-    for (let i = this.#indexOf(name, 0); i >= 0; i = this.#indexOf(name, i)) {
-      this.#names.splice(i, 1);
-      this.#values.splice(i, 1);
+    const key = name.toLowerCase();
+    for (let i = this.#indexOfKey(key, 0); i >= 0; i = this.#indexOfKey(key, i)) {
+      this.deleteAt(i);
       removed = true;
     }
     return removed;
@@ -78,28 +84,45 @@ export class HeaderList {
     return [this.#names[index]!, this.#values[index]!];
   }
 
-  /** Rewrites the field at `index`; `name` changes the casing it is sent with. */
+  /** The name of the field at `index`, lowercased (what lookups compare); undefined past the end. */
+  keyAt(index: number): string | undefined {
+    return this.#keys[index];
+  }
+
+  /** The value of the field at `index`; undefined past the end. */
+  valueAt(index: number): string | undefined {
+    return this.#values[index];
+  }
+
+  /**
+   * Rewrites the field at `index`; `name` changes its name (a lookup by the old name no
+   * longer finds it) or only the casing it is sent with.
+   */
   setAt(index: number, value: string, name?: string): void {
     if (index < 0 || index >= this.#names.length) throw new RangeError(`no header field at index ${index}`);
     this.#values[index] = value;
-    if (name !== undefined) this.#names[index] = name;
+    if (name !== undefined) {
+      this.#names[index] = name;
+      this.#keys[index] = keyOf(name);
+    }
   }
 
   /** Removes the field at `index`. */
   deleteAt(index: number): void {
     this.#names.splice(index, 1);
     this.#values.splice(index, 1);
+    this.#keys.splice(index, 1);
   }
 
   /** The distinct field names, first casing seen, in order. */
   names(): string[] {
     const seen = new Set<string>();
     const out: string[] = [];
-    for (const n of this.#names) {
-      const k = n.toLowerCase();
+    for (let i = 0; i < this.#names.length; i++) {
+      const k = this.#keys[i]!;
       if (!seen.has(k)) {
         seen.add(k);
-        out.push(n);
+        out.push(this.#names[i]!);
       }
     }
     return out;
@@ -127,15 +150,38 @@ export class HeaderList {
     const copy = new HeaderList();
     copy.#names = [...this.#names];
     copy.#values = [...this.#values];
+    copy.#keys = [...this.#keys];
     return copy;
   }
 
   #indexOf(name: string, from: number): number {
-    const wanted = name.toLowerCase();
-    for (let i = from; i < this.#names.length; i++) {
-      const n = this.#names[i]!;
-      if (n.length === wanted.length && n.toLowerCase() === wanted) return i;
-    }
-    return -1;
+    return this.#indexOfKey(name.toLowerCase(), from);
   }
+
+  #indexOfKey(key: string, from: number): number {
+    return this.#keys.indexOf(key, from);
+  }
+}
+
+/**
+ * Lowercased names by the casing they arrive in: a proxy sees the same few dozen spellings
+ * (`Content-Type`, `user-agent`) on every request, so each is lowercased once. Bounded: the
+ * cache is emptied when full, so a client sending ever-new names cannot grow it.
+ */
+const lowercased = new Map<string, string>();
+const LOWERCASED_CACHE_SIZE = 512;
+
+function keyOf(name: string): string {
+  let key = lowercased.get(name);
+  if (key === undefined) {
+    key = name.toLowerCase();
+    if (lowercased.size >= LOWERCASED_CACHE_SIZE) lowercased.clear();
+    lowercased.set(name, key);
+  }
+  return key;
+}
+
+function latin1(item: string | Uint8Array): string {
+  if (typeof item === 'string') return item;
+  return (Buffer.isBuffer(item) ? item : Buffer.from(item.buffer, item.byteOffset, item.byteLength)).toString('latin1');
 }

@@ -136,6 +136,21 @@ describe('Pipeline.runRequest', () => {
     expect(record).toMatchObject({ action: 'error', reason: 'secret_unavailable' });
   });
 
+  it('runs synchronous and asynchronous hooks alike, in order, and reports which phases have hooks', async () => {
+    const log: string[] = [];
+    const { pipeline, decision, record } = await run([
+      definition('sync', log, () => undefined),
+      definition('async', log, async () => undefined),
+      definition('last', log, () => reject(403, 'no')),
+    ]);
+    expect(log).toEqual(['sync', 'async', 'last']);
+    expect(decision).toMatchObject({ action: 'reject', status: 403 });
+    expect(record.request_transforms.map((t) => t.action)).toEqual(['continue', 'continue', 'reject']);
+    expect([pipeline.hasRequestHooks, pipeline.hasResponseHooks]).toEqual([true, false]);
+    const empty = await pipelineOf([{ name: 'quiet', schema: {}, create: () => ({}) }]);
+    expect([empty.hasRequestHooks, empty.hasResponseHooks]).toEqual([false, false]);
+  });
+
   it('skips transforms without an onRequest hook', async () => {
     const pipeline = await pipelineOf([{ name: 'quiet', schema: {}, create: () => ({}) }]);
     const request = testRequest();

@@ -5,6 +5,7 @@ import {
   CONTINUE,
   reject,
   type Clock,
+  type Awaitable,
   type Decision,
   type Logger,
   type Transform,
@@ -21,6 +22,38 @@ export interface PipelineEntry {
   readonly transform: Transform;
 }
 
+/** One hook of one transform, bound once when the pipeline is built. */
+interface Stage {
+  readonly entry: PipelineEntry;
+  readonly phase: 'request' | 'tunnel' | 'response';
+  readonly call: (request: ProxyRequest, response: ProxyResponse | undefined, trace: TraceRecorder) => HookResult;
+}
+
+type HookResult = Awaitable<Decision | void>;
+
+/** The stages of one phase: the transforms that have its hook, in pipeline order. */
+function stagesOf(entries: readonly PipelineEntry[], phase: Stage['phase']): readonly Stage[] {
+  const stages: Stage[] = [];
+  for (const entry of entries) {
+    const t = entry.transform;
+    if (phase === 'request' && t.onRequest !== undefined) {
+      const hook = t.onRequest;
+      stages.push({ entry, phase, call: (request, _response, trace) => hook.call(t, request, trace) });
+    } else if (phase === 'tunnel' && t.onTunnel !== undefined) {
+      const hook = t.onTunnel;
+      stages.push({ entry, phase, call: (request, _response, trace) => hook.call(t, request, trace) });
+    } else if (phase === 'response' && t.onResponse !== undefined) {
+      const hook = t.onResponse;
+      stages.push({ entry, phase, call: (request, response, trace) => hook.call(t, request, response!, trace) });
+    }
+  }
+  return Object.freeze(stages);
+}
+
+function isPromiseLike(value: HookResult): value is Promise<Decision | void> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
 /** What the pipeline needs besides its transforms. */
 export interface PipelineOptions {
   readonly clock: Clock;
@@ -35,6 +68,9 @@ export interface PipelineOptions {
  */
 export class Pipeline {
   readonly entries: readonly PipelineEntry[];
+  readonly #requestStages: readonly Stage[];
+  readonly #tunnelStages: readonly Stage[];
+  readonly #responseStages: readonly Stage[];
   readonly #clock: Clock;
   readonly #logger: Logger;
   #inFlight = 0;
@@ -43,6 +79,9 @@ export class Pipeline {
 
   constructor(entries: readonly PipelineEntry[], options: PipelineOptions) {
     this.entries = Object.freeze([...entries]);
+    this.#requestStages = stagesOf(this.entries, 'request');
+    this.#tunnelStages = stagesOf(this.entries, 'tunnel');
+    this.#responseStages = stagesOf(this.entries, 'response');
     this.#clock = options.clock;
     this.#logger = options.logger;
   }
@@ -60,42 +99,31 @@ export class Pipeline {
   }
 
   /** Runs the request hooks. Returns the decision that ended the run (continue when all passed). */
-  async runRequest(request: ProxyRequest, audit: AuditBuilder): Promise<Decision> {
-    for (const entry of this.entries) {
-      const hook = entry.transform.onRequest;
-      if (hook === undefined) continue;
-      const trace = audit.requestTrace(entry.name, this.#clock.now());
-      const decision = await this.#invoke(entry, trace, audit, () => hook.call(entry.transform, request, trace));
-      if (decision.action !== 'continue') return decision;
-    }
-    return CONTINUE;
+  runRequest(request: ProxyRequest, audit: AuditBuilder): Promise<Decision> {
+    return this.#run(this.#requestStages, request, undefined, audit);
   }
 
   /**
    * Decides whether a tunnel may open: runs the `onTunnel` hooks in order on the host-only
    * request (mode `tunnel`); the first reject short-circuits.
    */
-  async runTunnel(request: ProxyRequest, audit: AuditBuilder): Promise<Decision> {
-    for (const entry of this.entries) {
-      const hook = entry.transform.onTunnel;
-      if (hook === undefined) continue;
-      const trace = audit.requestTrace(entry.name, this.#clock.now());
-      const decision = await this.#invoke(entry, trace, audit, () => hook.call(entry.transform, request, trace));
-      if (decision.action !== 'continue') return decision;
-    }
-    return CONTINUE;
+  runTunnel(request: ProxyRequest, audit: AuditBuilder): Promise<Decision> {
+    return this.#run(this.#tunnelStages, request, undefined, audit);
   }
 
   /** Runs the response hooks, in pipeline order. */
-  async runResponse(request: ProxyRequest, response: ProxyResponse, audit: AuditBuilder): Promise<Decision> {
-    for (const entry of this.entries) {
-      const hook = entry.transform.onResponse;
-      if (hook === undefined) continue;
-      const trace = audit.responseTrace(entry.name, this.#clock.now());
-      const decision = await this.#invoke(entry, trace, audit, () => hook.call(entry.transform, request, response, trace));
-      if (decision.action !== 'continue') return decision;
-    }
-    return CONTINUE;
+  runResponse(request: ProxyRequest, response: ProxyResponse, audit: AuditBuilder): Promise<Decision> {
+    return this.#run(this.#responseStages, request, response, audit);
+  }
+
+  /** True when some transform has an `onRequest` hook (an empty pipeline need not be run). */
+  get hasRequestHooks(): boolean {
+    return this.#requestStages.length > 0;
+  }
+
+  /** True when some transform has an `onResponse` hook (otherwise responses stream straight through). */
+  get hasResponseHooks(): boolean {
+    return this.#responseStages.length > 0;
   }
 
   /** Closes every transform (reverse order) once no request is running on this pipeline. Idempotent. */
@@ -107,18 +135,30 @@ export class Pipeline {
     return this.#closing;
   }
 
-  async #invoke(
-    entry: PipelineEntry,
-    trace: TraceRecorder,
-    audit: AuditBuilder,
-    call: () => Decision | void | Promise<Decision | void>,
-  ): Promise<Decision> {
-    let decision: Decision;
-    try {
-      decision = (await call()) ?? CONTINUE;
-    } catch (err) {
-      return this.#failed(entry, trace, audit, err);
+  /**
+   * Runs one phase's hooks in order. A hook that returns synchronously is not awaited, so a
+   * pipeline of synchronous transforms costs no extra turn of the event loop per transform.
+   */
+  async #run(stages: readonly Stage[], request: ProxyRequest, response: ProxyResponse | undefined, audit: AuditBuilder): Promise<Decision> {
+    for (const stage of stages) {
+      const entry = stage.entry;
+      const now = this.#clock.now();
+      const trace = stage.phase === 'response' ? audit.responseTrace(entry.name, now) : audit.requestTrace(entry.name, now);
+      let outcome: Decision | void;
+      try {
+        const result = stage.call(request, response, trace);
+        outcome = isPromiseLike(result) ? await result : result;
+      } catch (err) {
+        return this.#failed(entry, trace, audit, err);
+      }
+      const decision = this.#settle(entry, trace, audit, outcome ?? CONTINUE);
+      if (decision.action !== 'continue') return decision;
     }
+    return CONTINUE;
+  }
+
+  /** Closes the trace entry of a hook that returned `decision` and records a refusal. */
+  #settle(entry: PipelineEntry, trace: TraceRecorder, audit: AuditBuilder, decision: Decision): Decision {
     const now = this.#clock.now();
     switch (decision.action) {
       case 'continue':

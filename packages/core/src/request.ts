@@ -225,8 +225,8 @@ export interface ProxyRequestInit {
   readonly headers: HeaderList;
   readonly clientAddress: string;
   readonly mode: RequestMode;
-  readonly sni?: string;
-  readonly tunnel?: TunnelInfo;
+  readonly sni?: string | undefined;
+  readonly tunnel?: TunnelInfo | undefined;
   /** The body stream, or null when there is none. */
   readonly bodyStream: Readable | null;
   /** `proxy.max_request_body_bytes`: the most `body.read()` buffers (0 = unlimited). */

@@ -20,16 +20,17 @@ const HOP_BY_HOP = new Set([
  * the message is re-framed on the next hop.
  */
 export function stripHopByHop(headers: HeaderList): void {
-  const named = new Set<string>();
-  for (const value of headers.getAll('connection')) {
-    for (const token of value.split(',')) {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < headers.size; i++) {
+    if (headers.keyAt(i) !== 'connection') continue;
+    for (const token of headers.valueAt(i)!.split(',')) {
       const name = token.trim().toLowerCase();
-      if (name !== '') named.add(name);
+      if (name !== '') (named ??= new Set()).add(name);
     }
   }
   for (let i = headers.size - 1; i >= 0; i--) {
-    const name = headers.at(i)![0].toLowerCase();
-    if (HOP_BY_HOP.has(name) || named.has(name)) headers.deleteAt(i);
+    const key = headers.keyAt(i)!;
+    if (HOP_BY_HOP.has(key) || named?.has(key) === true) headers.deleteAt(i);
   }
 }
 

@@ -270,7 +270,10 @@ function headerValues(req: IncomingMessage, name: string): string[] {
   const wanted = name.toLowerCase();
   const out: string[] = [];
   const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === wanted) out.push(raw[i + 1]!);
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const field = raw[i]!;
+    if (field.length === wanted.length && field.toLowerCase() === wanted) out.push(raw[i + 1]!);
+  }
   return out;
 }
 

@@ -2,7 +2,7 @@ import { METHODS, createServer, type IncomingMessage, type ServerResponse } from
 import { pipeline } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createMessageBody, reject } from '@proxy/core';
-import type { Logger, Pipeline, ProxyResponse } from '@proxy/core';
+import type { Logger, ProxyResponse } from '@proxy/core';
 import { sendDecision } from '@proxy/core/fastify';
 import type { Dispatcher } from 'undici';
 import { Exchange, STATUS_CLIENT_CLOSED, type ExchangeHost } from './exchange.js';
@@ -30,6 +30,17 @@ interface Arrival {
   /** The request-target as the client sent it (`req.url` is rewritten for routing). */
   readonly target: string;
   exchange?: Exchange;
+  /** The upstream call, once dispatched: cancelled when the client leaves first. */
+  call?: UpstreamCall;
+}
+
+/** Where a request carries its {@link Arrival} (a property, not a WeakMap: no ephemeron per request for the GC). */
+const ARRIVAL = Symbol('proxy.arrival');
+
+type ArrivedRequest = IncomingMessage & { [ARRIVAL]?: Arrival };
+
+function arrivalOf(req: IncomingMessage): Arrival {
+  return (req as ArrivedRequest)[ARRIVAL]!;
 }
 
 /** Methods Node's parser accepts that the app routes besides Fastify's defaults; CONNECT is a tunnel. */
@@ -46,8 +57,6 @@ const EXTRA_METHODS = METHODS.filter((m) => m !== 'CONNECT');
 export class ProxyApp {
   readonly fastify: FastifyInstance;
   readonly #options: ProxyAppOptions;
-  readonly #arrivals = new WeakMap<IncomingMessage, Arrival>();
-  readonly #respondsDirectly = new WeakMap<Pipeline, boolean>();
   #handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 
   constructor(options: ProxyAppOptions) {
@@ -69,7 +78,7 @@ export class ProxyApp {
   /** Feeds a request received by a listener into the app. */
   handle(req: IncomingMessage, res: ServerResponse, ingress: Ingress): void {
     const target = req.url ?? '';
-    this.#arrivals.set(req, { ingress, target });
+    (req as ArrivedRequest)[ARRIVAL] = { ingress, target };
     // One catch-all route serves every request, so Fastify's router is given a fixed URL: a
     // proxy forwards any target as sent (absolute-form, invalid percent-encoding, any length),
     // and the target travels in the arrival, never through the router's decoding.
@@ -88,7 +97,7 @@ export class ProxyApp {
 
     app.setErrorHandler((error, request, reply) => {
       const errorClass = error instanceof Error ? error.name : typeof error;
-      const exchange = this.#arrivals.get(request.raw)?.exchange;
+      const exchange = (request.raw as ArrivedRequest)[ARRIVAL]?.exchange;
       this.#options.logger.error({ request_id: exchange?.id, error_class: errorClass }, 'request handling failed');
       if (exchange !== undefined && !exchange.completed) exchange.audit.failed('engine_error', 'engine');
       if (reply.sent) {
@@ -98,25 +107,38 @@ export class ProxyApp {
       return sendDecision(reply, reject(500, 'engine_error', 'internal proxy error'));
     });
 
-    app.addHook('onRequest', async (request, reply) => {
-      const arrival = this.#arrivals.get(request.raw)!;
+    // Callback-style hooks: no promise per request unless a transform is asynchronous.
+    app.addHook('onRequest', (request, reply, done) => {
+      const arrival = arrivalOf(request.raw);
       const { exchange, refusal } = Exchange.begin(this.#options.host, arrival.ingress, request.raw, arrival.target, request.raw);
       arrival.exchange = exchange;
-      this.#completeOnClose(exchange, reply.raw);
-      if (refusal !== undefined) return sendDecision(reply, reject(refusal.status, refusal.reason, refusal.message));
+      this.#completeOnClose(arrival, exchange, reply.raw);
+      if (refusal !== undefined) sendDecision(reply, reject(refusal.status, refusal.reason, refusal.message));
+      else done();
     });
 
-    app.addHook('preHandler', async (request, reply) => {
+    app.addHook('preHandler', (request, reply, done) => {
       const exchange = this.#exchangeOf(request);
-      const decision = await exchange.pipeline!.runRequest(exchange.request!, exchange.audit);
-      if (decision.action !== 'continue') return sendDecision(reply, decision);
-      const readError = exchange.request!.body.readError;
-      if (readError !== undefined) {
-        // A transform read the body, failed (e.g. over the limit) and carried on: the stream is
-        // spent, so the request is refused rather than forwarded with a truncated body.
-        exchange.audit.rejected('engine', readError.reason);
-        return sendDecision(reply, reject(readError.status, readError.reason));
+      const pipeline = exchange.pipeline!;
+      if (!pipeline.hasRequestHooks) {
+        done();
+        return;
       }
+      pipeline.runRequest(exchange.request!, exchange.audit).then((decision) => {
+        if (decision.action !== 'continue') {
+          sendDecision(reply, decision);
+          return;
+        }
+        const readError = exchange.request!.body.readError;
+        if (readError !== undefined) {
+          // A transform read the body, failed (e.g. over the limit) and carried on: the stream
+          // is spent, so the request is refused rather than forwarded with a truncated body.
+          exchange.audit.rejected('engine', readError.reason);
+          sendDecision(reply, reject(readError.status, readError.reason));
+          return;
+        }
+        done();
+      }, done);
     });
 
     app.route({
@@ -126,39 +148,38 @@ export class ProxyApp {
     });
   }
 
-  async #forward(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
-    const exchange = this.#exchangeOf(request);
-    const res = reply.raw;
-    const direct = this.#pipelineRespondsDirectly(exchange.pipeline!);
-    let buffered: { head: UpstreamHead; body: BodyStream } | undefined;
-
-    const call: UpstreamCall = new UpstreamCall((head, resume): BodySink => {
-      if (direct) return this.#relay(exchange, reply, call, head, resume);
-      buffered = { head, body: new BodyStream(resume) };
-      return this.#auditedSink(exchange, buffered.body);
+  #forward(request: FastifyRequest, reply: FastifyReply): void {
+    const arrival = arrivalOf(request.raw);
+    const exchange = arrival.exchange!;
+    const direct = !exchange.pipeline!.hasResponseHooks;
+    const call: UpstreamCall = new UpstreamCall({
+      head: (head, resume) => {
+        exchange.upstreamAnswered();
+        if (direct) return this.#relay(exchange, reply, call, head, resume);
+        const body = new BodyStream(resume);
+        // Response transforms run once undici has the sink, never inside its callback.
+        queueMicrotask(() => {
+          this.#transformResponse(exchange, reply, call, head, body).catch((err: unknown) => reply.send(err));
+        });
+        return body;
+      },
+      failed: (err) => this.#failUpstream(exchange, reply, err),
+      interrupted: () => {
+        // After the client left, the failure is the cancellation the engine itself caused.
+        if (!exchange.completed) exchange.audit.failed('upstream_aborted');
+      },
     });
-    res.once('close', () => {
-      if (!res.writableFinished) call.abort(new Error('client closed the connection'));
-    });
+    arrival.call = call;
     // A tunnel's requests go over its own upstream connection; all others share the pool.
     const dispatcher = exchange.ingress.upstream?.dispatcher ?? this.#options.dispatcher;
     exchange.upstreamStarted();
     dispatcher.dispatch(upstreamDispatchOptions(exchange), call);
-
-    try {
-      await call.started;
-    } catch (err) {
-      return this.#failUpstream(exchange, reply, err);
-    }
-    exchange.upstreamAnswered();
-    if (buffered === undefined) return undefined;
-    return this.#transformResponse(exchange, reply, call, buffered.head, buffered.body);
   }
 
   /** Writes the head now and returns a sink streaming the body straight to the client. */
   #relay(exchange: Exchange, reply: FastifyReply, call: UpstreamCall, head: UpstreamHead, resume: () => void): BodySink {
     if (!this.#startResponse(exchange, reply, call, head.status, head.statusText, head)) return discardingSink;
-    return this.#auditedSink(exchange, new ResponseRelay(reply.raw, resume));
+    return new ResponseRelay(reply.raw, resume);
   }
 
   /**
@@ -237,38 +258,21 @@ export class ProxyApp {
     return sendDecision(reply, reject(failure.status, failure.reason, failure.message));
   }
 
-  /** Marks the audit record when the upstream fails after the head was sent. */
-  #auditedSink(exchange: Exchange, sink: BodySink): BodySink {
-    return {
-      write: (chunk) => sink.write(chunk),
-      end: () => sink.end(),
-      fail: (err) => {
-        // After the client left, the failure is the cancellation the engine itself caused.
-        if (!exchange.completed) exchange.audit.failed('upstream_aborted');
-        sink.fail(err);
-      },
-    };
-  }
-
-  /** Emits the audit record once the response is over: sent, refused, failed or abandoned. */
-  #completeOnClose(exchange: Exchange, res: ServerResponse): void {
+  /**
+   * Once the response is over (sent, refused, failed or abandoned): emits the audit record and,
+   * when the client left before the end, cancels the upstream call.
+   */
+  #completeOnClose(arrival: Arrival, exchange: Exchange, res: ServerResponse): void {
     res.once('close', () => {
-      if (!res.writableFinished && exchange.audit.action === 'allow') exchange.audit.failed('client_closed');
+      const finished = res.writableFinished;
+      if (!finished && exchange.audit.action === 'allow') exchange.audit.failed('client_closed');
       exchange.complete(res.headersSent ? res.statusCode : STATUS_CLIENT_CLOSED);
+      if (!finished) arrival.call?.abort(new Error('client closed the connection'));
     });
   }
 
   #exchangeOf(request: FastifyRequest): Exchange {
-    return this.#arrivals.get(request.raw)!.exchange!;
-  }
-
-  #pipelineRespondsDirectly(pipeline: Pipeline): boolean {
-    let direct = this.#respondsDirectly.get(pipeline);
-    if (direct === undefined) {
-      direct = !pipeline.entries.some((e) => typeof e.transform.onResponse === 'function');
-      this.#respondsDirectly.set(pipeline, direct);
-    }
-    return direct;
+    return arrivalOf(request.raw).exchange!;
   }
 }
 

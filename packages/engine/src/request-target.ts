@@ -39,7 +39,24 @@ const AUTHORITY = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::\d{0,
  * is not a valid authority. `fallbackPort` applies when no port is written.
  */
 export function parseAuthority(value: string, fallbackPort: number): Authority | undefined {
-  const text = value.trim();
+  const key = `${fallbackPort} ${value}`;
+  const cached = parsedAuthorities.get(key);
+  if (cached !== undefined || parsedAuthorities.has(key)) return cached;
+  const parsed = parseAuthorityText(value.trim(), fallbackPort);
+  if (parsedAuthorities.size >= AUTHORITY_CACHE_SIZE) parsedAuthorities.clear();
+  parsedAuthorities.set(key, parsed === undefined ? undefined : Object.freeze(parsed));
+  return parsed;
+}
+
+/**
+ * Parsed authorities by `fallbackPort` and text: a proxy sees the same few hosts over and
+ * over, and parsing goes through WHATWG URL. Results are immutable; the cache is emptied
+ * whenever it fills, so hostile traffic with ever-new names cannot grow it.
+ */
+const parsedAuthorities = new Map<string, Authority | undefined>();
+const AUTHORITY_CACHE_SIZE = 1024;
+
+function parseAuthorityText(text: string, fallbackPort: number): Authority | undefined {
   if (!AUTHORITY.test(text)) return undefined;
   let url: URL;
   try {
@@ -100,6 +117,8 @@ export function parseAbsoluteForm(target: string): AbsoluteForm | undefined {
  * upstream, or where a `;parameter` follows the dots (`/..;/`).
  */
 export function hasDotSegment(path: string): boolean {
+  // Without a dot, a percent sign or a backslash no segment can be or become a dot segment.
+  if (!/[.%\\]/.test(path)) return false;
   const decoded = path.replace(/%2e/gi, '.').replace(/%2f/gi, '/').replace(/%5c/gi, '\\');
   for (const segment of decoded.split(/[/\\]/)) {
     const bare = segment.split(';', 1)[0];

@@ -20,30 +20,33 @@ export interface BodySink {
   fail(err: Error): void;
 }
 
-/**
- * Chooses where the body goes when the head arrives. Called synchronously from undici's
- * response callback, so a relay can write the head and start streaming with no extra hop.
- */
-export type HeadHandler = (head: UpstreamHead, resume: () => void) => BodySink;
+/** What an {@link UpstreamCall} reports to the request it serves. */
+export interface UpstreamCallEvents {
+  /**
+   * The head arrived: returns where the body goes. Called synchronously from undici's
+   * response callback, so a relay can write the head and start streaming with no extra hop;
+   * `resume` restarts a body the sink paused.
+   */
+  head(head: UpstreamHead, resume: () => void): BodySink;
+  /** The call failed before the head arrived (nothing was sent to the client yet). */
+  failed(err: Error): void;
+  /** The call failed after the head: the sink is failed next. */
+  interrupted(err: Error): void;
+}
 
 /**
  * One request forwarded with undici's `dispatch` API: the lowest-overhead path (no
- * intermediate stream unless a response transform needs one). `started` settles when the
- * response head arrives (resolves) or the request fails before it (rejects); later failures
- * go to the sink.
+ * intermediate stream or promise unless a response transform needs one).
  */
 export class UpstreamCall implements Dispatcher.DispatchHandler {
-  readonly started: Promise<void>;
-  readonly #onHead: HeadHandler;
+  readonly #events: UpstreamCallEvents;
   #controller: Dispatcher.DispatchController | undefined;
   #abortReason: Error | undefined;
   #sink: BodySink | undefined;
-  #settle!: { resolve: () => void; reject: (err: Error) => void };
   readonly #resume = (): void => this.#controller?.resume();
 
-  constructor(onHead: HeadHandler) {
-    this.#onHead = onHead;
-    this.started = new Promise<void>((resolve, reject) => (this.#settle = { resolve, reject }));
+  constructor(events: UpstreamCallEvents) {
+    this.#events = events;
   }
 
   /** Cancels the upstream request (the client went away or a transform refused the response). */
@@ -59,10 +62,10 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, _headers: unknown, statusMessage?: string): void {
-    const headers = HeaderList.fromRaw(rawStrings(controller.rawHeaders));
+    const raw = controller.rawHeaders;
+    const headers = HeaderList.fromRaw(Array.isArray(raw) ? raw : []);
     stripHopByHop(headers);
-    this.#sink = this.#onHead({ status: statusCode, statusText: statusMessage ?? '', headers }, this.#resume);
-    this.#settle.resolve();
+    this.#sink = this.#events.head({ status: statusCode, statusText: statusMessage ?? '', headers }, this.#resume);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -74,8 +77,12 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    if (this.#sink === undefined) this.#settle.reject(error);
-    else this.#sink.fail(error);
+    if (this.#sink === undefined) {
+      this.#events.failed(error);
+      return;
+    }
+    this.#events.interrupted(error);
+    this.#sink.fail(error);
   }
 }
 
@@ -139,9 +146,4 @@ export function writeHead(res: ServerResponse, status: number, statusText: strin
   const raw = headers.toRaw();
   if (statusText === '') res.writeHead(status, raw);
   else res.writeHead(status, statusText, raw);
-}
-
-function rawStrings(raw: Dispatcher.DispatchController['rawHeaders']): string[] {
-  if (!Array.isArray(raw)) return [];
-  return raw.map((v: Buffer | string) => (typeof v === 'string' ? v : v.toString('latin1')));
 }

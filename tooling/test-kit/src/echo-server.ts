@@ -215,7 +215,18 @@ async function streamBytes(res: ServerResponse, total: number): Promise<void> {
   while (left > 0 && !res.destroyed) {
     const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
     left -= part.length;
-    if (!res.write(part)) await new Promise<void>((resolve) => res.once('drain', resolve).once('close', resolve));
+    if (!res.write(part)) await drainedOrClosed(res);
   }
   res.end();
+}
+
+/** Resolves when `res` drains or closes, leaving no listener behind. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.once('drain', done).once('close', done);
+  });
 }
