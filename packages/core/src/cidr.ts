@@ -64,8 +64,23 @@ export function isIpLiteral(host: string): boolean {
 /**
  * Parses a canonical IP literal (brackets allowed, surrounding whitespace ignored). An
  * IPv4-mapped IPv6 address comes back as its IPv4 address. Undefined when not an IP.
+ * Results are shared between callers (rules and the allowlist match the same destination on
+ * every request): treat them as read-only.
  */
 export function parseIp(text: string): Address | undefined {
+  const cached = parsedIps.get(text);
+  if (cached !== undefined) return cached ?? undefined;
+  const parsed = parseIpText(text);
+  if (parsedIps.size >= PARSED_IP_CACHE_SIZE) parsedIps.clear();
+  parsedIps.set(text, parsed ?? null);
+  return parsed;
+}
+
+/** Parsed literals by text (`null`: not an IP); emptied when full, so it stays bounded. */
+const parsedIps = new Map<string, Address | null>();
+const PARSED_IP_CACHE_SIZE = 1024;
+
+function parseIpText(text: string): Address | undefined {
   let s = text.trim();
   if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
   if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s);

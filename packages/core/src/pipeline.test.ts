@@ -151,6 +151,35 @@ describe('Pipeline.runRequest', () => {
     expect([empty.hasRequestHooks, empty.hasResponseHooks]).toEqual([false, false]);
   });
 
+  it('answers synchronously while every hook does, and hands over to a promise at the first async hook', async () => {
+    const log: string[] = [];
+    const syncOnly = await pipelineOf([definition('a', log, () => undefined), definition('b', log, () => undefined)]);
+    const request = testRequest();
+    const direct = syncOnly.runRequest(request, new AuditBuilder(request));
+    expect(direct).toEqual({ action: 'continue' });
+    const mixed = await pipelineOf([definition('c', log, () => undefined), definition('d', log, async () => undefined), definition('e', log, () => reject(451, 'late'))]);
+    const audit = new AuditBuilder(request);
+    const pending = mixed.runRequest(request, audit);
+    expect(pending).toBeInstanceOf(Promise);
+    expect(log).toEqual(['a', 'b', 'c', 'd']);
+    expect(await pending).toMatchObject({ action: 'reject', status: 451 });
+    expect(log).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(audit.finish(451, 0)).toMatchObject({ rejected_by: 'e', request_transforms: [{ name: 'c' }, { name: 'd' }, { name: 'e', action: 'reject' }] });
+  });
+
+  it('fails closed when an asynchronous hook rejects midway', async () => {
+    const log: string[] = [];
+    const { decision, record } = await run([
+      definition('a', log, async () => {
+        throw new Error('backend down');
+      }),
+      definition('b', log, () => undefined),
+    ]);
+    expect(log).toEqual(['a']);
+    expect(decision).toEqual({ action: 'reject', status: 502, reason: 'transform_error' });
+    expect(record).toMatchObject({ action: 'error', rejected_by: 'a' });
+  });
+
   it('skips transforms without an onRequest hook', async () => {
     const pipeline = await pipelineOf([{ name: 'quiet', schema: {}, create: () => ({}) }]);
     const request = testRequest();

@@ -98,22 +98,25 @@ export class Pipeline {
     };
   }
 
-  /** Runs the request hooks. Returns the decision that ended the run (continue when all passed). */
-  runRequest(request: ProxyRequest, audit: AuditBuilder): Promise<Decision> {
-    return this.#run(this.#requestStages, request, undefined, audit);
+  /**
+   * Runs the request hooks. Returns the decision that ended the run (continue when all
+   * passed): synchronously while every hook answers synchronously, else a promise.
+   */
+  runRequest(request: ProxyRequest, audit: AuditBuilder): Awaitable<Decision> {
+    return this.#run(this.#requestStages, 0, request, undefined, audit);
   }
 
   /**
    * Decides whether a tunnel may open: runs the `onTunnel` hooks in order on the host-only
    * request (mode `tunnel`); the first reject short-circuits.
    */
-  runTunnel(request: ProxyRequest, audit: AuditBuilder): Promise<Decision> {
-    return this.#run(this.#tunnelStages, request, undefined, audit);
+  runTunnel(request: ProxyRequest, audit: AuditBuilder): Awaitable<Decision> {
+    return this.#run(this.#tunnelStages, 0, request, undefined, audit);
   }
 
   /** Runs the response hooks, in pipeline order. */
-  runResponse(request: ProxyRequest, response: ProxyResponse, audit: AuditBuilder): Promise<Decision> {
-    return this.#run(this.#responseStages, request, response, audit);
+  runResponse(request: ProxyRequest, response: ProxyResponse, audit: AuditBuilder): Awaitable<Decision> {
+    return this.#run(this.#responseStages, 0, request, response, audit);
   }
 
   /** True when some transform has an `onRequest` hook (an empty pipeline need not be run). */
@@ -136,25 +139,48 @@ export class Pipeline {
   }
 
   /**
-   * Runs one phase's hooks in order. A hook that returns synchronously is not awaited, so a
-   * pipeline of synchronous transforms costs no extra turn of the event loop per transform.
+   * Runs one phase's hooks in order from `from`. Stays synchronous while hooks answer
+   * synchronously; the first hook that returns a promise hands the rest of the run to
+   * {@link #resume}. A pipeline of synchronous transforms thus costs no promise at all.
    */
-  async #run(stages: readonly Stage[], request: ProxyRequest, response: ProxyResponse | undefined, audit: AuditBuilder): Promise<Decision> {
-    for (const stage of stages) {
-      const entry = stage.entry;
+  #run(stages: readonly Stage[], from: number, request: ProxyRequest, response: ProxyResponse | undefined, audit: AuditBuilder): Awaitable<Decision> {
+    for (let i = from; i < stages.length; i++) {
+      const stage = stages[i]!;
       const now = this.#clock.now();
-      const trace = stage.phase === 'response' ? audit.responseTrace(entry.name, now) : audit.requestTrace(entry.name, now);
-      let outcome: Decision | void;
+      const trace = stage.phase === 'response' ? audit.responseTrace(stage.entry.name, now) : audit.requestTrace(stage.entry.name, now);
+      let result: HookResult;
       try {
-        const result = stage.call(request, response, trace);
-        outcome = isPromiseLike(result) ? await result : result;
+        result = stage.call(request, response, trace);
       } catch (err) {
-        return this.#failed(entry, trace, audit, err);
+        return this.#failed(stage.entry, trace, audit, err);
       }
-      const decision = this.#settle(entry, trace, audit, outcome ?? CONTINUE);
+      if (isPromiseLike(result)) return this.#resume(stages, i, trace, result, request, response, audit);
+      const decision = this.#settle(stage.entry, trace, audit, result ?? CONTINUE);
       if (decision.action !== 'continue') return decision;
     }
     return CONTINUE;
+  }
+
+  /** Waits for the hook at `index`, settles it, and runs the stages after it. */
+  async #resume(
+    stages: readonly Stage[],
+    index: number,
+    trace: TraceRecorder,
+    pending: Promise<Decision | void>,
+    request: ProxyRequest,
+    response: ProxyResponse | undefined,
+    audit: AuditBuilder,
+  ): Promise<Decision> {
+    const entry = stages[index]!.entry;
+    let outcome: Decision | void;
+    try {
+      outcome = await pending;
+    } catch (err) {
+      return this.#failed(entry, trace, audit, err);
+    }
+    const decision = this.#settle(entry, trace, audit, outcome ?? CONTINUE);
+    if (decision.action !== 'continue') return decision;
+    return this.#run(stages, index + 1, request, response, audit);
   }
 
   /** Closes the trace entry of a hook that returned `decision` and records a refusal. */

@@ -2,7 +2,7 @@ import { METHODS, createServer, type IncomingMessage, type ServerResponse } from
 import { pipeline } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createMessageBody, reject } from '@proxy/core';
-import type { Logger, ProxyResponse } from '@proxy/core';
+import type { Decision, Logger, ProxyResponse } from '@proxy/core';
 import { sendDecision } from '@proxy/core/fastify';
 import type { Dispatcher } from 'undici';
 import { Exchange, STATUS_CLIENT_CLOSED, type ExchangeHost } from './exchange.js';
@@ -124,21 +124,9 @@ export class ProxyApp {
         done();
         return;
       }
-      pipeline.runRequest(exchange.request!, exchange.audit).then((decision) => {
-        if (decision.action !== 'continue') {
-          sendDecision(reply, decision);
-          return;
-        }
-        const readError = exchange.request!.body.readError;
-        if (readError !== undefined) {
-          // A transform read the body, failed (e.g. over the limit) and carried on: the stream
-          // is spent, so the request is refused rather than forwarded with a truncated body.
-          exchange.audit.rejected('engine', readError.reason);
-          sendDecision(reply, reject(readError.status, readError.reason));
-          return;
-        }
-        done();
-      }, done);
+      const decision = pipeline.runRequest(exchange.request!, exchange.audit);
+      if (decision instanceof Promise) decision.then((d) => this.#afterRequestHooks(exchange, reply, d, done), done);
+      else this.#afterRequestHooks(exchange, reply, decision, done);
     });
 
     app.route({
@@ -146,6 +134,23 @@ export class ProxyApp {
       url: '/',
       handler: (request, reply) => this.#forward(request, reply),
     });
+  }
+
+  /** Answers a request the pipeline refused, or lets it go on to be forwarded (`done()`). */
+  #afterRequestHooks(exchange: Exchange, reply: FastifyReply, decision: Decision, done: () => void): void {
+    if (decision.action !== 'continue') {
+      sendDecision(reply, decision);
+      return;
+    }
+    const readError = exchange.request!.body.readError;
+    if (readError !== undefined) {
+      // A transform read the body, failed (e.g. over the limit) and carried on: the stream is
+      // spent, so the request is refused rather than forwarded with a truncated body.
+      exchange.audit.rejected('engine', readError.reason);
+      sendDecision(reply, reject(readError.status, readError.reason));
+      return;
+    }
+    done();
   }
 
   #forward(request: FastifyRequest, reply: FastifyReply): void {

@@ -4,7 +4,18 @@
  * Observation only: it never changes or refuses a request; a body that cannot be read is
  * noted as `request_body_error` and the request goes on.
  */
-import { CONTINUE, ProxyError, compileRules, defineTransform, rulesSchema, type RuleConfig, type TransformDefinition } from '@proxy/core';
+import {
+  CONTINUE,
+  ProxyError,
+  compileRules,
+  defineTransform,
+  rulesSchema,
+  type Decision,
+  type ProxyRequest,
+  type RuleConfig,
+  type Trace,
+  type TransformDefinition,
+} from '@proxy/core';
 
 /** The `config` block of a `body_capture` transform, after schema defaults. */
 export interface BodyCaptureConfig {
@@ -34,27 +45,33 @@ export const bodyCaptureTransform: TransformDefinition<BodyCaptureConfig> = defi
     const scope = config.rules.length === 0 ? undefined : compileRules(config.rules);
     const cap = config.max_request_body_bytes;
     return {
-      async onRequest(request, trace) {
+      onRequest(request, trace) {
+        // Synchronous when there is nothing to capture: no promise for body-less requests.
         if (scope !== undefined && !scope.matches(request)) return CONTINUE;
         if (!request.body.present) return CONTINUE;
-        let body: Buffer;
-        try {
-          body = await request.body.read();
-        } catch (err) {
-          trace.annotate('request_body_error', err instanceof ProxyError ? err.reason : 'read_failed');
-          return CONTINUE;
-        }
-        if (body.length <= cap) {
-          trace.annotate('request_body', body.toString('utf8'));
-        } else {
-          trace.annotate('request_body', body.subarray(0, utf8Boundary(body, cap)).toString('utf8'));
-          trace.annotate('request_body_truncated', true);
-        }
-        return CONTINUE;
+        return capture(request, trace, cap);
       },
     };
   },
 });
+
+/** Reads the body and records it in the trace, cut at `cap` bytes on a character boundary. */
+async function capture(request: ProxyRequest, trace: Trace, cap: number): Promise<Decision> {
+  let body: Buffer;
+  try {
+    body = await request.body.read();
+  } catch (err) {
+    trace.annotate('request_body_error', err instanceof ProxyError ? err.reason : 'read_failed');
+    return CONTINUE;
+  }
+  if (body.length <= cap) {
+    trace.annotate('request_body', body.toString('utf8'));
+  } else {
+    trace.annotate('request_body', body.subarray(0, utf8Boundary(body, cap)).toString('utf8'));
+    trace.annotate('request_body_truncated', true);
+  }
+  return CONTINUE;
+}
 
 /** The largest cut point <= `limit` that does not split a UTF-8 sequence. */
 function utf8Boundary(bytes: Buffer, limit: number): number {

@@ -12,8 +12,11 @@ import {
   defineTransform,
   reject,
   type AnnotationValue,
+  type Decision,
+  type ProxyRequest,
   type RuleSet,
   type SecretHandle,
+  type Trace,
   type TransformDefinition,
 } from '@proxy/core';
 import { replaceConfigOf, secretsSchema, type SecretEntryConfig, type SecretsConfig } from './config.js';
@@ -47,6 +50,54 @@ function compileAction(entry: SecretEntryConfig): SecretAction {
   return compileReplace(replace);
 }
 
+/** What one in-scope entry did to a request. */
+interface Applied {
+  readonly live: LiveSecret;
+  /** Reads the entry's value once per request, when first needed. */
+  readonly secret: () => string;
+  /** Where the value went; `body` is added after the body pass. */
+  readonly locations: string[];
+}
+
+/** Runs the body pass of the entries that have one (in order), then concludes. */
+async function applyToBodies(request: ProxyRequest, applied: Applied[], trace: Trace): Promise<Decision> {
+  try {
+    for (const entry of applied) {
+      const location = await entry.live.action.applyToBody?.(request, entry.secret);
+      if (location !== undefined) entry.locations.push(location);
+    }
+  } catch (err) {
+    annotate(applied, trace);
+    throw err;
+  }
+  return conclude(applied, trace);
+}
+
+/** Annotates where each secret went; refuses when a required placeholder was found nowhere. */
+function conclude(applied: readonly Applied[], trace: Trace): Decision {
+  for (const entry of applied) {
+    if (entry.locations.length === 0 && entry.live.action.required) return refuseMissing(applied, trace, entry.live);
+  }
+  annotate(applied, trace);
+  return CONTINUE;
+}
+
+function refuseMissing(applied: readonly Applied[], trace: Trace, missing: LiveSecret): Decision {
+  annotate(applied, trace);
+  trace.annotate('missing_proxy_token', missing.handle.label);
+  return reject(403, PROXY_TOKEN_MISSING);
+}
+
+/** The `swapped` and `injected` annotations: each secret by label, with where it went. */
+function annotate(applied: readonly Applied[], trace: Trace): void {
+  const report: Record<SecretAction['kind'], AnnotationValue[]> = { injected: [], swapped: [] };
+  for (const { live, locations } of applied) {
+    if (locations.length > 0) report[live.action.kind].push({ secret: live.handle.label, locations });
+  }
+  if (report.swapped.length > 0) trace.annotate('swapped', report.swapped);
+  if (report.injected.length > 0) trace.annotate('injected', report.injected);
+}
+
 /** The `secrets` transform definition. */
 export const secretsTransform: TransformDefinition<SecretsConfig> = defineTransform<SecretsConfig>({
   name: 'secrets',
@@ -65,25 +116,19 @@ export const secretsTransform: TransformDefinition<SecretsConfig> = defineTransf
     }
 
     return {
-      async onRequest(request, trace) {
-        const report: Record<SecretAction['kind'], AnnotationValue[]> = { injected: [], swapped: [] };
-        try {
-          for (const { handle, scope, action } of secrets) {
-            if (scope !== undefined && !scope.matches(request)) continue;
-            let value: string | undefined;
-            const locations = await action.apply(request, () => (value ??= handle.value()));
-            if (locations.length > 0) {
-              report[action.kind].push({ secret: handle.label, locations });
-            } else if (action.required) {
-              trace.annotate('missing_proxy_token', handle.label);
-              return reject(403, PROXY_TOKEN_MISSING);
-            }
-          }
-          return CONTINUE;
-        } finally {
-          if (report.swapped.length > 0) trace.annotate('swapped', report.swapped);
-          if (report.injected.length > 0) trace.annotate('injected', report.injected);
+      onRequest(request, trace) {
+        const applied: Applied[] = [];
+        let bodyWork = false;
+        for (const live of secrets) {
+          if (live.scope !== undefined && !live.scope.matches(request)) continue;
+          let value: string | undefined;
+          const secret = (): string => (value ??= live.handle.value());
+          const locations = live.action.apply(request, secret);
+          applied.push({ live, secret, locations });
+          if (live.action.applyToBody !== undefined) bodyWork = true;
+          else if (locations.length === 0 && live.action.required) return refuseMissing(applied, trace, live);
         }
+        return bodyWork ? applyToBodies(request, applied, trace) : conclude(applied, trace);
       },
       close() {
         for (const secret of secrets) secret.handle.close();

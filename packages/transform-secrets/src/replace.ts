@@ -48,10 +48,12 @@ export function compileReplace(config: ReplaceConfig): SecretAction {
   return {
     kind: 'swapped',
     required: config.require ?? false,
-    async apply(request: ProxyRequest, secret: () => string) {
+    apply(request: ProxyRequest, secret: () => string) {
       const locations: string[] = [];
       const headers = request.headers;
       for (let i = 0; i < headers.size; i++) {
+        // Most fields hold no placeholder: skip them before anything is allocated.
+        if (!headers.valueAt(i)!.includes(token) && headers.keyAt(i) !== 'authorization') continue;
         const [name, value] = headers.at(i)!;
         // An empty match_headers scans every header, sent under its own name.
         const sendAs = scope.size === 0 ? name : scope.match(name);
@@ -76,15 +78,19 @@ export function compileReplace(config: ReplaceConfig): SecretAction {
           locations.push('path');
         }
       }
-      if (matchBody && request.body.present) {
-        const body = replaceBytes(await request.body.read(), tokenBytes, () => Buffer.from(secret(), 'utf8'));
-        if (body !== undefined) {
-          request.body.replace(body);
-          locations.push('body');
-        }
-      }
       return locations;
     },
+    ...(matchBody
+      ? {
+          async applyToBody(request: ProxyRequest, secret: () => string): Promise<string | undefined> {
+            if (!request.body.present) return undefined;
+            const body = replaceBytes(await request.body.read(), tokenBytes, () => Buffer.from(secret(), 'utf8'));
+            if (body === undefined) return undefined;
+            request.body.replace(body);
+            return 'body';
+          },
+        }
+      : {}),
   };
 }
 

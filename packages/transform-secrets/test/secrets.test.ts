@@ -152,6 +152,16 @@ describe('secrets: replace', () => {
       expect(result.request.headers.get('x-required')).toBe(REAL.API_TOKEN);
     });
 
+    it('counts a placeholder found only in the body, and refuses a body without one', async () => {
+      const inBody = replaceIn({ match_headers: ['X-Required'], match_body: true, require: true });
+      const found = await run(inBody, { method: 'POST', body: '{"key":"proxy-tok-1"}' });
+      expect(found.decision.action).toBe('continue');
+      expect(annotationsOf(found)).toEqual({ swapped: [{ secret: 'API_TOKEN', locations: ['body'] }] });
+      const missing = await run(inBody, { method: 'POST', body: '{"key":"other"}' });
+      expect(missing.decision).toMatchObject({ action: 'reject', status: 403, reason: 'proxy_token_missing' });
+      expect(annotationsOf(missing)).toEqual({ missing_proxy_token: 'API_TOKEN', rejected: 'proxy_token_missing' });
+    });
+
     it('refuses a host-only (sni-only) request to a host it requires a placeholder for', async () => {
       const hostOnly = replaceIn({ require: true }, [{ host: 'api.example.com' }]);
       const result = await run(hostOnly, { host: 'api.example.com', mode: 'sni-only', method: '', path: '' });
