@@ -10,7 +10,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { nodeLoad, wrk } from './lib/measure.mjs';
-import { have, peakRssMiB, run } from './lib/procs.mjs';
+import { cpuSeconds, have, peakRssMiB, run } from './lib/procs.mjs';
 import { startFastifyForwarder, startMitmdump, startNginxReverse, startOrigin, startOurs, startSquid, startTinyproxy } from './lib/servers.mjs';
 import { formatTable, summarize } from './lib/report.mjs';
 
@@ -93,7 +93,12 @@ async function measureCase(results, meta, server, load) {
   try {
     await load(SETTINGS.warmupSeconds);
     const reps = [];
-    for (let i = 0; i < SETTINGS.reps; i++) reps.push(await load(SETTINGS.seconds));
+    for (let i = 0; i < SETTINGS.reps; i++) {
+      const cpuBefore = server === undefined ? 0 : cpuSeconds(server.child.pid);
+      const rep = await load(SETTINGS.seconds);
+      if (server !== undefined && rep.requests > 0) rep.proxy_cpu_us_per_request = ((cpuSeconds(server.child.pid) - cpuBefore) * 1e6) / rep.requests;
+      reps.push(rep);
+    }
     const rss = server === undefined ? null : peakRssMiB(server.child.pid);
     const entry = { ...meta, reps, peak_rss_mib: rss };
     results.push(entry);

@@ -73,19 +73,50 @@ function childrenOf(pid) {
   return out;
 }
 
-/** Sum of VmHWM (peak resident set, KiB) over `pid` and its descendants, in MiB. */
-export function peakRssMiB(pid) {
-  let kib = 0;
+/** `pid` and its descendants. */
+function treeOf(pid) {
+  const out = [];
   const stack = [pid];
   while (stack.length > 0) {
     const p = stack.pop();
+    out.push(p);
+    stack.push(...childrenOf(p));
+  }
+  return out;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds (user + system) used so far by `pid` and its descendants. Differences of this
+ * over a run, divided by the requests served, give a cost per request that, unlike req/s,
+ * does not depend on whether the load generator's core was the bottleneck.
+ */
+export function cpuSeconds(pid) {
+  let ticks = 0;
+  for (const p of treeOf(pid)) {
+    try {
+      // Fields after the command (which may hold spaces) start at the last ')'.
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(')').pop().trim().split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks / TICKS_PER_SECOND;
+}
+
+/** Sum of VmHWM (peak resident set, KiB) over `pid` and its descendants, in MiB. */
+export function peakRssMiB(pid) {
+  let kib = 0;
+  for (const p of treeOf(pid)) {
     try {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
       if (m) kib += Number(m[1]);
     } catch {
-      continue;
+      // the process ended meanwhile
     }
-    stack.push(...childrenOf(p));
   }
   return kib / 1024;
 }

@@ -23,6 +23,7 @@ export function summarize(entry) {
     spread_pct: med === 0 ? 0 : ((Math.max(...rps) - Math.min(...rps)) / med) * 100,
     p50_ms: pick('p50_ms'),
     p99_ms: pick('p99_ms'),
+    proxy_cpu_us_per_request: pick('proxy_cpu_us_per_request'),
     errors: entry.reps.reduce((a, r) => a + (r.errors ?? 0) + (r.non2xx ?? 0), 0),
   };
 }
@@ -36,9 +37,9 @@ export function formatTable(cases) {
     const ref = refId === undefined ? undefined : byId.get(refId);
     return ref === undefined || ref.summary.rps === 0 ? '-' : `${(c.summary.rps / ref.summary.rps).toFixed(2)}x`;
   };
-  const header = ['case', 'req/s', 'spread', 'p50 ms', 'p99 ms', 'peak RSS MiB', 'vs direct', 'vs peer (peer)', 'errors'];
+  const header = ['case', 'req/s', 'spread', 'p50 ms', 'p99 ms', 'CPU us/req', 'peak RSS MiB', 'vs direct', 'vs peer (peer)', 'errors'];
   const rows = cases.map((c) => {
-    if (c.summary === undefined) return [c.id, 'FAILED', '', '', '', '', '', c.error.slice(0, 60), ''];
+    if (c.summary === undefined) return [c.id, 'FAILED', '', '', '', '', '', '', c.error.slice(0, 60), ''];
     const s = c.summary;
     return [
       c.id,
@@ -46,6 +47,7 @@ export function formatTable(cases) {
       `${s.spread_pct.toFixed(1)}%`,
       fixed(s.p50_ms, 2),
       fixed(s.p99_ms, 2),
+      fixed(s.proxy_cpu_us_per_request, 0),
       fixed(c.peak_rss_mib, 0),
       ratio(c, c.direct),
       c.peer === undefined ? '-' : `${ratio(c, c.peer)} (${c.peer})`,
@@ -53,6 +55,6 @@ export function formatTable(cases) {
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r) => r.map((cell, i) => (i === 0 || i >= 7 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
+  const line = (r) => r.map((cell, i) => (i === 0 || i >= 8 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }

@@ -1,10 +1,7 @@
 #!/usr/bin/env node
-import { runAwsJwtCommand } from './aws-jwt-command.js';
-import { reportStartupError } from './startup-error.js';
+// The `aws-outbound-jwt-proxy` executable: settles the runtime flags before anything heavy is loaded.
+import { relaunchWithRuntimeFlags } from './runtime-flags.js';
 
-const COMMAND = 'aws-outbound-jwt-proxy';
-
-runAwsJwtCommand(COMMAND, process.argv.slice(2), process.env).then(
-  (code) => process.exit(code),
-  (err: unknown) => process.exit(reportStartupError(err, COMMAND)),
-);
+relaunchWithRuntimeFlags();
+const { runAwsOutboundJwtProxy } = await import('./aws-outbound-jwt-proxy-command.js');
+runAwsOutboundJwtProxy(process.argv.slice(2));

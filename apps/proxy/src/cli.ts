@@ -1,54 +1,7 @@
 #!/usr/bin/env node
-import { runAwsJwtCommand } from './aws-jwt-command.js';
-import { parseCommandLine, usage } from './command-line.js';
-import { serveUntilSignal } from './serve.js';
-import { loadProxyConfig, startProxy } from './server.js';
-import { generateCa, initProject } from './setup-commands.js';
-import { reportStartupError } from './startup-error.js';
-import { version } from './version.js';
+// The `proxy` executable: settles the runtime flags before anything heavy is loaded.
+import { relaunchWithRuntimeFlags } from './runtime-flags.js';
 
-async function main(argv: readonly string[]): Promise<number> {
-  if (argv[0] === 'aws-jwt') return runAwsJwtCommand('proxy aws-jwt', argv.slice(1), process.env);
-  const parsed = parseCommandLine(argv);
-  if (parsed.kind === 'error') {
-    process.stderr.write(`proxy: ${parsed.message}\n\n${usage}`);
-    return 2;
-  }
-  switch (parsed.kind) {
-    case 'help':
-      process.stdout.write(usage);
-      return 0;
-    case 'version':
-      process.stdout.write(`proxy ${version}\n`);
-      return 0;
-    case 'validate':
-      try {
-        const { config } = await loadProxyConfig(parsed.configFile);
-        process.stdout.write(`${parsed.configFile}: valid (${config.transforms.length} transforms)\n`);
-        return 0;
-      } catch (err) {
-        return reportStartupError(err);
-      }
-    case 'ca-generate':
-      return printOrFail(() => generateCa(parsed));
-    case 'init':
-      return printOrFail(() => initProject(parsed));
-    case 'run':
-      return serveUntilSignal(() => startProxy({ configFile: parsed.configFile }), 'proxy');
-  }
-}
-
-/** Runs a one-shot command and prints its report. */
-async function printOrFail(command: () => Promise<string>): Promise<number> {
-  try {
-    process.stdout.write(await command());
-    return 0;
-  } catch (err) {
-    return reportStartupError(err);
-  }
-}
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => process.exit(reportStartupError(err)),
-);
+relaunchWithRuntimeFlags();
+const { runProxyCommand } = await import('./proxy-command.js');
+runProxyCommand(process.argv.slice(2));

@@ -15,13 +15,12 @@ import { issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy
 import type { ConfigDocument, ConfigRegistry, ProxyConfig } from '@proxy/config';
 import { createEngine } from '@proxy/engine';
 import type { EngineOptions, ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
-import { loadCertificateAuthority, LeafCertificateIssuer } from '@proxy/tls';
 import { createDnsServer, type DnsServer } from '@proxy/dns';
 import type { Logger as PinoLogger } from 'pino';
 import { createAuditCounter } from './audit-metrics.js';
 import { inactiveSections } from './inactive.js';
 import { createLogger, writeAudit } from './logger.js';
-import { createMetrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
 import {
   builtinSecretSources,
   builtinTransforms,
@@ -129,8 +128,10 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const shutdown = new AbortController();
   const clock = systemClock;
   const coreLogger = logger as unknown as Logger;
-  // The `metrics` section turns on the Prometheus endpoint; without it every meter is a no-op.
-  const metrics = config.metrics === undefined ? undefined : createMetrics(config.metrics);
+  // The `metrics` section turns on the Prometheus endpoint; without it every meter is a no-op
+  // and the OpenTelemetry SDK is not even loaded (it costs memory in every process).
+  const metrics: Metrics | undefined =
+    config.metrics === undefined ? undefined : (await import('./metrics.js')).createMetrics(config.metrics);
   const countAudit = metrics === undefined ? undefined : createAuditCounter(metrics.meter('@proxy/app'));
   const noopMeter = createNoopMeter();
 
@@ -252,6 +253,8 @@ async function interception(config: ProxyConfig, document: ConfigDocument, confi
   if (config.tls.ca_cert === undefined || config.tls.ca_key === undefined) {
     throw new ProxyError(ErrorCodes.CA_READ, 'tls.ca_cert and tls.ca_key are required for TLS interception (tls.mode: mitm); create them with "proxy ca generate"');
   }
+  // Loaded only when interception is configured: X.509 handling is the heaviest module.
+  const { loadCertificateAuthority, LeafCertificateIssuer } = await import('@proxy/tls');
   const ca = await loadCertificateAuthority({ certFile: resolve(configDir, config.tls.ca_cert), keyFile: resolve(configDir, config.tls.ca_key) });
   return {
     ...options,

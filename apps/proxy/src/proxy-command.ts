@@ -1,0 +1,60 @@
+/**
+ * The `proxy` command (loaded by `cli.ts` once the runtime flags are settled): parses the
+ * command line and runs the chosen subcommand.
+ */
+import { runAwsJwtCommand } from './aws-jwt-command.js';
+import { parseCommandLine, usage } from './command-line.js';
+import { serveUntilSignal } from './serve.js';
+import { loadProxyConfig, startProxy } from './server.js';
+import { reportStartupError } from './startup-error.js';
+import { version } from './version.js';
+
+async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'aws-jwt') return runAwsJwtCommand('proxy aws-jwt', argv.slice(1), process.env);
+  const parsed = parseCommandLine(argv);
+  if (parsed.kind === 'error') {
+    process.stderr.write(`proxy: ${parsed.message}\n\n${usage}`);
+    return 2;
+  }
+  switch (parsed.kind) {
+    case 'help':
+      process.stdout.write(usage);
+      return 0;
+    case 'version':
+      process.stdout.write(`proxy ${version}\n`);
+      return 0;
+    case 'validate':
+      try {
+        const { config } = await loadProxyConfig(parsed.configFile);
+        process.stdout.write(`${parsed.configFile}: valid (${config.transforms.length} transforms)\n`);
+        return 0;
+      } catch (err) {
+        return reportStartupError(err);
+      }
+    // The setup commands load the X.509 toolkit, which serving a plain config never needs.
+    case 'ca-generate':
+      return printOrFail(async () => (await import('./setup-commands.js')).generateCa(parsed));
+    case 'init':
+      return printOrFail(async () => (await import('./setup-commands.js')).initProject(parsed));
+    case 'run':
+      return serveUntilSignal(() => startProxy({ configFile: parsed.configFile }), 'proxy');
+  }
+}
+
+/** Runs a one-shot command and prints its report. */
+async function printOrFail(command: () => Promise<string>): Promise<number> {
+  try {
+    process.stdout.write(await command());
+    return 0;
+  } catch (err) {
+    return reportStartupError(err);
+  }
+}
+
+/** Runs the `proxy` command with `argv` (the arguments after the executable) and exits with its code. */
+export function runProxyCommand(argv: readonly string[]): void {
+  main(argv).then(
+    (code) => process.exit(code),
+    (err: unknown) => process.exit(reportStartupError(err)),
+  );
+}
