@@ -17,7 +17,7 @@ import { PreludeReader } from './prelude-reader.js';
 import { ProxyApp } from './proxy-app.js';
 import { interceptTls, PRELUDE_LIMITS, type InterceptionContext, type LeafCertificateSource, type TlsMode } from './tls-interception.js';
 import { TunnelGateway } from './tunnel-gateway.js';
-import { UpstreamGuard } from './upstream-guard.js';
+import { UpstreamGuard, type BoundAddress } from './upstream-guard.js';
 import type { UpgradeContext } from './websocket-upgrade.js';
 
 /** Options of {@link createEngine}. */
@@ -120,6 +120,8 @@ class ProxyEngine implements Engine {
   readonly http: HttpClient;
   readonly #logger: Logger;
   readonly #guard: UpstreamGuard;
+  /** Where the listeners are bound: the guard refuses to dial them (forwarding loops). */
+  readonly #bound: BoundAddress[] = [];
   readonly #agent: Agent;
   readonly #app: ProxyApp;
   readonly #host: ExchangeHost;
@@ -148,6 +150,7 @@ class ProxyEngine implements Engine {
       denyCidrs: options.upstreamDenyCidrs,
       ...(options.upstreamResolver === undefined ? {} : { resolver: options.upstreamResolver }),
       ...(options.upstreamCa === undefined ? {} : { ca: options.upstreamCa }),
+      ownListeners: () => this.#bound,
     });
     this.#agent = new Agent({ connect: this.#guard.connector, allowH2: false, bodyTimeout: 0 });
     this.http = guardedHttpClient(this.#agent);
@@ -197,6 +200,7 @@ class ProxyEngine implements Engine {
         const listener = this.#createListener(spec);
         this.#listeners.push(listener);
         const bound = await bind(listener.server, spec.address);
+        this.#bound.push({ address: bound.address, port: bound.port });
         addresses.push({ kind: spec.kind, address: bound.address, port: bound.port, ...(spec.index === undefined ? {} : { index: spec.index }) });
         this.#logger.debug({ listener: spec.kind, address: bound.address, port: bound.port }, 'listener open');
       }

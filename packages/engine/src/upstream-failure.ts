@@ -20,12 +20,16 @@ export interface UpstreamFailure {
 
 const MESSAGES: Readonly<Record<string, string>> = {
   upstream_denied: 'upstream address denied',
+  forwarding_loop: 'forwarding loop: the destination is this proxy',
   upstream_resolve_failed: 'upstream name did not resolve',
   upstream_unreachable: 'upstream unreachable',
   upstream_tls: 'upstream TLS verification failed',
   upstream_timeout: 'upstream timed out',
   upstream_error: 'upstream error',
 };
+
+/** Reasons of the guard refusing to dial at all: policy decisions, not failed calls. */
+const GUARD_REFUSALS = new Set(['upstream_denied', 'forwarding_loop']);
 
 /** Codes answered 504: the response head did not arrive in time. */
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT']);
@@ -44,7 +48,7 @@ const MAX_CAUSE_DEPTH = 5;
 export function describeUpstreamFailure(err: unknown): UpstreamFailure {
   const code = codeOf(err);
   if (err instanceof ProxyError) {
-    const denied = err.reason === 'upstream_denied';
+    const denied = GUARD_REFUSALS.has(err.reason);
     return {
       status: err.status,
       reason: err.reason,

@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { promises as dns } from 'node:dns';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { connect as tlsConnect, createSecureContext, getCACertificates, type SecureContext, type TLSSocket } from 'node:tls';
 import { CidrSet, ErrorCodes, ProxyError } from '@proxy/core';
 import type { buildConnector } from 'undici';
@@ -15,6 +16,17 @@ export interface UpstreamGuardOptions {
   readonly ca?: string | Buffer;
   /** Time allowed for the TCP connect and the TLS handshake together (default 10 s). */
   readonly connectTimeoutMs?: number;
+  /**
+   * The proxy's own bound listeners, read at each dial: a destination that is one of them
+   * would send the request back into the proxy, again and again (a forwarding loop).
+   */
+  readonly ownListeners?: () => readonly BoundAddress[];
+}
+
+/** An address and port a listener is bound to (`0.0.0.0` / `::` for every interface). */
+export interface BoundAddress {
+  readonly address: string;
+  readonly port: number;
 }
 
 /** Where to dial. */
@@ -46,6 +58,7 @@ export class UpstreamGuard {
   readonly #resolver: dns.Resolver | undefined;
   readonly #secureContext: SecureContext;
   readonly #connectTimeoutMs: number;
+  readonly #ownListeners: () => readonly BoundAddress[];
 
   /** Throws a `ProxyError` (`PROXY_ERR_CONFIG_INVALID`) for a bad deny list, resolver address or CA bundle. */
   constructor(options: UpstreamGuardOptions) {
@@ -53,6 +66,7 @@ export class UpstreamGuard {
     this.#resolver = options.resolver === undefined ? undefined : dnsResolver(options.resolver);
     this.#secureContext = upstreamTlsContext(options.ca);
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#ownListeners = options.ownListeners ?? (() => []);
   }
 
   /** The addresses `host` resolves to (an IP literal is its own address). */
@@ -102,6 +116,7 @@ export class UpstreamGuard {
   async connect(target: UpstreamTarget): Promise<Socket | TLSSocket> {
     const host = unbracket(target.host);
     const addresses = await this.admit(host);
+    this.#refuseLoop(host, addresses, target.port);
     const deadline = Date.now() + this.#connectTimeoutMs;
     let lastError: unknown;
     for (const address of addresses) {
@@ -138,6 +153,20 @@ export class UpstreamGuard {
       (err: Error) => callback(err, null),
     );
   };
+
+  /** Throws `forwarding_loop` (508) when any of `addresses` at `port` is one of the proxy's own listeners. */
+  #refuseLoop(host: string, addresses: readonly string[], port: number): void {
+    const own = this.#ownListeners().filter((listener) => listener.port === port);
+    if (own.length === 0) return;
+    for (const address of addresses) {
+      if (own.some((listener) => listensOn(listener.address, address))) {
+        throw new ProxyError(ErrorCodes.UPSTREAM_DENIED, `upstream ${host}:${port} (${address}) is one of this proxy's listeners`, {
+          status: 508,
+          reason: 'forwarding_loop',
+        });
+      }
+    }
+  }
 
   #startTls(socket: Socket, host: string, timeoutMs: number): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
@@ -234,3 +263,27 @@ function errorCode(err: unknown): string {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
   return err instanceof Error ? err.message : 'unknown error';
 }
+
+/**
+ * True when a listener bound to `bound` accepts connections to `address`: the same address
+ * (IPv4-mapped IPv6 written as IPv4), or any local address when bound to every interface.
+ */
+function listensOn(bound: string, address: string): boolean {
+  const target = plainIp(address);
+  if (bound === '0.0.0.0' || bound === '::') return isLocalAddress(target);
+  return plainIp(bound) === target;
+}
+
+/** An IP literal without brackets, an IPv4-mapped IPv6 address as its IPv4 form. */
+function plainIp(address: string): string {
+  const ip = unbracket(address).toLowerCase();
+  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+}
+
+/** True for loopback addresses and the addresses of this machine's interfaces. */
+function isLocalAddress(address: string): boolean {
+  if (LOOPBACK.contains(address)) return true;
+  return Object.values(networkInterfaces()).some((list) => list?.some((i) => plainIp(i.address) === address) === true);
+}
+
+const LOOPBACK = CidrSet.parse(['127.0.0.0/8', '::1/128']);

@@ -66,6 +66,32 @@ describe('the upstream guard in the engine (default deny list)', () => {
   });
 });
 
+describe('forwarding loops', () => {
+  let open: TestEngine;
+  beforeAll(async () => {
+    // No deny list: nothing but the loop check stands between the proxy and itself.
+    open = await startEngine({ upstreamDenyCidrs: [], upstreamResolver: dns.resolver });
+  });
+  afterAll(async () => {
+    await open?.close();
+  });
+
+  it.each([
+    ['its own address', () => `http://127.0.0.1:${open.port()}/self`],
+    ['a name resolving to its own address', () => `http://loopback.example.test:${open.port()}/self-by-name`],
+  ])('refuses a request to %s with 508 and keeps serving', async (_label, url) => {
+    const target = url();
+    const r = await curl(['-x', `http://127.0.0.1:${open.port()}`, '-w', '\n%{http_code}', target]);
+    expect(r.stdout.split('\n').pop()).toBe('508');
+    const audit = await open.audit((a) => a.path === new URL(target).pathname);
+    expect(audit).toMatchObject({ action: 'reject', rejected_by: 'upstream_guard', reason: 'forwarding_loop', status_code: 508 });
+    // One refused request, not a storm of nested ones.
+    expect(open.audits.filter((a) => a.reason === 'forwarding_loop' && a.path === new URL(target).pathname)).toHaveLength(1);
+    const after = await curl(['-x', `http://127.0.0.1:${open.port()}`, '-w', '\n%{http_code}', `http://127.0.0.1:${echo.port}/after-loop`]);
+    expect(after.stdout.split('\n').pop()).toBe('200');
+  });
+});
+
 describe('the HTTP client given to transforms', () => {
   it('reaches allowed upstreams', async () => {
     const open = await startEngine({ httpListen: '127.0.0.1:0', upstreamDenyCidrs: [] });
@@ -122,6 +148,30 @@ describe('UpstreamGuard', () => {
     expect(socket.remoteAddress).toBe('127.0.0.1');
     socket.destroy();
     expect(echo.connections).toBe(before + 1);
+  });
+
+  it('refuses to dial its own listeners: the bound address, or any local address when bound to all interfaces', async () => {
+    const own = (address: string) => new UpstreamGuard({ denyCidrs: [], ownListeners: () => [{ address, port: echo.port }] });
+    for (const [bound, host] of [
+      ['127.0.0.1', '127.0.0.1'],
+      ['127.0.0.1', '::ffff:127.0.0.1'],
+      ['0.0.0.0', '127.0.0.2'],
+      ['::', '127.0.0.1'],
+    ] as const) {
+      await expect(own(bound).connect({ host, port: echo.port, tls: false })).rejects.toMatchObject({ status: 508, reason: 'forwarding_loop' });
+    }
+    const before = echo.connections;
+    // Another address on the same port, or the same address on another port, is not a loop.
+    const socket = await own('127.0.0.2').connect({ host: '127.0.0.1', port: echo.port, tls: false });
+    socket.destroy();
+    expect(echo.connections).toBe(before + 1);
+    const otherPort = await new UpstreamGuard({ denyCidrs: [], ownListeners: () => [{ address: '127.0.0.1', port: 1 }] }).connect({
+      host: '127.0.0.1',
+      port: echo.port,
+      tls: false,
+    });
+    otherPort.destroy();
+    expect(echo.connections).toBe(before + 2);
   });
 
   it('rejects a bad deny list, resolver address or CA bundle at construction', () => {
