@@ -125,7 +125,8 @@ export class ProxyApp {
         return;
       }
       const decision = pipeline.runRequest(exchange.request!, exchange.audit);
-      if (decision instanceof Promise) decision.then((d) => this.#afterRequestHooks(exchange, reply, d, done), done);
+      // A throw while answering goes to Fastify's error handler, never to an unhandled rejection.
+      if (decision instanceof Promise) decision.then((d) => this.#afterRequestHooks(exchange, reply, d, done)).catch(done);
       else this.#afterRequestHooks(exchange, reply, decision, done);
     });
 
