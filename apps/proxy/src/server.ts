@@ -11,10 +11,10 @@ import {
   systemClock,
 } from '@proxy/core';
 import type { ConfigIssue, Logger, Pipeline, TransformDefinition, TransformEnv, TransformSpec } from '@proxy/core';
-import { issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
+import { DEFAULT_MAX_REQUEST_BODY_BYTES, issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
 import type { ConfigDocument, ConfigRegistry, ProxyConfig } from '@proxy/config';
 import { createEngine } from '@proxy/engine';
-import type { EngineOptions, ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
+import type { ClientLimits, EngineOptions, ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
 import { createDnsServer, type DnsServer } from '@proxy/dns';
 import type { Logger as PinoLogger } from 'pino';
 import { createAuditCounter } from './audit-metrics.js';
@@ -145,8 +145,9 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     ...(httpListenerWanted(config, document) ? { httpListen: config.proxy.http_listen } : {}),
     reverse: await reverseListeners(config, configDir),
     ...(await interception(config, document, configDir)),
-    maxRequestBodyBytes: config.proxy.max_request_body_bytes,
+    maxRequestBodyBytes: requestBodyLimit(config),
     maxResponseBodyBytes: config.proxy.max_response_body_bytes,
+    clientLimits: clientLimits(config),
     upstreamResponseHeaderTimeoutMs: parseDuration(config.proxy.upstream_response_header_timeout),
     upstreamDenyCidrs: config.proxy.upstream_deny_cidrs,
     ...(config.dns?.upstream_resolver === undefined ? {} : { upstreamResolver: config.dns.upstream_resolver }),
@@ -221,6 +222,26 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       })();
       return closing;
     },
+  };
+}
+
+/** `proxy.max_request_body_bytes`, where 0 means the default as in iron-proxy: one request can never buffer without bound. */
+function requestBodyLimit(config: ProxyConfig): number {
+  return config.proxy.max_request_body_bytes || DEFAULT_MAX_REQUEST_BODY_BYTES;
+}
+
+/** The `proxy` section's client-side limits, for the engine. */
+function clientLimits(config: ProxyConfig): ClientLimits {
+  const p = config.proxy;
+  return {
+    headerTimeoutMs: parseDuration(p.client_header_timeout),
+    requestTimeoutMs: parseDuration(p.client_request_timeout),
+    bodyIdleTimeoutMs: parseDuration(p.client_body_timeout),
+    maxConnections: p.max_connections,
+    maxHeadBytes: p.max_request_header_bytes,
+    maxBufferedBodyBytes: p.max_buffered_body_bytes,
+    // By default one connection may hold two bodies of the larger limit (a pipelined request beside another).
+    maxConnectionBufferedBytes: p.max_connection_buffered_bytes ?? 2 * Math.max(requestBodyLimit(config), p.max_response_body_bytes),
   };
 }
 

@@ -7,7 +7,7 @@ export { parseConfigText, readConfigFile } from './document.js';
 export type { ConfigDocument, SourcePosition } from './document.js';
 export type { FieldPath } from './field-path.js';
 export { issueAt } from './issues.js';
-export { configSchema, DEFAULT_UPSTREAM_DENY_CIDRS } from './schema.js';
+export { configSchema, DEFAULT_MAX_REQUEST_BODY_BYTES, DEFAULT_UPSTREAM_DENY_CIDRS } from './schema.js';
 export type { ConfigRegistry } from './schema.js';
 export { loadConfigFile, validateConfig } from './validate.js';
 export type {

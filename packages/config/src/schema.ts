@@ -21,6 +21,9 @@ export const DEFAULT_UPSTREAM_DENY_CIDRS: readonly string[] = Object.freeze([
   '::/128',
 ]);
 
+/** `proxy.max_request_body_bytes` when absent or `0` (iron-proxy reads 0 as "the default", not "unlimited"). */
+export const DEFAULT_MAX_REQUEST_BODY_BYTES = 1_048_576;
+
 /** Prefix of the `$id` each transform schema gets inside {@link configSchema}, so its local `$ref`s resolve. */
 const TRANSFORM_SCHEMA_ID_PREFIX = 'https://schemas.proxy.local/transforms/';
 
@@ -94,9 +97,16 @@ const proxySchema: JsonSchema = {
     http_listen: listen(':80'),
     https_listen: listen(':443'),
     tunnel_listen: listen(),
-    max_request_body_bytes: { type: 'integer', minimum: 0, default: 1_048_576 },
+    max_request_body_bytes: { type: 'integer', minimum: 0, default: DEFAULT_MAX_REQUEST_BODY_BYTES },
     max_response_body_bytes: { type: 'integer', minimum: 0, default: 0 },
     upstream_response_header_timeout: { type: 'string', format: 'positive-duration', default: '30s' },
+    max_request_header_bytes: { type: 'integer', minimum: 1024, default: 65_536 },
+    max_buffered_body_bytes: { type: 'integer', minimum: 0, default: 134_217_728 },
+    max_connection_buffered_bytes: { type: 'integer', minimum: 0 },
+    max_connections: { type: 'integer', minimum: 0, default: 1024 },
+    client_header_timeout: { type: 'string', format: 'positive-duration', default: '30s' },
+    client_request_timeout: { type: 'string', format: 'duration', default: '5m' },
+    client_body_timeout: { type: 'string', format: 'positive-duration', default: '60s' },
     upstream_deny_cidrs: {
       type: 'array',
       items: { type: 'string', format: 'cidr' },

@@ -54,12 +54,26 @@ export interface ProxySection {
   readonly https_listen: string;
   /** CONNECT/SOCKS5 listener; disabled when absent. */
   readonly tunnel_listen?: string;
-  /** Default 1048576 (1 MiB). */
+  /** Default 1048576 (1 MiB); `0` also means the default, as in iron-proxy (never "unlimited"). */
   readonly max_request_body_bytes: number;
-  /** Default 0 (unlimited). */
+  /** Default 0 (no limit of its own; `max_buffered_body_bytes` still bounds it). */
   readonly max_response_body_bytes: number;
   /** Duration, default `30s`, always positive. */
   readonly upstream_response_header_timeout: string;
+  /** Additive: the most bytes a forwarded request line and headers may take, after transforms (413 beyond). Default 65536. */
+  readonly max_request_header_bytes: number;
+  /** Additive: bytes every buffered body of the process may take together (503 beyond); 0 = no limit. Default 128 MiB. */
+  readonly max_buffered_body_bytes: number;
+  /** Additive: bytes the buffered bodies of one client connection may take (413 beyond); default twice the larger body limit. */
+  readonly max_connection_buffered_bytes?: number;
+  /** Additive: connections each listener holds at once; more are closed on arrival. 0 = no limit. Default 1024. */
+  readonly max_connections: number;
+  /** Additive: time allowed to send the request headers (408 beyond). Duration, default `30s`. */
+  readonly client_header_timeout: string;
+  /** Additive: time allowed to send a whole request, body included (408 beyond); `0` = none. Duration, default `5m`. */
+  readonly client_request_timeout: string;
+  /** Additive: longest silence while a request body arrives (408 beyond). Duration, default `60s`. */
+  readonly client_body_timeout: string;
   /** Default `DEFAULT_UPSTREAM_DENY_CIDRS`; an explicit list replaces it, `[]` disables it. */
   readonly upstream_deny_cidrs: readonly string[];
   /** Additive: reverse (sidecar) listeners. Default `[]`. */

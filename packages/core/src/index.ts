@@ -4,7 +4,17 @@
 export { ErrorCodes, ProxyError, ConfigError, formatConfigIssues } from './errors.js';
 export type { ErrorCode, ConfigIssue } from './errors.js';
 export { HeaderList } from './headers.js';
-export { createProxyRequest, createMessageBody, requestUrl, nextRequestId } from './request.js';
+export {
+  createProxyRequest,
+  createMessageBody,
+  requestUrl,
+  nextRequestId,
+  requestHeadBytes,
+  headTooLarge,
+  DEFAULT_MAX_HEAD_BYTES,
+} from './request.js';
+export { BytePool, BudgetLease, bufferBudgetExhausted, connectionBudgetExceeded } from './body-budget.js';
+export type { BodyBudget } from './body-budget.js';
 export type { ProxyRequest, ProxyResponse, ProxyRequestInit, MessageBody, MessageBodyOptions, RequestMode, TunnelInfo } from './request.js';
 export { CONTINUE, reject, respond, defineTransform, isTransformDefinition } from './transform.js';
 export type {

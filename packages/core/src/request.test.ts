@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, ProxyError } from './errors.js';
 import { HeaderList } from './headers.js';
-import { createMessageBody, createProxyRequest, requestUrl } from './request.js';
+import { BudgetLease, BytePool, bufferBudgetExhausted, connectionBudgetExceeded } from './body-budget.js';
+import { createMessageBody, createProxyRequest, requestHeadBytes, requestUrl } from './request.js';
 
 function body(headers: Record<string, string>, chunks: (string | Buffer)[] | null, limit = 0) {
   const list = HeaderList.from(headers);
@@ -19,6 +20,64 @@ async function rejection(promise: Promise<unknown>): Promise<ProxyError> {
   }
   throw new Error('expected a rejection');
 }
+
+describe('MessageBody budgets and growth', () => {
+  it('counts every buffered chunk against its budget and fails the read with the budget error when it is spent', async () => {
+    const pool = new BytePool(8, bufferBudgetExhausted);
+    const lease = new BudgetLease([pool]);
+    const list = HeaderList.from({ 'transfer-encoding': 'chunked' });
+    const b = createMessageBody({ headers: list, stream: Readable.from([Buffer.from('12345'), Buffer.from('67890')]), limit: 0, limitName: 'x', budget: lease });
+    const err = await rejection(b.read());
+    expect(err.status).toBe(503);
+    expect(err.reason).toBe('body_buffer_budget_exhausted');
+    expect(b.readError).toBe(err);
+    expect(pool.used).toBe(5);
+    lease.releaseAll();
+    expect(pool.used).toBe(0);
+  });
+
+  it('takes a reservation from every pool of a lease or from none', () => {
+    const connection = new BytePool(100, connectionBudgetExceeded);
+    const process = new BytePool(10, bufferBudgetExhausted);
+    const lease = new BudgetLease([connection, process]);
+    expect(lease.reserve(8)).toBeUndefined();
+    expect(lease.reserve(8)?.reason).toBe('body_buffer_budget_exhausted');
+    expect([connection.used, process.used, lease.held]).toEqual([8, 8, 8]);
+    expect(new BudgetLease([new BytePool(4, connectionBudgetExceeded), process]).reserve(5)?.status).toBe(413);
+    expect(process.used).toBe(8);
+    lease.releaseAll();
+    lease.releaseAll();
+    expect([connection.used, process.used]).toEqual([0, 0]);
+  });
+
+  it('treats a capacity of 0 as no limit', () => {
+    const pool = new BytePool(0, bufferBudgetExhausted);
+    expect(pool.reserve(1e12)).toBeUndefined();
+  });
+
+  it('refuses a replacement body over the limit with 413 and keeps the old body', async () => {
+    const { body: b, headers } = body({ 'content-length': '3' }, ['abc'], 10);
+    await b.read();
+    expect(b.limit).toBe(10);
+    let err: unknown;
+    try {
+      b.replace('x'.repeat(11));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ProxyError);
+    expect((err as ProxyError).status).toBe(413);
+    expect(b.bytes?.toString()).toBe('abc');
+    expect(headers.get('content-length')).toBe('3');
+    b.replace('x'.repeat(10));
+    expect(headers.get('content-length')).toBe('10');
+  });
+
+  it('measures the forwarded head: request line and header lines', () => {
+    const headers = HeaderList.from({ 'x-a': 'bc' });
+    expect(requestHeadBytes({ method: 'GET', path: '/p', query: 'q=1', headers })).toBe(3 + 2 + 3 + 12 + 3 + 2 + 4);
+  });
+});
 
 describe('MessageBody', () => {
   it('reads a Content-Length body once', async () => {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { BodyBudget } from './body-budget.js';
 import { ErrorCodes, ProxyError } from './errors.js';
 import type { HeaderList } from './headers.js';
 
@@ -37,12 +38,22 @@ export interface MessageBody {
   /** The buffered body, once read or replaced. */
   readonly bytes: Buffer | undefined;
   /**
+   * The most bytes the body may have, read or replaced (0 = no limit). A transform that grows
+   * a body (a placeholder swapped for a longer secret) checks the result against it before
+   * building it.
+   */
+  readonly limit: number;
+  /**
    * Buffers the whole body and returns it. Idempotent. A body over the configured limit
    * rejects with a `ProxyError` of code `PROXY_ERR_BODY_TOO_LARGE` (status 413): a body is
-   * never silently truncated.
+   * never silently truncated. When the proxy's memory for buffered bodies is spent it rejects
+   * with the budget's error instead (503, or 413 for one connection asking too much).
    */
   read(): Promise<Buffer>;
-  /** Swaps the body. Content-Length is set to the new length and Transfer-Encoding removed. */
+  /**
+   * Swaps the body. Content-Length is set to the new length and Transfer-Encoding removed.
+   * Throws a `ProxyError` (`PROXY_ERR_BODY_TOO_LARGE`, 413) when the new body is over `limit`.
+   */
   replace(body: Buffer | string): void;
   /**
    * Why `read()` failed (body over the limit, stream error), if it did. The body stream is then
@@ -79,6 +90,35 @@ export interface ProxyRequest {
   readonly body: MessageBody;
   /** `Date.now()` when the request arrived. */
   readonly receivedAt: number;
+  /**
+   * The most bytes the request line and headers may take when forwarded (413 beyond). A
+   * transform that grows them (a placeholder swapped for a longer secret) checks the result
+   * against it before building it; the engine checks the whole head once the pipeline is done.
+   */
+  readonly maxHeadBytes: number;
+}
+
+/** Default of {@link ProxyRequest.maxHeadBytes}: 64 KiB, four times what Node accepts from a client. */
+export const DEFAULT_MAX_HEAD_BYTES = 65_536;
+
+/**
+ * The bytes the request line and header fields of `request` take on the wire
+ * (`METHOD path?query HTTP/1.1`, then `name: value` lines), without the `Host` line the
+ * dispatcher adds.
+ */
+export function requestHeadBytes(request: Pick<ProxyRequest, 'method' | 'path' | 'query' | 'headers'>): number {
+  let total = request.method.length + request.path.length + request.query.length + 12;
+  const headers = request.headers;
+  for (let i = 0; i < headers.size; i++) total += headers.keyAt(i)!.length + headers.valueAt(i)!.length + 4;
+  return total;
+}
+
+/** The error of a head that grew past {@link ProxyRequest.maxHeadBytes}. */
+export function headTooLarge(limit: number): ProxyError {
+  return new ProxyError(ErrorCodes.HEAD_TOO_LARGE, `the request line and headers exceed proxy.max_request_header_bytes (${limit} bytes)`, {
+    status: 413,
+    reason: 'header_too_large',
+  });
 }
 
 /** The upstream response as response transforms see it. */
@@ -106,6 +146,8 @@ export interface MessageBodyOptions {
   readonly limit: number;
   /** Which limit applies, for the error message (e.g. `proxy.max_request_body_bytes`). */
   readonly limitName: string;
+  /** Memory the buffered body is counted against; without one only `limit` applies. */
+  readonly budget?: BodyBudget;
 }
 
 /** Creates the lazy body of a message. Used by the engine and by the Fastify adapter. */
@@ -142,6 +184,10 @@ class LazyBody implements MessageBody {
     return this.#bytes;
   }
 
+  get limit(): number {
+    return this.#opts.limit;
+  }
+
   read(): Promise<Buffer> {
     if (this.#bytes !== undefined) return Promise.resolve(this.#bytes);
     this.#reading ??= this.#consume().then((b) => {
@@ -153,6 +199,8 @@ class LazyBody implements MessageBody {
 
   replace(body: Buffer | string): void {
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    const { limit, limitName } = this.#opts;
+    if (limit > 0 && bytes.length > limit) throw this.#tooLarge(`the replaced body exceeds ${limitName} (${limit} bytes)`);
     this.#bytes = bytes;
     this.#opts.headers.delete('transfer-encoding');
     this.#opts.headers.set('Content-Length', String(bytes.length));
@@ -162,30 +210,33 @@ class LazyBody implements MessageBody {
     return this.#error;
   }
 
+  #tooLarge(message: string): ProxyError {
+    return new ProxyError(ErrorCodes.BODY_TOO_LARGE, message, { status: 413, reason: 'body_too_large' });
+  }
+
   #consume(): Promise<Buffer> {
-    const { stream, limit, limitName } = this.#opts;
+    const { stream, limit, limitName, budget } = this.#opts;
     if (stream === null || !this.present) return Promise.resolve(Buffer.alloc(0));
-    const fail = (): Promise<never> => {
-      this.#error = new ProxyError(ErrorCodes.BODY_TOO_LARGE, `body exceeds ${limitName} (${limit} bytes)`, {
-        status: 413,
-        reason: 'body_too_large',
-      });
-      // Drain the rest without keeping it, so the connection stays usable for the 413 answer.
+    const fail = (error: ProxyError): Promise<never> => {
+      this.#error = error;
+      // Drain the rest without keeping it, so the connection stays usable for the answer.
       stream.on('data', () => {});
       stream.resume();
       return Promise.reject(this.#error);
     };
-    if (limit > 0 && this.declaredLength !== undefined && this.declaredLength > limit) return fail();
+    const overLimit = (): ProxyError => this.#tooLarge(`body exceeds ${limitName} (${limit} bytes)`);
+    if (limit > 0 && this.declaredLength !== undefined && this.declaredLength > limit) return fail(overLimit());
     return new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
       let total = 0;
       const onData = (chunk: Buffer | string): void => {
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         total += buf.length;
-        if (limit > 0 && total > limit) {
+        const refused = limit > 0 && total > limit ? overLimit() : budget?.reserve(buf.length);
+        if (refused !== undefined) {
           cleanup();
           chunks.length = 0;
-          fail().catch(reject);
+          fail(refused).catch(reject);
           return;
         }
         chunks.push(buf);
@@ -231,6 +282,10 @@ export interface ProxyRequestInit {
   readonly bodyStream: Readable | null;
   /** `proxy.max_request_body_bytes`: the most `body.read()` buffers (0 = unlimited). */
   readonly maxBodyBytes: number;
+  /** Memory a buffered body is counted against (the engine's budgets); none by default. */
+  readonly bodyBudget?: BodyBudget;
+  /** `proxy.max_request_header_bytes`; default {@link DEFAULT_MAX_HEAD_BYTES}. */
+  readonly maxHeadBytes?: number;
   readonly receivedAt?: number;
 }
 
@@ -266,7 +321,9 @@ export function createProxyRequest(init: ProxyRequestInit): ProxyRequest {
       stream: init.bodyStream,
       limit: init.maxBodyBytes,
       limitName: 'proxy.max_request_body_bytes',
+      ...(init.bodyBudget === undefined ? {} : { budget: init.bodyBudget }),
     }),
     receivedAt: init.receivedAt ?? Date.now(),
+    maxHeadBytes: init.maxHeadBytes ?? DEFAULT_MAX_HEAD_BYTES,
   };
 }

@@ -41,6 +41,8 @@ export interface TestRequestInit {
   readonly clientAddress?: string;
   /** Largest body `body.read()` buffers (default 1 MiB, the proxy's default; 0 = no limit). */
   readonly maxBodyBytes?: number;
+  /** `ProxyRequest.maxHeadBytes` (default 64 KiB, as the engine's). */
+  readonly maxHeadBytes?: number;
 }
 
 /** An upstream response to run response hooks on. */
@@ -112,6 +114,7 @@ export function testRequest(init: TestRequestInit = {}): ProxyRequest {
     mode: init.mode ?? (scheme === 'https' ? 'mitm' : 'http'),
     bodyStream: bodyStream(headers, init.body),
     maxBodyBytes: init.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    ...(init.maxHeadBytes === undefined ? {} : { maxHeadBytes: init.maxHeadBytes }),
   });
 }
 

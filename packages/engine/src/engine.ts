@@ -2,13 +2,14 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { createNoopMeter, type Meter } from '@opentelemetry/api';
-import { ErrorCodes, ProxyError } from '@proxy/core';
+import { BytePool, bufferBudgetExhausted, ErrorCodes, ProxyError } from '@proxy/core';
 import type { AuditRecord, HttpClient, Logger, Pipeline } from '@proxy/core';
 import { Agent } from 'undici';
+import { BodyBudgets, DEFAULT_CLIENT_LIMITS, proxyServerOptions, type ClientLimits } from './client-limits.js';
 import { ConnectionSet } from './connection-set.js';
 import { clientAddressOf, type ExchangeHost, type InFlightWork } from './exchange.js';
 import { guardedHttpClient } from './http-client.js';
-import { ConnectionHttpLayer, proxyServerOptions, serveProxyApp } from './http-layer.js';
+import { ConnectionHttpLayer, serveProxyApp, type ServeOptions } from './http-layer.js';
 import { HttpMetrics } from './http-metrics.js';
 import { ForwardIngress, ReverseIngress, type Ingress } from './ingress.js';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
@@ -30,7 +31,7 @@ export interface EngineOptions {
   readonly httpListen?: string;
   /** Reverse (sidecar) listeners. */
   readonly reverse?: readonly ReverseListenerOptions[];
-  /** Most bytes a transform's `body.read()` buffers from a request; 413 beyond. */
+  /** Most bytes a transform's `body.read()` buffers from a request; 413 beyond (0 = no limit of its own; the budgets still apply). */
   readonly maxRequestBodyBytes: number;
   /** Most bytes a response transform's `body.read()` buffers; 0 = unlimited. */
   readonly maxResponseBodyBytes: number;
@@ -50,6 +51,8 @@ export interface EngineOptions {
   readonly tlsMode?: TlsMode;
   /** Leaf certificates for `mitm`; required when `httpsListen` or `tunnelListen` is set in that mode. */
   readonly certificates?: LeafCertificateSource;
+  /** What one client may take (timeouts, connections, buffered bytes); unset fields take `DEFAULT_CLIENT_LIMITS`. */
+  readonly clientLimits?: Partial<ClientLimits>;
   /**
    * Where the HTTP instruments are created (`http.server.request.duration`,
    * `http.server.active_requests`, `http.client.request.duration`); default: a no-op meter.
@@ -134,6 +137,7 @@ class ProxyEngine implements Engine {
   readonly #tlsMode: TlsMode;
   readonly #certificates: LeafCertificateSource | undefined;
   readonly #headersTimeoutMs: number;
+  readonly #limits: ClientLimits;
   #pipeline: Pipeline | undefined;
   #state: 'new' | 'listening' | 'closing' = 'new';
   #closed: Promise<void> | undefined;
@@ -145,6 +149,7 @@ class ProxyEngine implements Engine {
     this.#tlsMode = options.tlsMode ?? 'mitm';
     this.#certificates = options.certificates;
     this.#headersTimeoutMs = options.upstreamResponseHeaderTimeoutMs;
+    this.#limits = { ...DEFAULT_CLIENT_LIMITS, ...options.clientLimits };
     checkTlsOptions(options, this.#tlsMode);
     this.#guard = new UpstreamGuard({
       denyCidrs: options.upstreamDenyCidrs,
@@ -163,6 +168,8 @@ class ProxyEngine implements Engine {
         return currentPipeline();
       },
       maxRequestBodyBytes: options.maxRequestBodyBytes,
+      limits: this.#limits,
+      budgets: new BodyBudgets(this.#limits, new BytePool(this.#limits.maxBufferedBodyBytes, bufferBudgetExhausted)),
       metrics: new HttpMetrics(options.meter ?? createNoopMeter()),
       onAudit: (record) => {
         try {
@@ -198,6 +205,7 @@ class ProxyEngine implements Engine {
     try {
       for (const spec of this.#specs) {
         const listener = this.#createListener(spec);
+        this.#limitConnections(listener, spec.kind);
         this.#listeners.push(listener);
         const bound = await bind(listener.server, spec.address);
         this.#bound.push({ address: bound.address, port: bound.port });
@@ -258,6 +266,28 @@ class ProxyEngine implements Engine {
     if (this.#state === 'closing' && this.#idle()) this.#drained?.();
   }
 
+  /**
+   * Caps the connections a listener holds (`maxConnections`): Node closes any beyond on arrival.
+   * Each refusal is counted and logged at most once a second, so a flood cannot flood the log.
+   */
+  #limitConnections(listener: Listener, kind: ListenerKind): void {
+    if (this.#limits.maxConnections <= 0) return;
+    listener.server.maxConnections = this.#limits.maxConnections;
+    let dropped = 0;
+    let lastLog = 0;
+    listener.server.on('drop', (data?: { remoteAddress?: string }) => {
+      dropped++;
+      const now = Date.now();
+      if (now - lastLog < 1_000) return;
+      lastLog = now;
+      this.#logger.warn(
+        { listener: kind, remote_addr: data?.remoteAddress, reason: 'connection_limit', dropped, max_connections: this.#limits.maxConnections },
+        'listener at its connection limit: new connections closed',
+      );
+      dropped = 0;
+    });
+  }
+
   #createListener(spec: ListenerSpec): Listener {
     switch (spec.kind) {
       case 'http':
@@ -277,13 +307,14 @@ class ProxyEngine implements Engine {
   }
 
   #createHttpListener(ingress: Ingress, tls: ReverseListenerOptions['tls'], kind: ListenerKind): Listener {
-    const server: Server = tls ? createHttpsServer({ ...proxyServerOptions, cert: tls.cert, key: tls.key }) : createHttpServer(proxyServerOptions);
+    const serverOptions = proxyServerOptions(this.#limits);
+    const server: Server = tls ? createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key }) : createHttpServer(serverOptions);
     serveProxyApp(server, { ...this.#serveOptions(kind), ingressOf: () => ingress });
     return new HttpListener(server);
   }
 
-  #serveOptions(listener: ListenerKind): { app: ProxyApp; upgrades: UpgradeContext; logger: Logger; listener: string } {
-    return { app: this.#app, upgrades: this.#upgrades, logger: this.#logger, listener };
+  #serveOptions(listener: ListenerKind): Omit<ServeOptions, 'ingressOf'> {
+    return { app: this.#app, upgrades: this.#upgrades, logger: this.#logger, listener, serverOptions: proxyServerOptions(this.#limits) };
   }
 
   /** What TLS interception needs from the engine; each listener adds its HTTP layer. */

@@ -14,6 +14,30 @@ const ATTRIBUTE_WORD = /^[a-z][a-z0-9_]{0,31}$/;
 /** An exchange's audit record under construction, which also keeps its request traces readable. */
 export class ExchangeAudit extends AuditBuilder {
   readonly #requestTraces: TraceRecorder[] = [];
+  /** Set once the engine ended the request itself: what happens after (a transform's read failing) does not change the outcome. */
+  #settled = false;
+
+  /**
+   * Records that the engine ended the request (`by` engine, `reason`), for good: later
+   * rejections and failures caused by that ending are not recorded over it.
+   */
+  settle(reason: string): void {
+    if (this.#settled) return;
+    super.rejected('engine', reason);
+    this.#settled = true;
+  }
+
+  override rejected(by: string, reason: string): void {
+    if (!this.#settled) super.rejected(by, reason);
+  }
+
+  override failed(reason: string, by?: string): void {
+    if (!this.#settled) super.failed(reason, by);
+  }
+
+  override stubbed(by: string, reason?: string): void {
+    if (!this.#settled) super.stubbed(by, reason);
+  }
 
   override requestTrace(name: string, now: number): TraceRecorder {
     const trace = super.requestTrace(name, now);

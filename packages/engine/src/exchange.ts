@@ -2,7 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { createProxyRequest, HeaderList, nextRequestId } from '@proxy/core';
-import type { AuditRecord, Pipeline, ProxyRequest } from '@proxy/core';
+import type { AuditRecord, BudgetLease, Pipeline, ProxyRequest } from '@proxy/core';
+import type { BodyBudgets, ClientLimits } from './client-limits.js';
 import { ExchangeAudit } from './exchange-audit.js';
 import { stripHopByHop } from './hop-by-hop.js';
 import type { HttpMetrics } from './http-metrics.js';
@@ -22,6 +23,10 @@ export interface ExchangeHost {
   /** The pipeline new requests start on (undefined until the first `setPipeline`). */
   readonly pipeline: Pipeline | undefined;
   readonly maxRequestBodyBytes: number;
+  /** What one client may take (timeouts, head size, buffered bytes). */
+  readonly limits: ClientLimits;
+  /** The memory pools buffered bodies are counted against. */
+  readonly budgets: BodyBudgets;
   readonly onAudit: (record: AuditRecord) => void;
   /** The HTTP server and client instruments every exchange records into. */
   readonly metrics: HttpMetrics;
@@ -48,6 +53,10 @@ export class Exchange implements InFlightWork {
   readonly pipeline: Pipeline | undefined;
   /** The client's body stream, forwarded as is unless a transform buffered the body. */
   readonly bodyStream: Readable | null;
+  /** The memory the request body holds while buffered; given back when the exchange completes. */
+  readonly #requestLease: BudgetLease | undefined;
+  /** The memory a response transform's buffered body holds, once one reads it. */
+  #responseLease: BudgetLease | undefined;
   readonly #host: ExchangeHost;
   readonly #release: () => void;
   readonly #method: string;
@@ -66,8 +75,10 @@ export class Exchange implements InFlightWork {
     audit: ExchangeAudit,
     prepared: { route: Route; request: ProxyRequest; pipeline: Pipeline } | undefined,
     bodyStream: Readable | null,
+    requestLease?: BudgetLease,
   ) {
     this.id = id;
+    this.#requestLease = requestLease;
     this.#host = host;
     this.#method = method;
     this.bodyStream = bodyStream;
@@ -117,6 +128,7 @@ export class Exchange implements InFlightWork {
     }
 
     const headers = HeaderList.fromRaw(req.rawHeaders);
+    const lease = bodyStream === null ? undefined : host.budgets.forRequest(req.socket);
     const request = createProxyRequest({
       id,
       method: req.method ?? 'GET',
@@ -132,14 +144,22 @@ export class Exchange implements InFlightWork {
       tunnel: ingress.tunnel,
       bodyStream,
       maxBodyBytes: host.maxRequestBodyBytes,
+      ...(lease === undefined ? {} : { bodyBudget: lease }),
+      maxHeadBytes: host.limits.maxHeadBytes,
       receivedAt,
     });
     // The body took its framing (Content-Length, chunked) from the headers as received; the
     // pipeline sees them as they will be forwarded.
     stripHopByHop(headers);
     ingress.rewriteHeaders(headers, routed, clientAddress);
-    const exchange = new Exchange(id, host, ingress, request.method, new ExchangeAudit(request), { route: routed, request, pipeline }, bodyStream);
+    const exchange = new Exchange(id, host, ingress, request.method, new ExchangeAudit(request), { route: routed, request, pipeline }, bodyStream, lease);
     return { exchange };
+  }
+
+  /** The budget a response transform's buffered body is counted against (taken on first use). */
+  responseBudget(): BudgetLease {
+    this.#responseLease ??= this.#host.budgets.forResponse();
+    return this.#responseLease;
   }
 
   /** True once the audit record has been emitted. */
@@ -170,6 +190,8 @@ export class Exchange implements InFlightWork {
     if (this.#completed) return;
     this.#completed = true;
     this.#release();
+    this.#requestLease?.releaseAll();
+    this.#responseLease?.releaseAll();
     this.#recordCompletion(statusCode);
     try {
       this.#host.onAudit(this.audit.finish(statusCode, Date.now()));

@@ -1,24 +1,17 @@
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@proxy/core';
-import { isWebSocketUpgrade } from './hop-by-hop.js';
+import { clientAddressOf } from './exchange.js';
 import type { Ingress } from './ingress.js';
 import type { ProxyApp } from './proxy-app.js';
 import { proxyWebSocketUpgrade, type UpgradeContext } from './websocket-upgrade.js';
 
-/** `node:http` settings shared by every server that feeds the app. */
-export const proxyServerOptions: ServerOptions = {
-  // The engine answers a missing Host itself (with an audit record).
-  requireHostHeader: false,
-  // Uploads stream for as long as they take; the header timeout still guards slow clients.
-  requestTimeout: 0,
-  // Only WebSocket upgrades switch protocols; any other Upgrade header is ignored (hop-by-hop).
-  shouldUpgradeCallback: (req: IncomingMessage) => isWebSocketUpgrade(req.headers),
-};
-
 /** What a server needs to hand its requests to the app. */
 export interface ServeOptions {
   readonly app: ProxyApp;
+  /** The `node:http` settings (timeouts) of the servers built from these options; see `proxyServerOptions`. */
+  readonly serverOptions: ServerOptions;
   readonly upgrades: UpgradeContext;
   readonly logger: Logger;
   /** Listener kind, for log lines. */
@@ -43,12 +36,15 @@ export function serveProxyApp(server: Server, options: ServeOptions): void {
   server.on('upgrade', onSocketRequest);
   server.on('connect', options.onConnect ?? onSocketRequest);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    logger.debug({ listener: options.listener, code: err.code }, 'malformed request');
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    // A client too slow to send its request (slowloris) is worth an operator's attention.
+    if (timedOut) logger.info({ listener: options.listener, remote_addr: clientAddressOf(socket as Socket), reason: 'request_timeout' }, 'client too slow sending its request: 408');
+    else logger.debug({ listener: options.listener, code: err.code }, 'malformed request');
     if (!socket.writable || err.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : timedOut ? 408 : 400;
     socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 }
@@ -63,7 +59,7 @@ export class ConnectionHttpLayer {
   readonly #ingress = new WeakMap<Duplex, Ingress>();
 
   constructor(options: Omit<ServeOptions, 'ingressOf'>) {
-    this.#server = createServer(proxyServerOptions);
+    this.#server = createServer(options.serverOptions);
     serveProxyApp(this.#server, { ...options, ingressOf: (socket) => this.ingressOf(socket) });
     // A server starts tracking its connections (header timeouts, closing idle connections) when
     // it starts listening. This one never listens: connections are handed to it.

@@ -3,6 +3,8 @@
  * SOCKS5 tunnels), the one Fastify app all HTTP traffic ends in, the upstream guard and
  * streaming forwarding with undici.
  */
+export { DEFAULT_CLIENT_LIMITS } from './client-limits.js';
+export type { ClientLimits } from './client-limits.js';
 export { createEngine } from './engine.js';
 export type { Engine, EngineOptions, ListenerAddress, ReverseListenerOptions } from './engine.js';
 export { TOKEN_RESULT_ANNOTATION } from './exchange-audit.js';

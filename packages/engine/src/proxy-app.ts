@@ -1,7 +1,7 @@
 import { METHODS, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { createMessageBody, reject } from '@proxy/core';
+import { createMessageBody, reject, requestHeadBytes } from '@proxy/core';
 import type { Decision, Logger, ProxyResponse } from '@proxy/core';
 import { sendDecision } from '@proxy/core/fastify';
 import type { Dispatcher } from 'undici';
@@ -113,8 +113,12 @@ export class ProxyApp {
       const { exchange, refusal } = Exchange.begin(this.#options.host, arrival.ingress, request.raw, arrival.target, request.raw);
       arrival.exchange = exchange;
       this.#completeOnClose(arrival, exchange, reply.raw);
-      if (refusal !== undefined) sendDecision(reply, reject(refusal.status, refusal.reason, refusal.message));
-      else done();
+      if (refusal !== undefined) {
+        sendDecision(reply, reject(refusal.status, refusal.reason, refusal.message));
+        return;
+      }
+      if (exchange.request!.body.present) this.#watchBodyArrival(arrival, exchange, request.raw, reply);
+      done();
     });
 
     app.addHook('preHandler', (request, reply, done) => {
@@ -143,7 +147,8 @@ export class ProxyApp {
       sendDecision(reply, decision);
       return;
     }
-    const readError = exchange.request!.body.readError;
+    const request = exchange.request!;
+    const readError = request.body.readError;
     if (readError !== undefined) {
       // A transform read the body, failed (e.g. over the limit) and carried on: the stream is
       // spent, so the request is refused rather than forwarded with a truncated body.
@@ -151,7 +156,45 @@ export class ProxyApp {
       sendDecision(reply, reject(readError.status, readError.reason));
       return;
     }
+    // Transforms may have grown the head (a secret swapped in for a short placeholder).
+    if (requestHeadBytes(request) > request.maxHeadBytes) {
+      exchange.audit.rejected('engine', 'header_too_large');
+      sendDecision(reply, reject(413, 'header_too_large'));
+      return;
+    }
     done();
+  }
+
+  /**
+   * Watches a request whose body is still arriving: a client silent for longer than the body
+   * idle timeout gets 408 (or, once the response has started, its connection closed), the
+   * upstream call is cancelled, and the audit record says `body_timeout`. The watch ends when
+   * the body has arrived.
+   */
+  #watchBodyArrival(arrival: Arrival, exchange: Exchange, req: IncomingMessage, reply: FastifyReply): void {
+    const timeoutMs = this.#options.host.limits.bodyIdleTimeoutMs;
+    if (timeoutMs <= 0 || req.complete) return;
+    const res = reply.raw;
+    const socket = req.socket;
+    const stalled = (): void => {
+      exchange.audit.settle('body_timeout');
+      if (res.headersSent) {
+        socket.destroy();
+      } else {
+        reply.hijack();
+        res.shouldKeepAlive = false;
+        res.writeHead(408, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+        res.end('request refused by the proxy: body_timeout\n', () => socket.destroy());
+      }
+      // After the answer: the call's failure then finds the response already ended.
+      arrival.call?.abort(new Error('the client stopped sending the request body'));
+    };
+    req.setTimeout(timeoutMs, stalled);
+    req.once('end', () => {
+      req.off('timeout', stalled);
+      // Once the response is done Node owns the socket's timeout (keep-alive); before, clear ours.
+      if (!res.writableFinished) socket.setTimeout(0);
+    });
   }
 
   #forward(request: FastifyRequest, reply: FastifyReply): void {
@@ -222,6 +265,7 @@ export class ProxyApp {
         stream: body.stream,
         limit: this.#options.maxResponseBodyBytes,
         limitName: 'proxy.max_response_body_bytes',
+        budget: exchange.responseBudget(),
       }),
     };
     const decision = await exchange.pipeline!.runResponse(exchange.request!, response, exchange.audit);
@@ -248,7 +292,8 @@ export class ProxyApp {
   }
 
   #failUpstream(exchange: Exchange, reply: FastifyReply, err: unknown): FastifyReply | undefined {
-    if (reply.raw.destroyed) return undefined; // the client left first; the upstream was cancelled for it
+    // The client left first, or the engine already answered (a stalled body): the upstream was cancelled for it.
+    if (reply.raw.destroyed || reply.raw.writableEnded) return undefined;
     const failure = describeUpstreamFailure(err);
     exchange.upstreamFailed(failure);
     if (failure.rejectedBy !== undefined) exchange.audit.rejected(failure.rejectedBy, failure.reason);

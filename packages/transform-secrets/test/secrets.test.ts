@@ -8,7 +8,7 @@ const REAL = {
   ODD_TOKEN: 'real+value/with=specials&more',
 };
 const env = { ...REAL };
-const source = (name: keyof typeof REAL) => ({ type: 'env', var: name });
+const source = (name: keyof typeof REAL | 'LONG') => ({ type: 'env', var: name });
 
 /** Runs the transform with the test environment. */
 const run = (config: unknown, request?: TestRequestInit) => runTransform(secrets, config, request, { env });
@@ -115,6 +115,36 @@ describe('secrets: replace', () => {
     const result = await run(replaceIn({ match_body: true }), { method: 'POST', body: 'proxy-tok-1'.repeat(10), maxBodyBytes: 16 });
     expect(result.decision).toMatchObject({ action: 'reject', status: 413, reason: 'body_too_large' });
     expect(result.audit.rejected_by).toBe('secrets');
+  });
+
+  it('refuses (413) a body whose swapped-in secret would grow it past the body limit, before building it', async () => {
+    // 4-byte placeholder, long secret: a small body would become many times larger.
+    const config = { secrets: [{ source: source('LONG'), replace: { proxy_value: 'PH01', match_body: true }, rules: [] }] };
+    const body = 'PH01'.repeat(1024);
+    const result = await runTransform(secrets, config, { method: 'POST', body, maxBodyBytes: 64 * 1024 }, { env: { LONG: 'S'.repeat(4096) } });
+    expect(result.decision).toMatchObject({ action: 'reject', status: 413, reason: 'body_too_large' });
+    expect(result.audit.rejected_by).toBe('secrets');
+    // Within the limit it still works.
+    const small = await runTransform(secrets, config, { method: 'POST', body: 'PH01 PH01', maxBodyBytes: 64 * 1024 }, { env: { LONG: 'S'.repeat(4096) } });
+    expect(small.forwardedBody.length).toBe(2 * 4096 + 1);
+  });
+
+  it('refuses (413) headers, query or path that the secret would grow past the head limit', async () => {
+    const env2 = { LONG: 'S'.repeat(4096) };
+    const config = (replace: Record<string, unknown>) => ({ secrets: [{ source: source('LONG'), replace: { proxy_value: 'PH01', ...replace }, rules: [] }] });
+    const many = 'PH01,'.repeat(400);
+    const inHeader = await runTransform(secrets, config({}), { headers: { 'X-Many': many }, maxHeadBytes: 65_536 }, { env: env2 });
+    expect(inHeader.decision).toMatchObject({ action: 'reject', status: 413, reason: 'header_too_large' });
+    const inBasic = await runTransform(secrets, config({}), { headers: { Authorization: `Basic ${b64(`u:${many}`)}` }, maxHeadBytes: 65_536 }, { env: env2 });
+    expect(inBasic.decision).toMatchObject({ action: 'reject', status: 413, reason: 'header_too_large' });
+    const inQuery = await runTransform(secrets, config({ match_query: true }), { query: `a=${many}`, maxHeadBytes: 65_536 }, { env: env2 });
+    expect(inQuery.decision).toMatchObject({ action: 'reject', status: 413, reason: 'header_too_large' });
+    const inPath = await runTransform(secrets, config({ match_path: true }), { path: `/${many}`, maxHeadBytes: 65_536 }, { env: env2 });
+    expect(inPath.decision).toMatchObject({ action: 'reject', status: 413, reason: 'header_too_large' });
+    // A few occurrences fit.
+    const fits = await runTransform(secrets, config({}), { headers: { 'X-Few': 'PH01 PH01' }, maxHeadBytes: 65_536 }, { env: env2 });
+    expect(fits.decision.action).toBe('continue');
+    expect(fits.request.headers.get('x-few')).toBe(`${env2.LONG} ${env2.LONG}`);
   });
 
   it('reports every location it swapped in', async () => {
