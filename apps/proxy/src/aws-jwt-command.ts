@@ -1,6 +1,5 @@
 import { awsJwtUsage, parseAwsJwtCommandLine } from './aws-jwt-command-line.js';
 import { awsJwtConfigYaml } from './aws-jwt-config.js';
-import { createLogger } from './logger.js';
 import { serveUntilSignal } from './serve.js';
 import { startProxy } from './server.js';
 import { createTextDestination } from './text-log.js';
@@ -33,9 +32,9 @@ export async function runAwsJwtCommand(command: string, argv: readonly string[],
         process.stdout.write(configText);
         return 0;
       }
-      const { logLevel, logFormat } = parsed.settings;
-      const logger = createLogger(logLevel, logFormat === 'text' ? createTextDestination() : undefined);
-      return serveUntilSignal(() => startProxy({ configText, configName: CONFIG_NAME, logger }), command);
+      const { logFormat } = parsed.settings;
+      const logDestination = logFormat === 'text' ? createTextDestination() : undefined;
+      return serveUntilSignal(() => startProxy({ configText, configName: CONFIG_NAME, ...(logDestination === undefined ? {} : { logDestination }) }), command);
     }
   }
 }

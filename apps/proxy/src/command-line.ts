@@ -6,7 +6,7 @@ export type CaAlgorithm = 'ec' | 'rsa' | 'ed25519';
 /** What the command line asked for. */
 export type Command =
   | { kind: 'run'; configFile: string }
-  | { kind: 'validate'; configFile: string }
+  | { kind: 'validate'; configFile: string; checkSecrets: boolean }
   | { kind: 'ca-generate'; outDir: string; commonName?: string; days?: number; algorithm: CaAlgorithm }
   | { kind: 'init'; dir: string; allow: string[] }
   | { kind: 'version' }
@@ -15,7 +15,9 @@ export type Command =
 
 export const usage = `Usage:
   proxy --config FILE            run the proxy (also: -config FILE, as iron-proxy accepts)
-  proxy validate --config FILE   check a config file and print every problem in it
+  proxy validate --config FILE [--check-secrets]
+                                 check a config file and print every problem in it;
+                                 --check-secrets also fetches every secret once
   proxy ca generate [--out DIR] [--name CN] [--days N] [--alg ec|rsa|ed25519]
                                  write a new interception CA (ca.crt, ca.key) into DIR (default .)
   proxy init [--dir DIR] [--allow host,host]
@@ -45,6 +47,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
 
 function parseConfigCommand(kind: 'run' | 'validate', args: readonly string[]): Command {
   let configFile: string | undefined;
+  let checkSecrets = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const m = /^--?([a-z-]+)(?:=(.*))?$/.exec(arg);
@@ -64,12 +67,16 @@ function parseConfigCommand(kind: 'run' | 'validate', args: readonly string[]): 
         configFile = value;
         break;
       }
+      case 'check-secrets':
+        if (kind !== 'validate' || inline !== undefined) return { kind: 'error', message: `unknown flag "${arg}"` };
+        checkSecrets = true;
+        break;
       default:
         return { kind: 'error', message: `unknown flag "${arg}"` };
     }
   }
   if (configFile === undefined) return { kind: 'error', message: 'missing --config FILE' };
-  return { kind, configFile };
+  return kind === 'validate' ? { kind, configFile, checkSecrets } : { kind, configFile };
 }
 
 /** Runs node's strict parseArgs, turning its exceptions into a usage error. */

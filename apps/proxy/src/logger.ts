@@ -1,21 +1,24 @@
 import { pino } from 'pino';
 import type { Logger as PinoLogger, DestinationStream } from 'pino';
-import type { AuditRecord } from '@proxy/core';
+import type { AuditRecord, SecretRedactor } from '@proxy/core';
 
 /** Log levels an operator can choose (`log.level`). */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 /**
  * The process logger: one JSON object per line, `level` as a word and an ISO `time`, so the
- * audit stream is easy to ship and to grep.
+ * audit stream is easy to ship and to grep. With a `redactor`, every line is passed through it
+ * as it is written: no log line or audit record can hold a known secret value, whichever
+ * transform or field put it there.
  */
-export function createLogger(level: LogLevel, destination?: DestinationStream): PinoLogger {
+export function createLogger(level: LogLevel, destination?: DestinationStream, redactor?: SecretRedactor): PinoLogger {
   return pino(
     {
       level,
       base: null,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      ...(redactor === undefined ? {} : { hooks: { streamWrite: (line: string) => redactor.redact(line) } }),
     },
     destination ?? pino.destination({ dest: 1, sync: false }),
   );

@@ -11,10 +11,15 @@ export interface MetricsServerOptions {
   readonly path: string;
   /** The setting named in errors about `listen` and `path` (default `metrics`: `metrics.listen`, `metrics.path`). */
   readonly setting?: string;
+  /** What keeps the proxy from being ready: the labels of the secrets it has no value for (read at each `/readyz`). */
+  readonly unavailableSecrets?: () => readonly string[];
 }
 
 /** The path that answers 200 while the process serves. */
 export const HEALTH_PATH = '/healthz';
+
+/** The path that answers 200 when every secret is available, 503 listing the others otherwise. */
+export const READY_PATH = '/readyz';
 
 /** Writes the scrape response (the Prometheus exporter's request handler). */
 export type ScrapeHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -22,21 +27,25 @@ export type ScrapeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 /**
  * The metrics listener: its own `node:http` server, apart from the proxy's listeners, so that
  * scrapes never reach the pipeline. `GET`/`HEAD` on `path` -> the scrape; on `/healthz` -> 200
- * `ok`; any other path -> 404; another method on those two paths -> 405.
+ * `ok` (liveness); on `/readyz` -> 200 `{"ready":true}`, or 503 with the labels of the secrets
+ * that could not be fetched (`secrets_unavailable`); any other path -> 404; another method on
+ * those paths -> 405.
  */
 export class MetricsServer {
   readonly #address: ListenAddress;
   readonly #path: string;
   readonly #server: Server;
+  readonly #unavailableSecrets: () => readonly string[];
 
   /** Throws a `ProxyError` (`PROXY_ERR_CONFIG_INVALID`) for a bad listen address or path. */
   constructor(options: MetricsServerOptions, scrape: ScrapeHandler) {
     const setting = options.setting ?? 'metrics';
     this.#address = parseListenAddress(options.listen, `${setting}.listen`);
-    if (!options.path.startsWith('/') || options.path === HEALTH_PATH) {
-      throw new ProxyError(ErrorCodes.CONFIG_INVALID, `${setting}.path: "${options.path}" must start with "/" and must not be ${HEALTH_PATH}`);
+    if (!options.path.startsWith('/') || options.path === HEALTH_PATH || options.path === READY_PATH) {
+      throw new ProxyError(ErrorCodes.CONFIG_INVALID, `${setting}.path: "${options.path}" must start with "/" and must not be ${HEALTH_PATH} or ${READY_PATH}`);
     }
     this.#path = options.path;
+    this.#unavailableSecrets = options.unavailableSecrets ?? (() => []);
     this.#server = createServer((req, res) => this.#handle(req, res, scrape));
   }
 
@@ -62,12 +71,18 @@ export class MetricsServer {
 
   #handle(req: IncomingMessage, res: ServerResponse, scrape: ScrapeHandler): void {
     const path = pathOf(req.url);
-    if (path !== this.#path && path !== HEALTH_PATH) return plain(res, 404, 'not found\n');
+    if (path !== this.#path && path !== HEALTH_PATH && path !== READY_PATH) return plain(res, 404, 'not found\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       return plain(res, 405, 'method not allowed\n');
     }
     if (path === HEALTH_PATH) return plain(res, 200, 'ok\n');
+    if (path === READY_PATH) {
+      const missing = this.#unavailableSecrets();
+      const body = missing.length === 0 ? { ready: true } : { ready: false, secrets_unavailable: missing };
+      res.writeHead(missing.length === 0 ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
+      return;
+    }
     scrape(req, res);
   }
 }

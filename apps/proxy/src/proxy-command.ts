@@ -5,7 +5,7 @@
 import { runAwsJwtCommand } from './aws-jwt-command.js';
 import { parseCommandLine, usage } from './command-line.js';
 import { serveUntilSignal } from './serve.js';
-import { loadProxyConfig, startProxy } from './server.js';
+import { loadProxyConfig, startProxy, type LoadedProxyConfig } from './server.js';
 import { reportStartupError } from './startup-error.js';
 import { version } from './version.js';
 
@@ -25,9 +25,9 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case 'validate':
       try {
-        const { config } = await loadProxyConfig(parsed.configFile);
-        process.stdout.write(`${parsed.configFile}: valid (${config.transforms.length} transforms)\n`);
-        return 0;
+        const loaded = await loadProxyConfig(parsed.configFile);
+        process.stdout.write(`${parsed.configFile}: valid (${loaded.config.transforms.length} transforms)\n`);
+        return parsed.checkSecrets ? await reportSecrets(loaded) : 0;
       } catch (err) {
         return reportStartupError(err);
       }
@@ -39,6 +39,16 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'run':
       return serveUntilSignal(() => startProxy({ configFile: parsed.configFile }), 'proxy');
   }
+}
+
+/** `validate --check-secrets`: one line per secret source; exit 1 when any is unavailable. */
+async function reportSecrets(loaded: LoadedProxyConfig): Promise<number> {
+  const { checkSecrets, formatSecretCheck } = await import('./check-secrets.js');
+  const checks = await checkSecrets(loaded);
+  for (const check of checks) process.stdout.write(`${formatSecretCheck(check)}\n`);
+  const missing = checks.filter((c) => !c.available).length;
+  process.stdout.write(`${checks.length} secret(s) checked, ${missing} unavailable\n`);
+  return missing === 0 ? 0 : 1;
 }
 
 /** Runs a one-shot command and prints its report. */

@@ -8,15 +8,16 @@ import {
   createSecretResolver,
   parseDuration,
   ProxyError,
+  SecretRedactor,
   systemClock,
 } from '@proxy/core';
-import type { ConfigIssue, Logger, Pipeline, TransformDefinition, TransformEnv, TransformSpec } from '@proxy/core';
+import type { ConfigIssue, Logger, Pipeline, SecretResolver, TransformDefinition, TransformEnv, TransformSpec } from '@proxy/core';
 import { DEFAULT_MAX_REQUEST_BODY_BYTES, issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
 import type { ConfigDocument, ConfigRegistry, ProxyConfig } from '@proxy/config';
 import { createEngine } from '@proxy/engine';
 import type { ClientLimits, EngineOptions, ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
 import { createDnsServer, type DnsServer } from '@proxy/dns';
-import type { Logger as PinoLogger } from 'pino';
+import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { createAuditCounter } from './audit-metrics.js';
 import { inactiveSections } from './inactive.js';
 import { createLogger, writeAudit } from './logger.js';
@@ -98,8 +99,8 @@ export type StartProxyOptions = StartProxyCommonOptions &
 
 /** Options of {@link startProxy} that do not depend on where the config comes from. */
 export interface StartProxyCommonOptions {
-  /** Logger to use instead of one built from `log.level` (tests capture output this way). */
-  readonly logger?: PinoLogger;
+  /** Where log lines and audit records go instead of stdout (e.g. the text format of the aws-outbound-jwt-proxy command line). */
+  readonly logDestination?: DestinationStream;
   /** Environment the `env` secret source reads (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
@@ -112,6 +113,8 @@ export interface RunningProxy {
   readonly addresses: readonly RunningAddress[];
   readonly config: ProxyConfig;
   readonly logger: PinoLogger;
+  /** The labels of the secrets no value could be fetched for yet (empty when every secret is available). */
+  unavailableSecrets(): string[];
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then releases everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -123,7 +126,11 @@ export interface RunningProxy {
 export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
   const source = 'configFile' in options ? options.configFile : { text: options.configText, name: options.configName };
   const { document, config, registry } = await loadProxyConfig(source);
-  const logger = options.logger ?? createLogger(config.log.level);
+  // Bound once the secret resolver exists; the metrics listener's /readyz reads it.
+  let unavailableSecrets = (): string[] => [];
+  // Every secret value fetched is registered here, and every log line passes through it.
+  const redactor = new SecretRedactor();
+  const logger = createLogger(config.log.level, options.logDestination, redactor);
   const configDir = dirname(document.file);
   const shutdown = new AbortController();
   const clock = systemClock;
@@ -131,7 +138,9 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   // The `metrics` section turns on the Prometheus endpoint; without it every meter is a no-op
   // and the OpenTelemetry SDK is not even loaded (it costs memory in every process).
   const metrics: Metrics | undefined =
-    config.metrics === undefined ? undefined : (await import('./metrics.js')).createMetrics(config.metrics);
+    config.metrics === undefined
+      ? undefined
+      : (await import('./metrics.js')).createMetrics({ ...config.metrics, unavailableSecrets: () => unavailableSecrets() });
   const countAudit = metrics === undefined ? undefined : createAuditCounter(metrics.meter('@proxy/app'));
   const noopMeter = createNoopMeter();
 
@@ -162,8 +171,10 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     clock,
     http: engine.http,
     signal: shutdown.signal,
+    redactor,
     ...(options.env === undefined ? {} : { env: options.env }),
   });
+  unavailableSecrets = () => unavailableLabels(secrets);
   const specs: TransformSpec[] = config.transforms.map((entry, index) => ({
     definition: registry.transforms.get(entry.name)!,
     config: entry.config,
@@ -172,6 +183,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const envFor = (spec: TransformSpec, instanceId: string): TransformEnv => ({
     logger: coreLogger.child({ transform: instanceId }),
     secrets,
+    redactor,
     meter: metrics?.meter(spec.definition.name) ?? noopMeter,
     http: engine.http,
     clock,
@@ -206,12 +218,17 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   }
   for (const a of addresses) logger.info({ listener: a.kind, address: `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` }, 'listening');
   for (const s of inactiveSections(document)) logger.warn({ section: s.section }, `${s.section}: ${s.detail}`);
+  const missing = unavailableSecrets();
+  if (missing.length > 0) {
+    logger.warn({ secrets_unavailable: missing }, `serving without ${missing.length} unavailable secret(s): requests that need them get the documented failure; /readyz lists them`);
+  }
 
   let closing: Promise<void> | undefined;
   return {
     addresses,
     config,
     logger,
+    unavailableSecrets: () => unavailableSecrets(),
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await dnsServer?.close();
@@ -223,6 +240,11 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       return closing;
     },
   };
+}
+
+/** The labels of the open secrets without a value, each once. */
+function unavailableLabels(secrets: SecretResolver): string[] {
+  return [...new Set(secrets.handles().filter((h) => !h.available).map((h) => h.label))];
 }
 
 /** `proxy.max_request_body_bytes`, where 0 means the default as in iron-proxy: one request can never buffer without bound. */

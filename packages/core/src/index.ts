@@ -45,7 +45,10 @@ export {
   secretSourceSchema,
   secretSourceRef,
   SECRET_SOURCE_SCHEMA_ID,
+  FIRST_FETCH_TIMEOUT_MS,
+  DEFAULT_FAILURE_TTL_MS,
 } from './secrets.js';
+export { SecretRedactor, MIN_SECRET_LENGTH } from './redactor.js';
 export type {
   SecretSourceConfig,
   SecretSourceContext,

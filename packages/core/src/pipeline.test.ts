@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AuditBuilder } from './audit.js';
 import { ErrorCodes, ProxyError } from './errors.js';
 import { createPipeline, type TransformSpec } from './pipeline.js';
+import { SecretRedactor } from './redactor.js';
 import { createSecretResolver, envSource } from './secrets.js';
 import { testRequest } from './testing.js';
 import { reject, respond, type Logger, type Transform, type TransformDefinition, type TransformEnv } from './transform.js';
@@ -16,6 +17,7 @@ function envFor(_spec: TransformSpec, instanceId: string): TransformEnv {
   return {
     logger: silent,
     secrets: createSecretResolver({ sources: [envSource], logger: silent, clock, http, signal, env: {} }),
+    redactor: new SecretRedactor(),
     meter: createNoopMeter(),
     http,
     clock,

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCodes, ProxyError } from './errors.js';
+import { SecretRedactor } from './redactor.js';
 import { createSecretResolver, envSource, type SecretSourceDefinition } from './secrets.js';
 import type { Logger } from './transform.js';
 
@@ -36,6 +37,16 @@ function scriptedSource(): { definition: SecretSourceDefinition; next: { value: 
 
 const noHttp = () => Promise.reject(new Error('no network in tests'));
 const clock = { now: () => Date.now() };
+
+function thrown(fn: () => unknown): ProxyError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProxyError);
+    return err as ProxyError;
+  }
+  throw new Error('expected a throw');
+}
 
 async function caught(promise: Promise<unknown>): Promise<ProxyError> {
   try {
@@ -87,18 +98,37 @@ describe('createSecretResolver', () => {
     }
   });
 
-  it('rejects open() when the first fetch fails', async () => {
-    const err = await caught(createSecretResolver({ ...base, env: {} }).open({ type: 'env', var: 'NOPE' }));
-    expect(err.code).toBe(ErrorCodes.SECRET_UNAVAILABLE);
+  it('opens an unavailable handle, without failing, when the first fetch fails', async () => {
+    const logs: LogCall[] = [];
+    const resolver = createSecretResolver({ ...base, env: {}, logger: recordingLogger(logs) });
+    const handle = await resolver.open({ type: 'env', var: 'NOPE' });
+    expect(handle.available).toBe(false);
+    expect(handle.label).toBe('NOPE');
+    expect(handle.type).toBe('env');
+    expect(thrown(() => handle.value()).code).toBe(ErrorCodes.SECRET_UNAVAILABLE);
+    expect(resolver.handles()).toEqual([handle]);
+    expect(logs.map((l) => l.level)).toEqual(['warn']);
+    expect(JSON.stringify(logs)).toContain('NOPE');
+    handle.close();
+    expect(resolver.handles()).toEqual([]);
   });
 
-  it('wraps a backend failure as SECRET_UNAVAILABLE', async () => {
+  it('wraps a backend failure as SECRET_UNAVAILABLE naming the secret', async () => {
     const s = scriptedSource();
     s.next.value = new Error('connection refused');
-    const err = await caught(createSecretResolver({ ...base, sources: [s.definition] }).open({ type: 'scripted', name: 'a' }));
+    const handle = await createSecretResolver({ ...base, sources: [s.definition] }).open({ type: 'scripted', name: 'a' });
+    const err = thrown(() => handle.value());
     expect(err.code).toBe(ErrorCodes.SECRET_UNAVAILABLE);
     expect(err.message).toContain('scripted:a');
     expect(err.message).toContain('connection refused');
+    handle.close();
+  });
+
+  it('registers every fetched value with the redactor', async () => {
+    const redactor = new SecretRedactor();
+    const handle = await createSecretResolver({ ...base, env: { TOKEN: 'tok-123456' }, redactor }).open({ type: 'env', var: 'TOKEN' });
+    expect(redactor.redact('x tok-123456 y')).toBe('x [redacted:TOKEN] y');
+    handle.close();
   });
 
   it('rejects an unknown source type listing the known ones', async () => {
@@ -127,7 +157,10 @@ describe('createSecretResolver', () => {
       ['PLAIN', 'client_id'],
       ['ARRAY', '0'],
     ])('%s json_key %s fails with SECRET_JSON_KEY without the value', async (name, key) => {
-      const err = await caught(resolver.open({ type: 'env', var: name, json_key: key }));
+      const handle = await resolver.open({ type: 'env', var: name, json_key: key });
+      expect(handle.available).toBe(false);
+      const err = thrown(() => handle.value());
+      handle.close();
       expect(err.code).toBe(ErrorCodes.SECRET_JSON_KEY);
       expect(err.message).toContain(name);
       expect(err.message).not.toContain('hunter2');
@@ -214,6 +247,33 @@ describe('createSecretResolver', () => {
       await vi.advanceTimersByTimeAsync(10_000);
       expect(s.fetches).toBe(2);
       expect(handle.value()).toBe('v1');
+    });
+
+    it('retries a failed first fetch every failure_ttl (default 1m) until it succeeds, then stops', async () => {
+      const s = scriptedSource();
+      s.next.value = new Error('not yet');
+      const logs: LogCall[] = [];
+      const resolver = createSecretResolver({ ...base, sources: [s.definition], logger: recordingLogger(logs) });
+      const byDefault = await resolver.open({ type: 'scripted', name: 'd' });
+      const quick = await resolver.open({ type: 'scripted', name: 'q', failure_ttl: '5s' });
+      expect(s.fetches).toBe(2);
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(s.fetches).toBe(3);
+      expect(quick.available).toBe(false);
+      s.next.value = 'late-value';
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(quick.available).toBe(true);
+      expect(quick.value()).toBe('late-value');
+      expect(byDefault.available).toBe(false);
+      await vi.advanceTimersByTimeAsync(50_000);
+      expect(byDefault.value()).toBe('late-value');
+      const fetches = s.fetches;
+      await vi.advanceTimersByTimeAsync(3_600_000);
+      expect(s.fetches).toBe(fetches);
+      expect(logs.some((l) => l.level === 'info' && l.msg?.includes('available now') === true)).toBe(true);
+      expect(JSON.stringify(logs)).not.toContain('late-value');
+      byDefault.close();
+      quick.close();
     });
 
     it('does not refresh without a ttl or with ttl 0', async () => {

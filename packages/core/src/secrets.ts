@@ -1,6 +1,7 @@
 import { durationSchema, parseDuration } from './duration.js';
 import { ErrorCodes, ProxyError } from './errors.js';
 import type { JsonSchema } from './schema.js';
+import type { SecretRedactor } from './redactor.js';
 import type { Clock, HttpClient, Logger } from './transform.js';
 
 /** The `source` block of a secret, as written in config: `{ type: env, var: X, json_key?, ttl? }`. */
@@ -10,6 +11,8 @@ export interface SecretSourceConfig {
   readonly json_key?: string;
   /** Re-fetch interval (duration string); absent or `0` reads once. */
   readonly ttl?: string;
+  /** How long to wait before trying again after a fetch failed (duration string, default `1m`). */
+  readonly failure_ttl?: string;
   readonly [field: string]: unknown;
 }
 
@@ -45,9 +48,17 @@ export interface SecretSourceDefinition<Config extends SecretSourceConfig = Secr
 export interface SecretHandle {
   /** Names the secret for audit records: the env var name, the secret id, ... */
   readonly label: string;
+  /** The source's `type` (`env`, `aws_sm`, ...). */
+  readonly type: string;
+  /**
+   * True once a value was fetched. A secret whose fetches all failed so far is unavailable:
+   * requests that need it get the transform's documented failure, and the resolver keeps
+   * trying every `failure_ttl`.
+   */
+  readonly available: boolean;
   /**
    * The current value. Throws a `ProxyError` (`PROXY_ERR_SECRET_UNAVAILABLE`, status 502)
-   * when no value could be fetched.
+   * when no value could be fetched yet.
    */
   value(): string;
   /** Stops background refresh. */
@@ -57,11 +68,15 @@ export interface SecretHandle {
 /** Opens secrets for transforms. */
 export interface SecretResolver {
   /**
-   * Resolves a source: fetches it once (rejecting with `PROXY_ERR_SECRET_UNAVAILABLE` when
-   * that fails, so a bad secret is a startup error), applies `json_key`, and, with a `ttl`,
-   * refreshes it in the background, keeping the last good value when a refresh fails.
+   * Resolves a source: fetches it once (at most {@link FIRST_FETCH_TIMEOUT_MS}), applies
+   * `json_key`, and, with a `ttl`, refreshes it in the background, keeping the last good value
+   * while a refresh fails (retrying at half the ttl). A first fetch that fails does not fail
+   * `open`: the handle is unavailable, the failure is logged (by label), and the fetch is tried
+   * again every `failure_ttl` (default 1m). Rejects only for a source type nobody registered.
    */
   open(source: SecretSourceConfig): Promise<SecretHandle>;
+  /** Every secret opened so far and not closed, for readiness checks. */
+  handles(): readonly SecretHandle[];
 }
 
 /** The built-in `env` backend: `{ type: env, var: NAME }` reads the proxy's environment. */
@@ -108,6 +123,7 @@ export function secretSourceSchema(sources: readonly SecretSourceDefinition[]): 
         type: { const: source.type },
         json_key: { type: 'string', minLength: 1 },
         ttl: durationSchema,
+        failure_ttl: durationSchema,
       },
       required: ['type', ...source.required],
       additionalProperties: false,
@@ -125,10 +141,18 @@ export interface SecretResolverOptions {
   readonly signal: AbortSignal;
   /** Environment the `env` backend reads; defaults to `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Every value fetched is registered here, so that logs and audit records never show it. */
+  readonly redactor?: SecretRedactor;
 }
 
 /** Longest delay `setTimeout` honours (about 24.8 days); longer TTLs refresh at this interval. */
 const MAX_TIMER_MS = 2_147_483_647;
+
+/** Longest a fetch may take; no request's cancellation can cut it shorter. */
+export const FIRST_FETCH_TIMEOUT_MS = 30_000;
+
+/** Wait before retrying a failed fetch when the source sets no `failure_ttl`. */
+export const DEFAULT_FAILURE_TTL_MS = 60_000;
 
 /**
  * Creates the resolver transforms open their secrets with. Error messages and log lines name
@@ -137,7 +161,10 @@ const MAX_TIMER_MS = 2_147_483_647;
 export function createSecretResolver(options: SecretResolverOptions): SecretResolver {
   const byType = new Map(options.sources.map((s) => [s.type, s]));
   const context: SecretSourceContext = { logger: options.logger, http: options.http, env: options.env ?? process.env };
+  const open = new Set<SecretHandle>();
+  const shortWarned = new Set<string>();
   return {
+    handles: () => [...open],
     async open(source) {
       const definition = byType.get(source.type);
       if (definition === undefined) {
@@ -149,62 +176,99 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
       }
       const label = definition.label(source);
       const ttl = source.ttl === undefined ? 0 : parseDuration(source.ttl);
+      const failureTtl = source.failure_ttl === undefined ? DEFAULT_FAILURE_TTL_MS : parseDuration(source.failure_ttl) || DEFAULT_FAILURE_TTL_MS;
       const controller = new AbortController();
       const signal = AbortSignal.any([options.signal, controller.signal]);
       const fetcher = definition.create(source, context);
       const read = async (): Promise<string> => {
         let raw: string;
         try {
-          raw = await fetcher.fetch(signal);
+          raw = await fetcher.fetch(AbortSignal.any([signal, AbortSignal.timeout(FIRST_FETCH_TIMEOUT_MS)]));
         } catch (err) {
           if (err instanceof ProxyError && err.code === ErrorCodes.SECRET_UNAVAILABLE) throw err;
           const detail = err instanceof Error ? err.message : String(err);
           throw unavailable(`secret ${label} (${source.type}) could not be fetched: ${detail}`, err);
         }
-        return source.json_key === undefined ? raw : extractJsonKey(raw, source.json_key, label);
+        const value = source.json_key === undefined ? raw : extractJsonKey(raw, source.json_key, label);
+        if (options.redactor !== undefined && !options.redactor.add(value, label) && !shortWarned.has(label)) {
+          shortWarned.add(label);
+          options.logger.warn({ secret: label, source: source.type }, `secret ${label} is too short to be recognised in logs; use a longer value`);
+        }
+        return value;
+      };
+      const logFailure = (err: unknown, what: string): void => {
+        options.logger.warn(
+          {
+            secret: label,
+            source: source.type,
+            code: err instanceof ProxyError ? err.code : ErrorCodes.SECRET_UNAVAILABLE,
+            error_class: err instanceof Error ? err.name : typeof err,
+            // The message names the secret and the failure; backends never put the value in it.
+            detail: err instanceof Error ? err.message : undefined,
+          },
+          what,
+        );
       };
 
-      let current = await read();
+      let current: string | undefined;
+      let lastError: ProxyError | undefined;
+      try {
+        current = await read();
+      } catch (err) {
+        lastError = err instanceof ProxyError ? err : unavailable(`secret ${label} (${source.type}) could not be fetched`, err);
+        logFailure(err, `secret ${label} is unavailable; requests that need it get the documented failure until a fetch succeeds`);
+      }
+
       let timer: NodeJS.Timeout | undefined;
-      const stop = (): void => {
-        clearTimeout(timer);
-        timer = undefined;
-        controller.abort();
-        options.signal.removeEventListener('abort', stop);
-      };
-      const schedule = (): void => {
+      const schedule = (ms: number): void => {
         if (signal.aborted) return;
-        timer = setTimeout(refresh, Math.min(ttl, MAX_TIMER_MS));
+        timer = setTimeout(refresh, Math.min(ms, MAX_TIMER_MS));
         timer.unref();
       };
       const refresh = (): void => {
         read()
           .then((value) => {
+            if (current === undefined) options.logger.info({ secret: label, source: source.type }, `secret ${label} is available now`);
             current = value;
+            lastError = undefined;
+            if (ttl > 0) schedule(ttl);
           })
           .catch((err: unknown) => {
             if (signal.aborted) return;
-            options.logger.warn(
-              {
-                secret: label,
-                source: source.type,
-                code: err instanceof ProxyError ? err.code : ErrorCodes.SECRET_UNAVAILABLE,
-                error_class: err instanceof Error ? err.name : typeof err,
-              },
-              `secret ${label} refresh failed; keeping the last value`,
-            );
-          })
-          .finally(schedule);
+            if (current === undefined) {
+              lastError = err instanceof ProxyError ? err : lastError;
+              schedule(failureTtl);
+              return;
+            }
+            logFailure(err, `secret ${label} refresh failed; keeping the last value`);
+            schedule(Math.max(1, Math.floor(ttl / 2)));
+          });
       };
-      if (ttl > 0 && !signal.aborted) {
-        options.signal.addEventListener('abort', stop, { once: true });
-        schedule();
-      }
-      return {
+      const handle: SecretHandle = {
         label,
-        value: () => current,
-        close: stop,
+        type: source.type,
+        get available() {
+          return current !== undefined;
+        },
+        value: () => {
+          if (current === undefined) throw lastError ?? unavailable(`secret ${label} (${source.type}) is not available`);
+          return current;
+        },
+        close: () => {
+          clearTimeout(timer);
+          timer = undefined;
+          controller.abort();
+          options.signal.removeEventListener('abort', handle.close);
+          open.delete(handle);
+        },
       };
+      // A value read once needs no timer; a failed first read is retried, and a ttl refreshes.
+      if (!signal.aborted && (current === undefined || ttl > 0)) {
+        options.signal.addEventListener('abort', handle.close, { once: true });
+        schedule(current === undefined ? failureTtl : ttl);
+      }
+      open.add(handle);
+      return handle;
     },
   };
 }

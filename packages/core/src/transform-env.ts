@@ -1,4 +1,5 @@
 import { createNoopMeter, type Meter } from '@opentelemetry/api';
+import { SecretRedactor } from './redactor.js';
 import { createSecretResolver, envSource, type SecretResolver, type SecretSourceDefinition } from './secrets.js';
 import type { Clock, HttpClient, Logger, TransformEnv } from './transform.js';
 
@@ -20,6 +21,8 @@ export interface TransformEnvOptions {
   readonly secretSources?: readonly SecretSourceDefinition[];
   /** Environment of the default resolver's `env` backend (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Where secret values are registered for redaction (default: a new one, also given to the default resolver). */
+  readonly redactor?: SecretRedactor;
 }
 
 /** The system clock. */
@@ -29,6 +32,7 @@ export const systemClock: Clock = Object.freeze({ now: () => Date.now() });
 export function createTransformEnv(options: TransformEnvOptions): TransformEnv {
   const logger = options.logger.child({ transform: options.instanceId });
   const clock = options.clock ?? systemClock;
+  const redactor = options.redactor ?? new SecretRedactor();
   const secrets =
     options.secrets ??
     createSecretResolver({
@@ -37,11 +41,13 @@ export function createTransformEnv(options: TransformEnvOptions): TransformEnv {
       clock,
       http: options.http,
       signal: options.signal,
+      redactor,
       ...(options.env === undefined ? {} : { env: options.env }),
     });
   return {
     logger,
     secrets,
+    redactor,
     meter: options.meter ?? createNoopMeter(),
     http: options.http,
     clock,

@@ -1,6 +1,7 @@
 import type { Meter } from '@opentelemetry/api';
 import type { JsonSchema } from './schema.js';
 import type { ProxyRequest, ProxyResponse } from './request.js';
+import type { SecretRedactor } from './redactor.js';
 import type { SecretResolver } from './secrets.js';
 
 /** What a transform may return: nothing (continue) or a decision. */
@@ -91,6 +92,12 @@ export interface TransformEnv {
   readonly logger: Logger;
   /** Opens secret sources (`env` built in; `json_key` and `ttl` handled for every source). */
   readonly secrets: SecretResolver;
+  /**
+   * Keeps credentials out of logs and audit records. Values fetched through `secrets` are
+   * registered already; register here any credential the transform obtains itself (a token it
+   * mints), with a label naming it.
+   */
+  readonly redactor: SecretRedactor;
   /** OpenTelemetry meter for the transform's own instruments. */
   readonly meter: Meter;
   /** HTTP client that dials through the same upstream guard as proxied traffic. */

@@ -56,6 +56,8 @@ export const awsJwtTransform: TransformDefinition<AwsJwtConfig> = defineTransfor
       const label = audiences.join(',');
       try {
         const minted = await source.mint(audiences);
+        // The token is a credential: never let a log line or an audit record show it.
+        env.redactor.add(minted.token, 'aws_jwt');
         metrics.fetched(label);
         env.logger.debug({ audience: audiences, trigger, expires_at: new Date(minted.expiresAt).toISOString() }, 'minted a web-identity token');
         return minted;

@@ -33,6 +33,13 @@ export { DEFAULT_FORMATTER } from './inject.js';
  */
 export const PROXY_TOKEN_MISSING = 'proxy_token_missing';
 
+/**
+ * Reject reason (status 403) for a request in scope of a `require: true` entry whose secret
+ * could not be fetched. Entries without `require` leave such a request untouched instead and
+ * list the secret under the `secret_unavailable` and `skipped` annotations.
+ */
+export const SECRET_UNAVAILABLE = 'secret_unavailable';
+
 /** One entry, compiled and with its source open. */
 interface LiveSecret {
   readonly handle: SecretHandle;
@@ -98,6 +105,18 @@ function annotate(applied: readonly Applied[], trace: Trace): void {
   if (report.injected.length > 0) trace.annotate('injected', report.injected);
 }
 
+/**
+ * Lists the secrets a request in scope went without, because they could not be fetched:
+ * `secret_unavailable` (iron-proxy's annotation) and `skipped` with the reason.
+ */
+function noteUnavailable(trace: Trace, labels: readonly string[]): void {
+  trace.annotate('secret_unavailable', [...labels]);
+  trace.annotate(
+    'skipped',
+    labels.map((secret) => ({ secret, reason: SECRET_UNAVAILABLE })),
+  );
+}
+
 /** The `secrets` transform definition. */
 export const secretsTransform: TransformDefinition<SecretsConfig> = defineTransform<SecretsConfig>({
   name: 'secrets',
@@ -119,8 +138,19 @@ export const secretsTransform: TransformDefinition<SecretsConfig> = defineTransf
       onRequest(request, trace) {
         const applied: Applied[] = [];
         let bodyWork = false;
+        let unavailable: string[] | undefined;
         for (const live of secrets) {
           if (live.scope !== undefined && !live.scope.matches(request)) continue;
+          if (!live.handle.available) {
+            (unavailable ??= []).push(live.handle.label);
+            noteUnavailable(trace, unavailable);
+            if (live.action.required) {
+              annotate(applied, trace);
+              trace.annotate('missing_secret', live.handle.label);
+              return reject(403, SECRET_UNAVAILABLE);
+            }
+            continue;
+          }
           let value: string | undefined;
           const secret = (): string => (value ??= live.handle.value());
           const locations = live.action.apply(request, secret);

@@ -314,20 +314,17 @@ describe('secrets: values never reach the audit record', () => {
 });
 
 describe('secrets: startup', () => {
-  it('fails to start when a source cannot be read, without leaking other values', async () => {
+  it('starts when a source cannot be read, injecting the secrets that can be', async () => {
     const config = {
       secrets: [
         { source: source('API_TOKEN'), inject: { header: 'X-A' } },
         { source: { type: 'env', var: 'NOT_SET_ANYWHERE' }, inject: { header: 'X-B' } },
       ],
     };
-    const failure = await run(config, {}).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    expect(failure).toBeInstanceOf(Error);
-    expect((failure as Error).message).toContain('NOT_SET_ANYWHERE');
-    expect((failure as Error).message).not.toContain(REAL.API_TOKEN);
+    const result = await run(config, {});
+    expect(result.request.headers.get('x-a')).toBe(REAL.API_TOKEN);
+    expect(result.request.headers.get('x-b')).toBeUndefined();
+    expect(annotationsOf(result)).toMatchObject({ secret_unavailable: ['NOT_SET_ANYWHERE'] });
   });
 });
 
@@ -369,3 +366,46 @@ describe('secrets: schema', () => {
     expect(valid(config).length).toBeGreaterThan(0);
   });
 });
+
+describe('secrets: a secret that cannot be fetched', () => {
+  const entry = (extra: Record<string, unknown>) => ({ source: { type: 'env', var: 'UNSET_TOKEN' }, rules: [], ...extra });
+
+  it('does not stop the transform from starting, and leaves requests untouched without require', async () => {
+    const result = await run(
+      { secrets: [entry({ replace: { proxy_value: 'proxy-tok-1' } }), { source: source('API_TOKEN'), replace: { proxy_value: 'proxy-tok-2' }, rules: [] }] },
+      { headers: { 'X-A': 'proxy-tok-1', 'X-B': 'proxy-tok-2' } },
+    );
+    expect(result.decision.action).toBe('continue');
+    expect(result.request.headers.get('x-a')).toBe('proxy-tok-1');
+    expect(result.request.headers.get('x-b')).toBe(REAL.API_TOKEN);
+    expect(annotationsOf(result)).toEqual({
+      secret_unavailable: ['UNSET_TOKEN'],
+      skipped: [{ secret: 'UNSET_TOKEN', reason: 'secret_unavailable' }],
+      swapped: [{ secret: 'API_TOKEN', locations: ['header:X-B'] }],
+    });
+  });
+
+  it('leaves an inject entry out', async () => {
+    const result = await run({ secrets: [entry({ inject: { header: 'Authorization' } })] }, { headers: {} });
+    expect(result.decision.action).toBe('continue');
+    expect(result.request.headers.get('authorization')).toBeUndefined();
+    expect(annotationsOf(result)).toMatchObject({ secret_unavailable: ['UNSET_TOKEN'] });
+  });
+
+  it('refuses with 403 secret_unavailable a request in scope of a require entry', async () => {
+    const result = await run({ secrets: [entry({ replace: { proxy_value: 'proxy-tok-1', require: true } })] }, { headers: { 'X-A': 'proxy-tok-1' } });
+    expect(result.decision).toMatchObject({ action: 'reject', status: 403, reason: 'secret_unavailable' });
+    expect(result.audit).toMatchObject({ action: 'reject', rejected_by: 'secrets', reason: 'secret_unavailable' });
+    expect(annotationsOf(result)).toMatchObject({ missing_secret: 'UNSET_TOKEN', secret_unavailable: ['UNSET_TOKEN'] });
+  });
+
+  it('ignores the unavailable secret for requests out of its scope', async () => {
+    const result = await run(
+      { secrets: [entry({ replace: { proxy_value: 'proxy-tok-1', require: true }, rules: [{ host: 'api.example.com' }] })] },
+      { host: 'other.example.com' },
+    );
+    expect(result.decision.action).toBe('continue');
+    expect(annotationsOf(result)).toBeUndefined();
+  });
+});
+

@@ -1,0 +1,85 @@
+import { createSecretResolver, systemClock } from '@proxy/core';
+import type { ConfigIssue, Logger, SecretSourceConfig } from '@proxy/core';
+import { issueAt } from '@proxy/config';
+import type { FieldPath } from '@proxy/config';
+import type { LoadedProxyConfig } from './server.js';
+
+/** What fetching one configured secret source gave. */
+export interface SecretCheck {
+  /** Where the source block is written. */
+  readonly at: ConfigIssue;
+  /** The secret's label (env var, secret id): never its value. */
+  readonly label: string;
+  readonly type: string;
+  readonly available: boolean;
+  /** Why it is unavailable (the source's error message, which never holds a value). */
+  readonly error?: string;
+}
+
+/**
+ * `proxy validate --check-secrets`: fetches every secret source the config names, once, the way
+ * startup does, and reports each by label and location. Sources are found wherever a transform's
+ * config holds one: any object whose `type` is a registered secret source type.
+ */
+export async function checkSecrets(loaded: LoadedProxyConfig, env: Readonly<Record<string, string | undefined>> = process.env): Promise<SecretCheck[]> {
+  const { document, config, registry } = loaded;
+  const types = new Set(registry.secretSources.map((s) => s.type));
+  const found: { path: FieldPath; source: SecretSourceConfig }[] = [];
+  config.transforms.forEach((entry, index) => collectSources(entry.config, ['transforms', index, 'config'], types, found));
+  const shutdown = new AbortController();
+  const resolver = createSecretResolver({
+    sources: registry.secretSources,
+    logger: silentLogger,
+    clock: systemClock,
+    http: () => Promise.reject(new Error('secret sources fetch with their own clients')),
+    signal: shutdown.signal,
+    env,
+  });
+  try {
+    const checks: SecretCheck[] = [];
+    for (const { path, source } of found) {
+      const at = issueAt(document, path, '');
+      const handle = await resolver.open(source);
+      let error: string | undefined;
+      try {
+        handle.value();
+      } catch (err) {
+        error = err instanceof Error ? err.message : String(err);
+      }
+      handle.close();
+      checks.push({ at, label: handle.label, type: handle.type, available: handle.available, ...(error === undefined ? {} : { error }) });
+    }
+    return checks;
+  } finally {
+    shutdown.abort();
+  }
+}
+
+/** One line per check: `file:line:column path: label (type): available|unavailable: why`. */
+export function formatSecretCheck(check: SecretCheck): string {
+  const where = `${check.at.file ?? ''}:${check.at.line ?? 0}:${check.at.column ?? 0}`;
+  const state = check.available ? 'available' : `unavailable: ${check.error ?? 'no value'}`;
+  return `${where} ${check.at.path}: secret ${check.label} (${check.type}): ${state}`;
+}
+
+function collectSources(node: unknown, path: FieldPath, types: ReadonlySet<string>, out: { path: FieldPath; source: SecretSourceConfig }[]): void {
+  if (Array.isArray(node)) {
+    node.forEach((item, i) => collectSources(item, [...path, i], types, out));
+    return;
+  }
+  if (typeof node !== 'object' || node === null) return;
+  const record = node as Record<string, unknown>;
+  if (typeof record.type === 'string' && types.has(record.type)) {
+    out.push({ path, source: record as SecretSourceConfig });
+    return;
+  }
+  for (const [key, value] of Object.entries(record)) collectSources(value, [...path, key], types, out);
+}
+
+const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  child: () => silentLogger,
+};
