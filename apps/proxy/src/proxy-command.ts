@@ -4,9 +4,10 @@
  */
 import { runAwsJwtCommand } from './aws-jwt-command.js';
 import { parseCommandLine, usage } from './command-line.js';
+import { configWarnings } from './config-warnings.js';
 import { serveUntilSignal } from './serve.js';
 import { loadProxyConfig, startProxy } from './server.js';
-import { reportStartupError } from './startup-error.js';
+import { reportConfigWarnings, reportStartupError } from './startup-error.js';
 import { version } from './version.js';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -25,8 +26,9 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case 'validate':
       try {
-        const { config } = await loadProxyConfig(parsed.configFile);
-        process.stdout.write(`${parsed.configFile}: valid (${config.transforms.length} transforms)\n`);
+        const loaded = await loadProxyConfig(parsed.configFile);
+        reportConfigWarnings(configWarnings(loaded));
+        process.stdout.write(`${parsed.configFile}: valid (${loaded.config.transforms.length} transforms)\n`);
         return 0;
       } catch (err) {
         return reportStartupError(err);
