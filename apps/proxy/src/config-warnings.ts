@@ -35,44 +35,19 @@ const UNIQUE_LOCAL_IPV6 = 'fc00::/7';
  */
 export function configWarnings(loaded: LoadedProxyConfig): ConfigWarning[] {
   const { document, config, registry } = loaded;
-  const warnings: ConfigWarning[] = [];
   const deny = CidrSet.parse(config.proxy.upstream_deny_cidrs);
+  const warnings: ConfigWarning[] = [];
   let destinationsDecided = false;
   config.transforms.forEach((entry, index) => {
     const at: FieldPath = ['transforms', index, 'config'];
     if (entry.name === 'allowlist') {
       const allowlist = entry.config as AllowlistConfig;
-      if (allowlist.warn) {
-        warnings.push(issueAt(document, [...at, 'warn'], 'this allowlist is in warn mode and refuses nothing: requests to destinations it does not list are forwarded and only logged'));
-        return;
-      }
-      const everywhere = wildcardOf(allowlist);
-      const reachable = PRIVATE_IPV4.filter((range) => !deny.containsRange(range));
-      if (everywhere !== undefined && reachable.length > 0) {
-        const ipv6 = deny.containsRange(UNIQUE_LOCAL_IPV6) ? '' : ` (and ${UNIQUE_LOCAL_IPV6} for IPv6 unique local addresses)`;
-        warnings.push(
-          issueAt(
-            document,
-            [...at, ...everywhere],
-            'this allowlist permits every destination and proxy.upstream_deny_cidrs does not deny all private networks, so workloads can reach them: ' +
-              `add ${reachable.join(', ')}${ipv6} to proxy.upstream_deny_cidrs unless they need them`,
-          ),
-        );
-      }
+      warnings.push(...allowlistWarnings(document, at, allowlist, deny));
+      // A warn-mode allowlist declares the capability but refuses nothing.
+      if (allowlist.warn) return;
     } else if (entry.name === 'secrets') {
-      (entry.config as SecretsConfig).secrets.forEach((secret, k) => {
-        const spray = everyDestination(secret);
-        if (spray === undefined) return;
-        warnings.push(
-          issueAt(
-            document,
-            [...at, 'secrets', k, ...spray.path],
-            `secret ${secretLabel(loaded, secret)} ${spray.why}: it will be sent to every destination the allowlist permits; add rules naming the hosts it is for`,
-          ),
-        );
-      });
+      warnings.push(...secretsWarnings(loaded, at, entry.config as SecretsConfig));
     }
-    // A warn-mode allowlist returned above: it declares the capability but refuses nothing.
     if (registry.transforms.get(entry.name)?.decidesDestinations === true) destinationsDecided = true;
   });
   const open = destinationsDecided ? [] : openListeners(config, document);
@@ -88,6 +63,40 @@ export function configWarnings(loaded: LoadedProxyConfig): ConfigWarning[] {
     );
   }
   return warnings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+}
+
+/** An allowlist in warn mode, or one permitting every destination while private networks are not denied. */
+function allowlistWarnings(document: ConfigDocument, at: FieldPath, allowlist: AllowlistConfig, deny: CidrSet): ConfigWarning[] {
+  if (allowlist.warn) {
+    return [issueAt(document, [...at, 'warn'], 'this allowlist is in warn mode and refuses nothing: requests to destinations it does not list are forwarded and only logged')];
+  }
+  const everywhere = wildcardOf(allowlist);
+  const reachable = PRIVATE_IPV4.filter((range) => !deny.containsRange(range));
+  if (everywhere === undefined || reachable.length === 0) return [];
+  const ipv6 = deny.containsRange(UNIQUE_LOCAL_IPV6) ? '' : ` (and ${UNIQUE_LOCAL_IPV6} for IPv6 unique local addresses)`;
+  return [
+    issueAt(
+      document,
+      [...at, ...everywhere],
+      'this allowlist permits every destination and proxy.upstream_deny_cidrs does not deny all private networks, so workloads can reach them: ' +
+        `add ${reachable.join(', ')}${ipv6} to proxy.upstream_deny_cidrs unless they need them`,
+    ),
+  ];
+}
+
+/** One warning per `secrets` entry that applies to every destination. */
+function secretsWarnings(loaded: LoadedProxyConfig, at: FieldPath, config: SecretsConfig): ConfigWarning[] {
+  return config.secrets.flatMap((secret, k) => {
+    const spray = everyDestination(secret);
+    if (spray === undefined) return [];
+    return [
+      issueAt(
+        loaded.document,
+        [...at, 'secrets', k, ...spray.path],
+        `secret ${secretLabel(loaded, secret)} ${spray.why}: it will be sent to every destination the allowlist permits; add rules naming the hosts it is for`,
+      ),
+    ];
+  });
 }
 
 /** Where an allowlist permits every destination (relative to its config), or undefined. */
