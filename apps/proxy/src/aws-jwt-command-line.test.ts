@@ -168,7 +168,7 @@ describe('awsJwtConfigYaml', () => {
       '/etc/proxy',
     );
     expect(yaml).toBe(`proxy:
-  upstream_deny_cidrs: ["169.254.169.254/32", "fd00:ec2::254/128"]
+  upstream_deny_cidrs: ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "fd00:ec2::23/128", "100.100.100.200/32"]
   reverse:
     - listen: ":8080"
       upstream_host: "api.example.com"

@@ -2,11 +2,14 @@ import { resolve } from 'node:path';
 import type { AwsJwtSettings } from './aws-jwt-command-line.js';
 
 /**
- * Upstream addresses the command line refuses: cloud instance metadata only. The original
- * forwards anywhere, so a pinned sidecar may name a loopback or private upstream; a shared
- * proxy still cannot be pointed at the credentials endpoint by a client-supplied host header.
+ * Upstream addresses the command line refuses: the cloud credential endpoints only (link-local
+ * IPv4 and IPv6, which hold instance metadata, ECS task credentials and EKS Pod Identity; AWS's
+ * IPv6 metadata and Pod Identity addresses; Alibaba Cloud's metadata address). Loopback is not
+ * denied: the original forwards anywhere and sidecars talk to upstreams on localhost, so a
+ * pinned sidecar may name a loopback or private upstream; a shared proxy still cannot be
+ * pointed at a credentials endpoint by a client-supplied host header.
  */
-const COMPAT_UPSTREAM_DENY_CIDRS = ['169.254.169.254/32', 'fd00:ec2::254/128'];
+const COMPAT_UPSTREAM_DENY_CIDRS = ['169.254.0.0/16', 'fe80::/10', 'fd00:ec2::254/128', 'fd00:ec2::23/128', '100.100.100.200/32'];
 
 /**
  * The `proxy --config` YAML equivalent to an aws-outbound-jwt-proxy command line: one reverse

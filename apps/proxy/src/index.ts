@@ -4,6 +4,8 @@
  */
 export { startProxy, loadProxyConfig } from './server.js';
 export type { StartProxyOptions, StartProxyCommonOptions, ConfigText, RunningProxy, LoadedProxyConfig } from './server.js';
+export { configWarnings } from './config-warnings.js';
+export type { ConfigWarning } from './config-warnings.js';
 export { builtinTransforms, builtinSecretSources, loadExternalTransform } from './registry.js';
 export { createMetrics } from './metrics.js';
 export type { Metrics } from './metrics.js';

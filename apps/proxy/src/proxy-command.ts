@@ -4,9 +4,10 @@
  */
 import { runAwsJwtCommand } from './aws-jwt-command.js';
 import { parseCommandLine, usage } from './command-line.js';
+import { configWarnings } from './config-warnings.js';
 import { serveUntilSignal } from './serve.js';
 import { loadProxyConfig, startProxy, type LoadedProxyConfig } from './server.js';
-import { reportStartupError } from './startup-error.js';
+import { reportConfigWarnings, reportStartupError } from './startup-error.js';
 import { version } from './version.js';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -26,6 +27,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'validate':
       try {
         const loaded = await loadProxyConfig(parsed.configFile);
+        reportConfigWarnings(configWarnings(loaded));
         process.stdout.write(`${parsed.configFile}: valid (${loaded.config.transforms.length} transforms)\n`);
         return parsed.checkSecrets ? await reportSecrets(loaded) : 0;
       } catch (err) {

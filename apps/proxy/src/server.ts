@@ -19,6 +19,8 @@ import type { ClientLimits, EngineOptions, ListenerAddress, ReverseListenerOptio
 import { createDnsServer, type DnsServer } from '@proxy/dns';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { createAuditCounter } from './audit-metrics.js';
+import { configWarnings } from './config-warnings.js';
+import { forwardListeners, type ForwardListeners } from './forward-listeners.js';
 import { inactiveSections } from './inactive.js';
 import { createLogger, writeAudit } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -131,6 +133,10 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   // Every secret value fetched is registered here, and every log line passes through it.
   const redactor = new SecretRedactor();
   const logger = createLogger(config.log.level, options.logDestination, redactor);
+  for (const w of configWarnings({ document, config, registry })) {
+    logger.warn({ file: w.file, line: w.line, column: w.column, path: w.path, warning: w.message }, 'config warning');
+  }
+  const listeners = forwardListeners(config, document);
   const configDir = dirname(document.file);
   const shutdown = new AbortController();
   const clock = systemClock;
@@ -151,9 +157,9 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       countAudit?.(record);
     },
     ...(metrics === undefined ? {} : { meter: metrics.meter('@proxy/engine') }),
-    ...(httpListenerWanted(config, document) ? { httpListen: config.proxy.http_listen } : {}),
+    ...(listeners.http ? { httpListen: config.proxy.http_listen } : {}),
     reverse: await reverseListeners(config, configDir),
-    ...(await interception(config, document, configDir)),
+    ...(await interception(config, listeners, configDir)),
     maxRequestBodyBytes: requestBodyLimit(config),
     maxResponseBodyBytes: config.proxy.max_response_body_bytes,
     clientLimits: clientLimits(config),
@@ -206,8 +212,17 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const addresses: RunningAddress[] = [];
   try {
     addresses.push(...(await engine.listen()));
-    if (dnsServer !== undefined) addresses.push({ kind: 'dns', ...(await dnsServer.listen()) });
-    if (metrics !== undefined) addresses.push({ kind: 'metrics', ...(await metrics.listen()) });
+    // The process's other servers are no upstream either: each is registered with the engine
+    // once bound, so the guard refuses them as it refuses the engine's own listeners (508
+    // forwarding_loop). A management listener, when it ships, registers the same way.
+    const other = async (kind: 'dns' | 'metrics', listen: () => Promise<{ address: string; port: number }>): Promise<void> => {
+      const bound = await listen();
+      engine.addOwnAddress(bound);
+      addresses.push({ kind, ...bound });
+    };
+    // The DNS server's TCP port (UDP uses the same number; the proxy dials TCP only).
+    if (dnsServer !== undefined) await other('dns', () => dnsServer.listen());
+    if (metrics !== undefined) await other('metrics', () => metrics.listen());
   } catch (err) {
     shutdown.abort();
     await metrics?.close();
@@ -268,28 +283,16 @@ function clientLimits(config: ProxyConfig): ClientLimits {
 }
 
 /**
- * The plain HTTP listener runs unless the file writes reverse listeners and no
- * `proxy.http_listen`: a sidecar config (such as the one the aws-outbound-jwt-proxy command line
- * produces) then opens no forward proxy on `:80` it never asked for.
+ * The HTTPS and tunnel listeners (see {@link forwardListeners}) and how TLS is handled on them.
+ * In `mitm` mode the CA is loaded and checked here, so a bad CA stops startup with a one-line
+ * error naming the file.
  */
-function httpListenerWanted(config: ProxyConfig, document: ConfigDocument): boolean {
-  return document.locate(['proxy', 'http_listen']) !== undefined || (config.proxy.reverse ?? []).length === 0;
-}
-
-/**
- * The HTTPS and tunnel listeners and how TLS is handled on them. The HTTPS listener runs when
- * `proxy.https_listen` or a `tls` section is written (iron-proxy listens on `:443` by default,
- * which needs a CA, so a file with neither has no HTTPS listener); the tunnel listener when
- * `proxy.tunnel_listen` is set. In `mitm` mode the CA is loaded and checked here, so a bad CA
- * stops startup with a one-line error naming the file.
- */
-async function interception(config: ProxyConfig, document: ConfigDocument, configDir: string): Promise<Partial<EngineOptions>> {
-  const https = document.locate(['proxy', 'https_listen']) !== undefined || document.locate(['tls']) !== undefined;
+async function interception(config: ProxyConfig, listeners: ForwardListeners, configDir: string): Promise<Partial<EngineOptions>> {
   const tunnel = config.proxy.tunnel_listen;
-  if (!https && tunnel === undefined) return {};
+  if (!listeners.https && tunnel === undefined) return {};
   const options: Partial<EngineOptions> = {
     tlsMode: config.tls.mode,
-    ...(https ? { httpsListen: config.proxy.https_listen } : {}),
+    ...(listeners.https ? { httpsListen: config.proxy.https_listen } : {}),
     ...(tunnel === undefined ? {} : { tunnelListen: tunnel }),
   };
   if (config.tls.mode !== 'mitm') return options;

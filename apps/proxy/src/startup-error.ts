@@ -1,4 +1,5 @@
-import { ConfigError, ProxyError } from '@proxy/core';
+import { ConfigError, formatConfigIssues, ProxyError } from '@proxy/core';
+import type { ConfigWarning } from './config-warnings.js';
 
 /**
  * Prints a startup failure for a human on stderr, prefixed with the command's name: every
@@ -22,4 +23,15 @@ export function reportStartupError(err: unknown, command = 'proxy'): number {
   }
   process.stderr.write(`${command}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   return 1;
+}
+
+/**
+ * Prints config warnings for a human on stderr, like the problems of an invalid config but
+ * marked as warnings: a count line, then `  warning: file:line:column: path: message` each.
+ */
+export function reportConfigWarnings(warnings: readonly ConfigWarning[], command = 'proxy'): void {
+  if (warnings.length === 0) return;
+  const n = warnings.length;
+  process.stderr.write(`${command}: configuration ${n === 1 ? 'warning' : 'warnings'} (${n})\n`);
+  for (const warning of warnings) process.stderr.write(`  warning: ${formatConfigIssues([warning])}\n`);
 }

@@ -284,6 +284,18 @@ describe('aws-outbound-jwt-proxy command line: header mode', () => {
     expect(missing.status).toBe(400);
     expect(missing.body).toContain('X-Upstream-Host');
   });
+
+  it('refuses a header naming a cloud credential endpoint (403), while loopback stays reachable', async () => {
+    const proxy = await startCompat(['--upstream-scheme=http', ...LOCAL]);
+    const endpoints = ['169.254.169.254', '169.254.170.2', '169.254.170.23', '100.100.100.200', '[fd00:ec2::23]', '[fe80::1]', '[64:ff9b::a9fe:aa02]'];
+    for (const [i, endpoint] of endpoints.entries()) {
+      const refused = await get(proxy, `/credentials-${i}`, [`X-Upstream-Host: ${endpoint}`]);
+      expect(refused.status, endpoint).toBe(403);
+      const audit = await proxy.waitForAudit((r) => r.path === `/credentials-${i}`);
+      expect(audit, endpoint).toMatchObject({ rejected_by: 'upstream_guard', reason: 'upstream_denied' });
+    }
+    expect((await get(proxy, '/loopback', [`X-Upstream-Host: 127.0.0.1:${echo.port}`])).status).toBe(200);
+  });
 });
 
 describe('aws-outbound-jwt-proxy command line: streaming', () => {

@@ -9,12 +9,19 @@ export interface ConfigRegistry {
 }
 
 /**
- * Upstream addresses refused when `proxy.upstream_deny_cidrs` is absent: cloud instance
- * metadata (IPv4 and AWS IPv6), loopback, "this network" and the unspecified IPv6 address.
+ * Upstream addresses refused when `proxy.upstream_deny_cidrs` is absent: the cloud credential
+ * endpoints (all of IPv4 link-local, which holds instance metadata `169.254.169.254`, ECS task
+ * credentials `169.254.170.2` and EKS Pod Identity `169.254.170.23`; IPv6 link-local; AWS's
+ * IPv6 metadata and Pod Identity addresses; Alibaba Cloud's metadata address), loopback,
+ * "this network" and the unspecified IPv6 address. Private networks (RFC 1918, IPv6 ULA) stay
+ * reachable, as in iron-proxy.
  */
 export const DEFAULT_UPSTREAM_DENY_CIDRS: readonly string[] = Object.freeze([
-  '169.254.169.254/32',
+  '169.254.0.0/16',
+  'fe80::/10',
   'fd00:ec2::254/128',
+  'fd00:ec2::23/128',
+  '100.100.100.200/32',
   '127.0.0.0/8',
   '::1/128',
   '0.0.0.0/8',

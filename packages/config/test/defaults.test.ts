@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CidrSet } from '@proxy/core';
 import { DEFAULT_UPSTREAM_DENY_CIDRS, parseConfigText, validateConfig } from '../src/index.js';
 import type { ProxyConfig } from '../src/index.js';
 import { strictStandIns } from './support/stand-ins.js';
@@ -28,16 +29,27 @@ describe('defaults', () => {
     expect(load('transforms:\n  - name: slow_policy\n').transforms).toEqual([{ name: 'slow_policy', config: { timeout: '8s' } }]);
   });
 
-  it('denies metadata and loopback upstreams when upstream_deny_cidrs is absent', () => {
+  it('denies the cloud credential endpoints and loopback, not private networks, when upstream_deny_cidrs is absent', () => {
     expect(load('proxy: {}\n').proxy.upstream_deny_cidrs).toEqual([
-      '169.254.169.254/32',
+      '169.254.0.0/16',
+      'fe80::/10',
       'fd00:ec2::254/128',
+      'fd00:ec2::23/128',
+      '100.100.100.200/32',
       '127.0.0.0/8',
       '::1/128',
       '0.0.0.0/8',
       '::/128',
     ]);
-    expect(DEFAULT_UPSTREAM_DENY_CIDRS).toHaveLength(6);
+    expect(DEFAULT_UPSTREAM_DENY_CIDRS).toHaveLength(9);
+    const deny = CidrSet.parse(DEFAULT_UPSTREAM_DENY_CIDRS);
+    // IMDS, ECS task credentials, EKS Pod Identity (IPv4 and IPv6), Alibaba Cloud metadata.
+    for (const endpoint of ['169.254.169.254', '169.254.170.2', '169.254.170.23', 'fd00:ec2::254', 'fd00:ec2::23', '100.100.100.200', 'fe80::1']) {
+      expect(deny.contains(endpoint), endpoint).toBe(true);
+    }
+    for (const reachable of ['10.0.0.1', '172.16.0.1', '192.168.1.1', 'fd12::1', '100.100.100.201']) {
+      expect(deny.contains(reachable), reachable).toBe(false);
+    }
   });
 
   it('replaces the deny list with an explicit one, and disables it with []', () => {

@@ -160,7 +160,7 @@ describe('issue locations and messages', () => {
     ]);
     expect(where(issues)).toEqual([
       [5, 19, 'transforms[0].config.secrets[0].source.var', 'required field is missing'],
-      [5, 32, 'transforms[0].config.secrets[0].source.variable', 'unknown field "variable" (allowed: var, type, json_key, ttl)'],
+      [5, 32, 'transforms[0].config.secrets[0].source.variable', 'unknown field "variable" (allowed: var, type, json_key, ttl, failure_ttl)'],
       [6, 27, 'transforms[0].config.secrets[1].source.type', 'must be one of: env, aws_sm, aws_ssm'],
       [7, 19, 'transforms[0].config.secrets[2].source.type', 'required field is missing'],
     ]);

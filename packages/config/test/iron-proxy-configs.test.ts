@@ -26,6 +26,12 @@ describe("iron-proxy's published configs", () => {
       upstream_response_header_timeout: '30s',
       upstream_deny_cidrs: [...DEFAULT_UPSTREAM_DENY_CIDRS],
       reverse: [],
+      max_request_header_bytes: 65_536,
+      max_buffered_body_bytes: 134_217_728,
+      max_connections: 1024,
+      client_header_timeout: '30s',
+      client_request_timeout: '5m',
+      client_body_timeout: '60s',
     });
     expect(config.tls).toEqual({
       mode: 'mitm',

@@ -35,6 +35,7 @@ export type {
 export { ruleSchema, rulesSchema, compileRules, compileHostGlob, compilePathGlob, normalizeHost } from './rules.js';
 export type { RuleConfig, RuleSet, RuleTarget } from './rules.js';
 export { CidrSet, isIpLiteral } from './cidr.js';
+export type { CidrMatch, Ipv4Embedding } from './cidr.js';
 export { canonicalHeaderName, compileHeaderPatterns, isRegexHeaderPattern } from './header-patterns.js';
 export type { HeaderPatternSet } from './header-patterns.js';
 export { compileTemplate, templateFunctions } from './template.js';

@@ -112,16 +112,11 @@ describe('runTransform', () => {
     expect((caught as ConfigError).issues.map((i) => i.path)).toEqual(['header', 'source']);
   });
 
-  it('fails creation when the secret is missing, naming the variable', async () => {
-    let caught: unknown;
-    try {
-      await runTransform(injectHeader, config, {}, { env: {} });
-    } catch (err) {
-      caught = err;
-    }
-    expect(caught).toBeInstanceOf(ProxyError);
-    expect((caught as ProxyError).code).toBe(ErrorCodes.TRANSFORM_CREATE_FAILED);
-    expect((caught as ProxyError).message).toContain('API_TOKEN');
+  it('creates the transform without a missing secret; a request needing it fails closed (502 secret_unavailable)', async () => {
+    const result = await runTransform(injectHeader, config, { host: 'api.example.com' }, { env: {} });
+    expect(result.decision).toMatchObject({ action: 'reject', status: 502, reason: 'secret_unavailable' });
+    expect(result.audit).toMatchObject({ action: 'error', rejected_by: 'inject-header', reason: 'secret_unavailable' });
+    expect(result.request.headers.get('authorization')).toBeUndefined();
   });
 
   it('gives transforms an http client that refuses the network unless one is passed', async () => {

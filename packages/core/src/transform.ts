@@ -142,6 +142,13 @@ export interface TransformDefinition<Config = unknown> {
   readonly name: string;
   /** JSON Schema (draft-07, ajv) of the `config` block. Use `additionalProperties: false`. */
   readonly schema: JsonSchema;
+  /**
+   * Set to `true` on a transform whose `onTunnel`/`onRequest` refuse destinations it does not
+   * permit, as the allowlist does. The app warns about a config in which no transform decides
+   * destinations: the proxy then forwards to any host outside `proxy.upstream_deny_cidrs`.
+   * Only a declaration read at load time; it changes nothing at request time.
+   */
+  readonly decidesDestinations?: boolean;
   create(config: Config, env: TransformEnv): Awaitable<Transform>;
 }
 

@@ -91,6 +91,14 @@ export interface Engine {
   setPipeline(pipeline: Pipeline): Pipeline | undefined;
   /** Opens every configured listener; on failure, closes those already open and throws. */
   listen(): Promise<ListenerAddress[]>;
+  /**
+   * Registers another TCP address this process listens on, outside the engine (the DNS
+   * server's TCP port, the metrics endpoint, a management API): the upstream guard then
+   * refuses to dial it, as it refuses the engine's own listeners (508 `forwarding_loop`), so a
+   * workload cannot reach the process's other services through the proxy. Call it once the
+   * listener is bound (`0.0.0.0` / `::` stand for every local address).
+   */
+  addOwnAddress(address: BoundAddress): void;
   /** Stop accepting, let in-flight requests finish for up to `graceMs` (default 10 s), then close everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -123,7 +131,7 @@ class ProxyEngine implements Engine {
   readonly http: HttpClient;
   readonly #logger: Logger;
   readonly #guard: UpstreamGuard;
-  /** Where the listeners are bound: the guard refuses to dial them (forwarding loops). */
+  /** Where the listeners (and the process's other servers) are bound: the guard refuses to dial them (forwarding loops). */
   readonly #bound: BoundAddress[] = [];
   readonly #agent: Agent;
   readonly #app: ProxyApp;
@@ -217,6 +225,10 @@ class ProxyEngine implements Engine {
       throw err;
     }
     return addresses;
+  }
+
+  addOwnAddress(address: BoundAddress): void {
+    this.#bound.push({ address: address.address, port: address.port });
   }
 
   close(graceMs = DEFAULT_GRACE_MS): Promise<void> {

@@ -15,4 +15,4 @@ export type { ListenAddress } from './listen-address.js';
 export type { ListenerKind } from './listener.js';
 export type { LeafCertificateSource, TlsMode } from './tls-interception.js';
 export { UpstreamGuard } from './upstream-guard.js';
-export type { UpstreamGuardOptions, UpstreamTarget } from './upstream-guard.js';
+export type { BoundAddress, UpstreamGuardOptions, UpstreamTarget } from './upstream-guard.js';

@@ -45,7 +45,8 @@ const RESOLVER_TRIES = 2;
 
 /**
  * The one way the proxy opens upstream connections: resolve the name, refuse the connection
- * when ANY resolved address is in the deny list (IPv4-mapped IPv6 counted as IPv4), then connect
+ * when ANY resolved address is in the deny list (an IPv6 address embedding a denied IPv4
+ * address counted as denied), refuse one of the proxy's own listeners, then connect
  * to exactly one of the checked addresses (never a second lookup), wrapping it in TLS verified
  * against the default roots plus the configured extra CA, TLS 1.2 at least.
  *
@@ -89,12 +90,17 @@ export class UpstreamGuard {
     return addresses;
   }
 
-  /** Throws `upstream_denied` when any of `addresses` falls in the deny list. */
+  /**
+   * Throws `upstream_denied` when any of `addresses` falls in the deny list, or is an IPv6
+   * address embedding an IPv4 address that does (NAT64, 6to4, Teredo, IPv4-compatible or
+   * IPv4-mapped: see `CidrSet.matchWithEmbedded`).
+   */
   check(host: string, addresses: readonly string[]): void {
     for (const address of addresses) {
-      const range = this.#deny.match(address);
-      if (range !== undefined) {
-        throw new ProxyError(ErrorCodes.UPSTREAM_DENIED, `upstream ${unbracket(host)} resolves to ${address}, inside denied ${range}`, {
+      const match = this.#deny.matchWithEmbedded(address);
+      if (match !== undefined) {
+        const embeds = match.embedded === undefined ? '' : ` (embeds ${match.embedded.address})`;
+        throw new ProxyError(ErrorCodes.UPSTREAM_DENIED, `upstream ${unbracket(host)} resolves to ${address}${embeds}, inside denied ${match.range}`, {
           status: 403,
           reason: 'upstream_denied',
         });

@@ -5,8 +5,18 @@ import { createPipeline, createTransformEnv, defineTransform, systemClock } from
 import type { AuditRecord, Logger, Pipeline, Transform } from '@proxy/core';
 import { createEngine, type Engine, type EngineOptions, type ListenerAddress, type ListenerKind } from '../src/index.js';
 
-/** The deny list config applies when `upstream_deny_cidrs` is not set. */
-export const DEFAULT_DENY_CIDRS = ['169.254.169.254/32', 'fd00:ec2::254/128', '127.0.0.0/8', '::1/128'];
+/** The deny list config applies when `upstream_deny_cidrs` is not set (`DEFAULT_UPSTREAM_DENY_CIDRS` of @proxy/config). */
+export const DEFAULT_DENY_CIDRS = [
+  '169.254.0.0/16',
+  'fe80::/10',
+  'fd00:ec2::254/128',
+  'fd00:ec2::23/128',
+  '100.100.100.200/32',
+  '127.0.0.0/8',
+  '::1/128',
+  '0.0.0.0/8',
+  '::/128',
+];
 
 /** One line a {@link RecordingLogger} received. */
 export interface LogLine {

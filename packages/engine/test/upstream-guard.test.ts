@@ -17,6 +17,7 @@ beforeAll(async () => {
       'mixed.example.test': { A: ['192.0.2.10', '127.0.0.1'] },
       'imds.example.test': { A: ['169.254.169.254'] },
       'public.example.test': { A: ['192.0.2.20'], AAAA: ['2001:db8::20'] },
+      'dns64.example.test': { AAAA: ['64:ff9b::a9fe:a9fe'] },
     },
   });
   proxy = await startEngine({ upstreamDenyCidrs: DEFAULT_DENY_CIDRS, upstreamResolver: dns.resolver });
@@ -46,6 +47,28 @@ describe('the upstream guard in the engine (default deny list)', () => {
     const path = new URL(target).pathname;
     const audit = await proxy.audit((a) => a.path === path);
     expect(audit).toMatchObject({ action: 'reject', rejected_by: 'upstream_guard', reason: 'upstream_denied', status_code: 403 });
+  });
+
+  // No NAT64 gateway, 6to4 relay or Teredo server is on the path here, and the sandbox may not
+  // route these addresses at all: what matters is that the guard refuses them (403) before
+  // dialling, where a dial would have ended in 502.
+  it.each([
+    ['a NAT64 address of IMDS', '[64:ff9b::a9fe:a9fe]', '169.254.169.254'],
+    ['a NAT64 address of loopback', '[64:ff9b::127.0.0.1]', '127.0.0.1'],
+    ['a 6to4 address of IMDS', '[2002:a9fe:a9fe::1]', '169.254.169.254'],
+    ['an IPv4-compatible address of IMDS', '[::169.254.169.254]', '169.254.169.254'],
+    ['an IPv4-compatible address of loopback', '[::7f00:1]', '127.0.0.1'],
+    ['a Teredo address whose server is IMDS', '[2001:0:a9fe:a9fe::1]', '169.254.169.254'],
+    ['a Teredo address whose client is IMDS', '[2001:0:4136:e378:8000:63bf:5601:5601]', '169.254.169.254'],
+    ['a name resolving to a NAT64 address of IMDS', 'dns64.example.test', '169.254.169.254'],
+  ])('refuses %s with 403 before dialling, naming the embedded address', async (_label, host, embedded) => {
+    const path = `/embedded/${encodeURIComponent(host)}`;
+    const r = await curl(['-g', '-x', `http://127.0.0.1:${proxy.port()}`, '-o', '/dev/null', '-w', '%{http_code}', `http://${host}${path}`]);
+    expect(r.stdout).toBe('403');
+    const audit = await proxy.audit((a) => a.path === path);
+    expect(audit).toMatchObject({ action: 'reject', rejected_by: 'upstream_guard', reason: 'upstream_denied', status_code: 403 });
+    const logged = proxy.logger.lines.find((l) => (l.fields as { request_id?: string }).request_id === audit.request_id && 'detail' in l.fields);
+    expect((logged?.fields as { detail?: string } | undefined)?.detail).toContain(`(embeds ${embedded}), inside denied`);
   });
 
   it('refuses a name resolving to the metadata address', async () => {
@@ -89,6 +112,31 @@ describe('forwarding loops', () => {
     expect(open.audits.filter((a) => a.reason === 'forwarding_loop' && a.path === new URL(target).pathname)).toHaveLength(1);
     const after = await curl(['-x', `http://127.0.0.1:${open.port()}`, '-w', '\n%{http_code}', `http://127.0.0.1:${echo.port}/after-loop`]);
     expect(after.stdout.split('\n').pop()).toBe('200');
+  });
+});
+
+describe('addresses registered with addOwnAddress', () => {
+  let other: EchoServer;
+  let engine: TestEngine;
+  beforeAll(async () => {
+    // Another server of the same process (a metrics endpoint, say), outside the engine.
+    other = await startEchoServer({ host: '127.0.0.1' });
+    engine = await startEngine({ upstreamDenyCidrs: [] });
+    engine.engine.addOwnAddress({ address: '127.0.0.1', port: other.port });
+  });
+  afterAll(async () => {
+    await engine?.close();
+    await other?.close();
+  });
+
+  it('are refused with 508 like the engine own listeners, without a connection', async () => {
+    const r = await curl(['-x', `http://127.0.0.1:${engine.port()}`, '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${other.port}/own-service`]);
+    expect(r.stdout).toBe('508');
+    expect(await engine.audit((a) => a.path === '/own-service')).toMatchObject({ rejected_by: 'upstream_guard', reason: 'forwarding_loop', status_code: 508 });
+    expect(other.connections).toBe(0);
+    // Another server on the same address is still reachable.
+    const ok = await curl(['-x', `http://127.0.0.1:${engine.port()}`, '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${echo.port}/not-own`]);
+    expect(ok.stdout).toBe('200');
   });
 });
 
@@ -138,6 +186,19 @@ describe('UpstreamGuard', () => {
       }
       expect(thrown, addresses.join()).toMatchObject({ code: ErrorCodes.UPSTREAM_DENIED, status: 403, reason: 'upstream_denied' });
     }
+  });
+
+  it('refuses an IPv6 address embedding a denied IPv4 address, naming both', () => {
+    const g = guard(['169.254.0.0/16']);
+    expect(() => g.check('x', ['64:ff9b::a9fe:a9fe'])).toThrow(
+      expect.objectContaining({
+        reason: 'upstream_denied',
+        status: 403,
+        message: 'upstream x resolves to 64:ff9b::a9fe:a9fe (embeds 169.254.169.254), inside denied 169.254.0.0/16',
+      }),
+    );
+    // Only what the list denies: NAT64 of a public address, or of loopback here, passes.
+    expect(() => g.check('x', ['64:ff9b::808:808', '64:ff9b::7f00:1', '2002:808:808::1'])).not.toThrow();
   });
 
   it('connects only after the check passed', async () => {

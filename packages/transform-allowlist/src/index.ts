@@ -47,6 +47,7 @@ const allowlistSchema = {
 export const allowlistTransform: TransformDefinition<AllowlistConfig> = defineTransform<AllowlistConfig>({
   name: 'allowlist',
   schema: allowlistSchema,
+  decidesDestinations: true,
   create(config, env) {
     // Flat entries are rules without method or path restrictions: one rule set covers all three.
     const allowed = compileRules([

@@ -26,9 +26,10 @@ function recordingLogger(): Logger & { warnings: object[] } {
 }
 
 describe('allowlist', () => {
-  it('exports the definition as default and by name', () => {
+  it('exports the definition as default and by name, declaring that it decides destinations', () => {
     expect(allowlist).toBe(allowlistTransform);
     expect(allowlist.name).toBe('allowlist');
+    expect(allowlist.decidesDestinations).toBe(true);
   });
 
   it.each<[string, TestRequestInit]>([
@@ -50,6 +51,10 @@ describe('allowlist', () => {
     ['an IP outside the CIDRs', { host: '192.168.1.1' }],
     ['a rule host with another method', { host: 'api.github.com', method: 'POST', path: '/repos/acme/app' }],
     ['a rule host with another path', { host: 'api.github.com', method: 'GET', path: '/user' }],
+    // The CIDRs match IP literals strictly: an IPv6 address embedding an allowed IPv4 one is not allowed.
+    ['a NAT64 address embedding an IP in a CIDR', { host: '64:ff9b::a01:203' }],
+    ['a 6to4 address embedding an IP in a CIDR', { host: '2002:a01:203::1' }],
+    ['an IPv4-compatible address embedding an IP in a CIDR', { host: '::10.1.2.3' }],
   ])('blocks %s with 403 not_allowlisted', async (_, request) => {
     const result = await runTransform(allowlist, config, request);
     expect(result.decision).toMatchObject({ action: 'reject', status: 403, reason: 'not_allowlisted' });
