@@ -22,8 +22,8 @@ export type {
   TransformDefinition,
   TransformEnv,
 } from './transform.js';
-export { ruleSchema, rulesSchema, compileRules, compileHostGlob, compilePathGlob, normalizeHost } from './rules.js';
-export type { RuleConfig, RuleSet, RuleTarget } from './rules.js';
+export { ruleSchema, rulesSchema, portsSchema, compileRules, compileHostGlob, compilePathGlob, normalizeHost, splitHostPattern } from './rules.js';
+export type { CompileRulesOptions, HostPattern, PortSpec, RuleConfig, RuleSet, RuleTarget } from './rules.js';
 export { CidrSet, isIpLiteral } from './cidr.js';
 export { canonicalHeaderName, compileHeaderPatterns, isRegexHeaderPattern } from './header-patterns.js';
 export type { HeaderPatternSet } from './header-patterns.js';
