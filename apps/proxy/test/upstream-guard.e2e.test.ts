@@ -27,6 +27,7 @@ transforms:
     config:
       domains: ["*"]
       cidrs: ["0.0.0.0/0", "::/0"]
+      default_ports: ["*"]
 `);
 });
 
