@@ -227,7 +227,8 @@ transforms:
       startOurs('six', workDir, ['http'], (p) => `${common(p)}transforms:
   - name: allowlist
     config:
-      cidrs: ["127.0.0.0/8"]
+      rules:
+        - { cidr: "127.0.0.0/8", ports: [${origin.plain}] }
   - name: header_allowlist
     config:
       headers: ["Host", "User-Agent", "Accept", "Authorization", "X-Api-Key"]
@@ -294,7 +295,7 @@ tls:
 transforms:
   - name: allowlist
     config:
-      domains: ["localhost"]
+      domains: ["localhost:${origin.tls}"]
 `), async (s) => {
       for (const size of sizes) {
         await measureCase(results, { id: `connect-ours-${size}`, mode: 'connect', size, tool: 'node', peer: `connect-squid-${size}`, direct: `direct-https-${size}` }, s,
@@ -314,7 +315,7 @@ tls:
 transforms:
   - name: allowlist
     config:
-      domains: ["localhost", "*.bench.test"]
+      domains: ["localhost:${origin.tls}", "*.bench.test:${origin.tls}"]
   - name: secrets
     config:
       secrets:

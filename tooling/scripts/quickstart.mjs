@@ -35,8 +35,9 @@ Quick start is running:
 Try, in another terminal:
   # allowed (200): the upstream echoes the request
   ${p} http://api.example.test:8081/get
-  # blocked by the allowlist (403)
+  # blocked by the allowlist (403): a host it does not name, and a port it does not name
   ${p} -i http://blocked.example.test:8081/
+  ${p} -i http://api.example.test:22/
   # the placeholder is swapped for the real secret in a header, in Basic auth, in the query, in the body
   ${p} -H 'Authorization: Bearer proxy-demo-token' http://api.example.test:8081/headers
   ${p} -u 'user:proxy-demo-token' http://api.example.test:8081/basic

@@ -42,7 +42,8 @@ tls:
   ca_key: "ca.key"
 
 transforms:
-  # Default deny: only these hosts are reachable; everything else gets 403.
+  # Default deny: only these hosts are reachable, on ports 80 and 443 (TLS) unless an entry
+  # names a port (api.example.com:8443); everything else gets 403.
   - name: allowlist
     config:
       domains:

@@ -33,7 +33,7 @@ proxy:
 transforms:
   - name: allowlist
     config:
-      domains: ["api.example.test"]
+      domains: ["api.example.test:${echo.port}"]
   - name: secrets
     config:
       secrets:

@@ -8,7 +8,8 @@ import { curl, runCli, runCommand, startProxyProcess, type ProxyProcess } from '
 // iron-proxy's quickstart config (its docker-compose example), as an iron-proxy user has it.
 // Only what a test on loopback needs is changed, each marked "test:": listen addresses, the CA
 // location, an upstream resolver that points httpbin.org and example.com at the local echo
-// upstream, and a deny list that lets the proxy dial loopback.
+// upstream, a deny list that lets the proxy dial loopback, and the allowlist's iron-proxy port
+// behaviour (any port) for the echo upstream's ephemeral port.
 const quickstart = (resolver: string, certDir: string): string => `
 # Built-in DNS server. Returns proxy_ip for all lookups.
 dns:
@@ -30,6 +31,7 @@ transforms:
     config:
       domains:
         - "httpbin.org"
+      default_ports: ["*"]            # test: the echo upstream is on an ephemeral port, not 80/443
 
   - name: secrets
     config:

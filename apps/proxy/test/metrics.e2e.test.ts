@@ -42,7 +42,8 @@ proxy:
 transforms:
   - name: allowlist
     config:
-      cidrs: ["127.0.0.0/8"]
+      rules:
+        - { cidr: "127.0.0.0/8", ports: [${echo.port}, ${refusedPort}] }
   - name: secrets
     config:
       secrets:

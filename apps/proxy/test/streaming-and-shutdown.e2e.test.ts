@@ -14,7 +14,7 @@ proxy:
 transforms:
   - name: allowlist
     config:
-      cidrs: ["127.0.0.0/8"]
+      domains: ["127.0.0.1:*"]
 `;
 
 let echo: EchoServer;

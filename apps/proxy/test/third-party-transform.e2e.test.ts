@@ -32,7 +32,7 @@ proxy:
 transforms:
   - name: allowlist
     config:
-      cidrs: ["127.0.0.0/8"]
+      rules: [{ cidr: "127.0.0.0/8", ports: [${echo.port}] }]
   - name: "${name}"
     config:
       require_headers: ["X-Team"]${extra}

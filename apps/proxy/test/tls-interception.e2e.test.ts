@@ -58,8 +58,9 @@ tls:
 transforms:
   - name: allowlist
     config:
-      domains: ["api.example.test", "strict.example.test"]
-      cidrs: ["${upstream.address}/32"]
+      domains: ["api.example.test:${upstream.port}", "strict.example.test:${upstream.port}"]
+      rules:
+        - { cidr: "${upstream.address}/32", ports: [${upstream.port}] }
   - name: secrets
     config:
       secrets:

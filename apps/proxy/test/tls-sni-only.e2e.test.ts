@@ -45,9 +45,10 @@ tls:
 transforms:
   - name: allowlist
     config:
-      domains: ["api.example.test"]
+      domains: ["api.example.test:${upstream.port}"]
       rules:
         - host: "paths.example.test"
+          ports: [${upstream.port}]
           methods: ["GET"]
           paths: ["/*"]
 `,

@@ -27,6 +27,7 @@ transforms:
     config:
       domains: ["*"]
       cidrs: ["0.0.0.0/0", "::/0"]
+      default_ports: ["*"]
 `);
 });
 
@@ -91,6 +92,7 @@ transforms:
   - name: allowlist
     config:
       cidrs: ["127.0.0.0/8"]
+      default_ports: ["*"]
 metrics:
   listen: "127.0.0.1:0"
 `);

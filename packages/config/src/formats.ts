@@ -20,6 +20,9 @@ const coreFormatMessages: Readonly<Record<string, (value: string) => string>> = 
   duration: durationMessage,
   cidr: (v) => `"${v}" is not a CIDR`,
   'host-glob': (v) => `"${v}" is not a host pattern (use e.g. api.example.com, *.example.com, *)`,
+  'host-port-glob': (v) =>
+    `"${v}" is not a host pattern with an optional port (use e.g. api.example.com, *.example.com:8443, [2001:db8::1]:8080, api.example.com:*)`,
+  'port-range': (v) => `"${v}" is not a port or port range (use e.g. 443, "8000-8999" or "*")`,
   'path-glob': (v) => `"${v}" is not a path pattern (must start with "/")`,
   'header-pattern': (v) => `"${v}" is not a header name or a /regex/ that compiles`,
   ipv4: (v) => `"${v}" is not an IPv4 address`,

@@ -78,7 +78,8 @@ function resolveAlternatives(finding: Finding, earlier: readonly Finding[], scop
   const prefix = `${error.schemaPath}/`;
   const branches = new Map<number, Finding[]>();
   for (const f of earlier) {
-    if (f.dropped || !f.error.schemaPath.startsWith(prefix)) continue;
+    // Items of one array share schema paths: only errors under this value belong to its branches.
+    if (f.dropped || !f.error.schemaPath.startsWith(prefix) || !isWithin(f.error.instancePath, error.instancePath)) continue;
     const index = Number(f.error.schemaPath.slice(prefix.length).split('/')[0]);
     branches.set(index, [...(branches.get(index) ?? []), f]);
   }
@@ -110,6 +111,11 @@ function resolveAlternatives(finding: Finding, earlier: readonly Finding[], scop
   const best = all.reduce((a, b) => (branchScore(b, error.instancePath) < branchScore(a, error.instancePath) ? b : a));
   drop(all.filter((b) => b !== best).flat());
   finding.dropped = true;
+}
+
+/** True when `pointer` is `base` or a value inside it. */
+function isWithin(pointer: string, base: string): boolean {
+  return pointer === base || pointer.startsWith(`${base}/`);
 }
 
 /** Lower is closer: a branch whose shape or discriminating constant does not fit scores worst. */

@@ -22,7 +22,7 @@ describe('defaults', () => {
     expect(config.log.level).toBe('info');
     expect(config.dns).toBeUndefined();
     // The transform's own schema defaults are applied too.
-    expect(config.transforms).toEqual([{ name: 'allowlist', config: { domains: ['example.com'], cidrs: [], rules: [], warn: false } }]);
+    expect(config.transforms).toEqual([{ name: 'allowlist', config: { domains: ['example.com'], cidrs: [], rules: [], default_ports: [80, 443], warn: false } }]);
   });
 
   it('gives a transform written without config an empty one, with its defaults', () => {

@@ -81,7 +81,7 @@ describe('a file with several errors', () => {
     expect(template?.message).toMatch(/^template references unknown field \.Valu\b.*\(allowed: \.Value\)$/);
     expect(where(error.issues)).toEqual([
       [2, 37, 'proxy.upstream_response_header_timeout', '"5x" is not a duration (use e.g. 30s, 5m, 1h)'],
-      [6, 7, 'transforms[0].config.domans', 'unknown field "domans" (allowed: domains, cidrs, rules, warn)'],
+      [6, 7, 'transforms[0].config.domans', 'unknown field "domans" (allowed: domains, cidrs, rules, default_ports, warn)'],
       [7, 15, 'transforms[0].config.cidrs[0]', '"10.0.0.0/33" is not a CIDR'],
       [14, 18, 'transforms[1].config.secrets[0].source.ttl', '"10 minutes" is not a duration (use e.g. 30s, 5m, 1h)'],
       [17, 24, 'transforms[1].config.secrets[0].inject.formatter', template?.message],
@@ -145,6 +145,35 @@ describe('issue locations and messages', () => {
     expect(where(issues)).toEqual([
       [5, 11, 'transforms[0].config.rules[0]', 'set one of: host, cidr'],
       [6, 11, 'transforms[0].config.rules[1]', 'set only one of: host, cidr (found host, cidr)'],
+    ]);
+  });
+
+  it('explains bad ports in rules, domains and default_ports', () => {
+    const issues = issuesOf([
+      'transforms:',
+      '  - name: allowlist',
+      '    config:',
+      '      domains: ["api.example.com:443", "api.example.com:99999", "dns.google:dns"]',
+      '      default_ports: [80, "9000-8000"]',
+      '      rules:',
+      '        - { host: "api.example.com:443", ports: [443] }',
+      '        - { host: api.example.com, ports: [0, "443", "8000-8999", "*"] }',
+      '        - { cidr: 10.0.0.0/8, ports: [] }',
+    ]);
+    expect(where(issues)).toEqual([
+      [4, 40, 'transforms[0].config.domains[1]', expect.stringMatching(/^"api.example.com:99999" is not a host pattern with an optional port \(use e.g./)],
+      [4, 65, 'transforms[0].config.domains[2]', expect.stringMatching(/^"dns.google:dns" is not a host pattern with an optional port/)],
+      [5, 27, 'transforms[0].config.default_ports[1]', '"9000-8000" is not a port or port range (use e.g. 443, "8000-8999" or "*")'],
+      [7, 49, 'transforms[0].config.rules[0].ports', 'host "api.example.com:443" names a port and ports is set too: write the port in one place'],
+      [8, 44, 'transforms[0].config.rules[1].ports[0]', 'must be >= 1 (got 0)'],
+      [8, 47, 'transforms[0].config.rules[1].ports[1]', '"443" is not a port or port range (use e.g. 443, "8000-8999" or "*")'],
+      [9, 38, 'transforms[0].config.rules[2].ports', 'must have at least 1 entry'],
+    ]);
+  });
+
+  it('keeps refusing ports in dns.passthrough', () => {
+    expect(where(issuesOf(['dns:', '  enabled: false', '  passthrough: ["corp.example.com:53"]']))).toEqual([
+      [3, 17, 'dns.passthrough[0]', '"corp.example.com:53" is not a host pattern (use e.g. api.example.com, *.example.com, *)'],
     ]);
   });
 

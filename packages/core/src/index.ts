@@ -32,8 +32,8 @@ export type {
   TransformDefinition,
   TransformEnv,
 } from './transform.js';
-export { ruleSchema, rulesSchema, compileRules, compileHostGlob, compilePathGlob, normalizeHost } from './rules.js';
-export type { RuleConfig, RuleSet, RuleTarget } from './rules.js';
+export { ruleSchema, rulesSchema, portsSchema, compileRules, compileHostGlob, compilePathGlob, normalizeHost, splitHostPattern } from './rules.js';
+export type { CompileRulesOptions, HostPattern, PortSpec, RuleConfig, RuleSet, RuleTarget } from './rules.js';
 export { CidrSet, isIpLiteral } from './cidr.js';
 export type { CidrMatch, Ipv4Embedding } from './cidr.js';
 export { canonicalHeaderName, compileHeaderPatterns, isRegexHeaderPattern } from './header-patterns.js';

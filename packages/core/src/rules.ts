@@ -1,29 +1,57 @@
 import { CidrSet, isIpLiteral, parseIp } from './cidr.js';
 import { ErrorCodes, ProxyError } from './errors.js';
+import type { RequestMode } from './request.js';
 import type { JsonSchema } from './schema.js';
+
+/** The highest TCP port. */
+const MAX_PORT = 65535;
+/** The port that means TLS in a rule. */
+const TLS_PORT = 443;
+
+/**
+ * One entry of a port list: a port (`443`), an inclusive range (`"8000-8999"`) or `"*"` (any
+ * port, whatever the scheme).
+ */
+export type PortSpec = number | string;
 
 /**
  * One destination rule, shared by every transform's `rules` (and the allowlist itself):
- * a host glob or a CIDR, with optional methods and path globs.
+ * a host glob or a CIDR, with optional ports, methods and path globs.
  */
 export interface RuleConfig {
-  /** Host glob: `*` (any host), `*.example.com` (subdomains and the apex), `api.example.com`. */
+  /**
+   * Host glob: `*` (any host), `*.example.com` (subdomains and the apex), `api.example.com`,
+   * optionally with a port: `api.example.com:443`, `[2001:db8::1]:8080`, `*.example.com:*`.
+   */
   readonly host?: string;
   /** CIDR range, matched against IP-literal destinations. Mutually exclusive with `host`. */
   readonly cidr?: string;
+  /**
+   * Destination ports; absent means the default set of the rule list (see
+   * {@link CompileRulesOptions.defaultPorts}). Not allowed when `host` carries a port.
+   */
+  readonly ports?: readonly PortSpec[];
   /** Methods to match (case-insensitive); absent or `["*"]` means all. */
   readonly methods?: readonly string[];
   /** Path globs; `/v1/*` matches `/v1` and everything below it. Absent means all paths. */
   readonly paths?: readonly string[];
 }
 
+/** JSON Schema of a port list: ports 1-65535, `"lo-hi"` ranges or `"*"`; at least one entry. */
+export const portsSchema: JsonSchema = Object.freeze({
+  type: 'array',
+  minItems: 1,
+  items: { anyOf: [{ type: 'integer', minimum: 1, maximum: MAX_PORT }, { type: 'string', format: 'port-range' }] },
+});
+
 /** JSON Schema of one rule. */
 export const ruleSchema: JsonSchema = Object.freeze({
   type: 'object',
   additionalProperties: false,
   properties: {
-    host: { type: 'string', minLength: 1, format: 'host-glob' },
+    host: { type: 'string', minLength: 1, format: 'host-port-glob' },
     cidr: { type: 'string', format: 'cidr' },
+    ports: { ...portsSchema, proxyHostWithoutPort: true },
     methods: { type: 'array', items: { type: 'string', minLength: 1 } },
     paths: { type: 'array', items: { type: 'string', format: 'path-glob' } },
   },
@@ -33,11 +61,28 @@ export const ruleSchema: JsonSchema = Object.freeze({
 /** JSON Schema of a `rules` list. */
 export const rulesSchema: JsonSchema = Object.freeze({ type: 'array', items: ruleSchema });
 
-/** The parts of a request rules look at. A host-only request (sni-only) has empty method and path. */
+/**
+ * The parts of a request rules look at; a `ProxyRequest` is one. A host-only request (sni-only,
+ * a tunnel opening) has empty method and path. `scheme` and `mode` tell whether the request is
+ * TLS, which port 443 in a rule requires.
+ */
 export interface RuleTarget {
   readonly host: string;
+  /** The destination port that will be dialled. */
+  readonly port: number;
+  readonly scheme: 'http' | 'https';
+  readonly mode: RequestMode;
   readonly method: string;
   readonly path: string;
+}
+
+/** Options of {@link compileRules}. */
+export interface CompileRulesOptions {
+  /**
+   * The ports of a rule that names none (no `ports`, no port in `host`). Default `["*"]`:
+   * any port, as iron-proxy matches. The allowlist narrows it to `[80, 443]`.
+   */
+  readonly defaultPorts?: readonly PortSpec[];
 }
 
 /** A list of rules compiled once at config load; matching does no parsing or allocation. */
@@ -48,12 +93,20 @@ export interface RuleSet {
   matches(target: RuleTarget): boolean;
 }
 
+/**
+ * Compiled ports: inclusive `[lo, hi]` pairs, flattened. `undefined` stands for `*` (any port,
+ * any scheme).
+ */
+type PortRanges = Int32Array | undefined;
+
 /** One compiled rule: precompiled predicates, evaluated without allocating. */
 interface CompiledRule {
   /** Matches a normalized host name (host-glob rules). */
   readonly host: ((host: string) => boolean) | undefined;
   /** Matches an IP-literal destination (CIDR rules and IP-literal `host` rules). */
   readonly cidrs: CidrSet | undefined;
+  /** The ports the rule allows; undefined means every port. */
+  readonly ports: PortRanges;
   /** Upper-cased methods; undefined means every method. */
   readonly methods: readonly string[] | undefined;
   /** Path predicates; undefined means every path. */
@@ -68,9 +121,22 @@ interface CompiledRule {
  * IPv4-mapped IPv6 spellings of one address are the same address. A host-only request
  * (method and path empty, from sni-only mode) never matches a rule that lists methods (other
  * than `*`) or paths, since neither is known.
+ *
+ * Ports: a rule matches the ports it names (`ports`, or a port written in `host`), else
+ * `options.defaultPorts` (any port by default). Port 443 in a port list, written or covered by
+ * a range, matches only a TLS request: scheme `https`, mode `sni-only`, or a tunnel opening
+ * (mode `tunnel`, whose inner requests are matched again). A cleartext request to port 443
+ * never matches it, so a rule scoped to `host:443` never applies to cleartext. `*` matches any
+ * port and scheme.
  */
-export function compileRules(rules: readonly RuleConfig[]): RuleSet {
-  const compiled = rules.map((rule, index) => compileRule(rule, index));
+export function compileRules(rules: readonly RuleConfig[], options: CompileRulesOptions = {}): RuleSet {
+  let defaultPorts: PortRanges;
+  try {
+    defaultPorts = options.defaultPorts === undefined ? undefined : compilePorts(options.defaultPorts);
+  } catch (err) {
+    throw configError(`default ports: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const compiled = rules.map((rule, index) => compileRule(rule, index, defaultPorts));
   const needsIp = compiled.some((r) => r.cidrs !== undefined);
   return {
     size: compiled.length,
@@ -78,6 +144,7 @@ export function compileRules(rules: readonly RuleConfig[]): RuleSet {
       const host = isNormalized(target.host) ? target.host : normalizeHost(target.host);
       const ip = needsIp && mayBeIp(host) ? parseIp(host) : undefined;
       for (const rule of compiled) {
+        if (rule.ports !== undefined && !portMatches(rule.ports, target)) continue;
         if (rule.cidrs !== undefined) {
           if (ip === undefined || rule.cidrs.matchParsed(ip) === undefined) continue;
         } else if (rule.host !== undefined && !rule.host(host)) {
@@ -92,16 +159,23 @@ export function compileRules(rules: readonly RuleConfig[]): RuleSet {
   };
 }
 
-function compileRule(rule: RuleConfig, index: number): CompiledRule {
-  const bad = (why: string): ProxyError =>
-    new ProxyError(ErrorCodes.CONFIG_INVALID, `rules[${index}]: ${why}`, { reason: 'config_invalid' });
+function compileRule(rule: RuleConfig, index: number, defaultPorts: PortRanges): CompiledRule {
+  const bad = (why: string): ProxyError => configError(`rules[${index}]: ${why}`);
   if ((rule.host === undefined) === (rule.cidr === undefined)) throw bad('exactly one of host or cidr is required');
   let host: ((host: string) => boolean) | undefined;
   let cidrs: CidrSet | undefined;
+  let ports: PortRanges = defaultPorts;
   try {
-    if (rule.cidr !== undefined) cidrs = CidrSet.parse([rule.cidr]);
-    else if (rule.host !== undefined && isIpLiteral(rule.host)) cidrs = CidrSet.parse([hostCidr(rule.host)]);
-    else if (rule.host !== undefined) host = compileHostGlob(rule.host);
+    if (rule.cidr !== undefined) {
+      cidrs = CidrSet.parse([rule.cidr]);
+    } else if (rule.host !== undefined) {
+      const pattern = splitHostPattern(rule.host);
+      if (pattern.port !== undefined && rule.ports !== undefined) throw new Error(hostPortConflict(rule.host));
+      if (isIpLiteral(pattern.host)) cidrs = CidrSet.parse([hostCidr(pattern.host)]);
+      else host = compileHostGlob(pattern.host);
+      if (pattern.port !== undefined) ports = compilePorts([pattern.port]);
+    }
+    if (rule.ports !== undefined) ports = compilePorts(rule.ports);
   } catch (err) {
     throw bad(err instanceof Error ? err.message : String(err));
   }
@@ -114,10 +188,120 @@ function compileRule(rule: RuleConfig, index: number): CompiledRule {
   } catch (err) {
     throw bad(err instanceof Error ? err.message : String(err));
   }
-  return { host, cidrs, methods, paths };
+  return { host, cidrs, ports, methods, paths };
+}
+
+function configError(message: string): ProxyError {
+  return new ProxyError(ErrorCodes.CONFIG_INVALID, message, { reason: 'config_invalid' });
+}
+
+/** The message for a rule that writes its port both in `host` and in `ports`. */
+export function hostPortConflict(host: string): string {
+  return `host "${host}" names a port and ports is set too: write the port in one place`;
+}
+
+/** A `host` pattern split into its host glob and the port written after it, if any. */
+export interface HostPattern {
+  /** The host glob or IP literal, without brackets. */
+  readonly host: string;
+  /** The port written after the host (`443`, or `'*'` for any), when one was written. */
+  readonly port: number | '*' | undefined;
+}
+
+/**
+ * Splits a rule's `host` into host and port: `api.example.com:443`, `*.example.com:*`,
+ * `[2001:db8::1]:8080`, `10.0.0.1:5432`. A bare IPv6 literal (`2001:db8::1`) has no port; an
+ * IPv6 literal with a port needs brackets. Checks the port (1-65535 or `*`) and the host glob;
+ * throws a `ProxyError` (`PROXY_ERR_CONFIG_INVALID`) when either is malformed.
+ */
+export function splitHostPattern(pattern: string): HostPattern {
+  const text = pattern.trim();
+  const invalid = (why: string): ProxyError => configError(`invalid host "${pattern}": ${why}`);
+  let host: string;
+  let portText: string | undefined;
+  if (text.startsWith('[')) {
+    const end = text.indexOf(']');
+    if (end < 0) throw invalid('unbalanced brackets');
+    host = text.slice(1, end);
+    const rest = text.slice(end + 1);
+    if (rest !== '' && !rest.startsWith(':')) throw invalid('expected ":port" after the brackets');
+    if (rest !== '') portText = rest.slice(1);
+    if (!host.includes(':') || !isIpLiteral(host)) throw invalid('only an IPv6 address goes in brackets');
+  } else {
+    const colon = text.indexOf(':');
+    if (colon < 0 || text.indexOf(':', colon + 1) >= 0) {
+      host = text;
+    } else {
+      host = text.slice(0, colon);
+      portText = text.slice(colon + 1);
+    }
+  }
+  const port = portText === undefined || portText === '*' ? portText : parsePort(portText);
+  if (port === undefined && portText !== undefined) throw invalid(`port "${portText}" is not 1-65535 or *`);
+  if (!isIpLiteral(host)) compileHostGlob(host);
+  return { host, port };
+}
+
+/**
+ * Compiles a port list; `*` anywhere in it means any port. Throws an `Error` naming a bad
+ * entry (not a port 1-65535, a `"lo-hi"` range with lo <= hi, or `"*"`) or an empty list.
+ */
+function compilePorts(specs: readonly PortSpec[]): PortRanges {
+  if (specs.length === 0) throw new Error('ports must not be empty');
+  const ranges = new Int32Array(specs.length * 2);
+  for (let i = 0; i < specs.length; i++) {
+    const range = parsePortSpec(specs[i]!);
+    if (range === '*') return undefined;
+    if (range === undefined) throw new Error(`invalid port ${JSON.stringify(specs[i])} (use 1-65535, "lo-hi" or "*")`);
+    ranges[2 * i] = range[0];
+    ranges[2 * i + 1] = range[1];
+  }
+  return ranges;
+}
+
+/** One port list entry as an inclusive range, `'*'`, or undefined when malformed. */
+function parsePortSpec(spec: PortSpec): readonly [number, number] | '*' | undefined {
+  if (typeof spec === 'number') return Number.isInteger(spec) && spec >= 1 && spec <= MAX_PORT ? [spec, spec] : undefined;
+  if (spec === '*') return '*';
+  const dash = spec.indexOf('-');
+  if (dash < 0) return undefined;
+  const lo = parsePort(spec.slice(0, dash));
+  const hi = parsePort(spec.slice(dash + 1));
+  return lo === undefined || hi === undefined || lo > hi ? undefined : [lo, hi];
+}
+
+/** A decimal port 1-65535, or undefined. */
+function parsePort(text: string): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const port = Number(text);
+  return port >= 1 && port <= MAX_PORT ? port : undefined;
+}
+
+/**
+ * True when a `port-range` entry is valid: `"*"` or `"lo-hi"` (1 <= lo <= hi <= 65535). The
+ * check behind the `port-range` schema format.
+ */
+export function isPortRange(text: string): boolean {
+  return parsePortSpec(text) !== undefined;
+}
+
+/** Whether `target.port` is in `ranges`; port 443 also needs a TLS request. Integer compares only. */
+function portMatches(ranges: Int32Array, target: RuleTarget): boolean {
+  const port = target.port;
+  if (port === TLS_PORT && !isTls(target)) return false;
+  for (let i = 0; i < ranges.length; i += 2) {
+    if (port >= ranges[i]! && port <= ranges[i + 1]!) return true;
+  }
+  return false;
+}
+
+/** TLS, or a tunnel opening whose bytes are not known yet (its requests are matched on their own). */
+function isTls(target: RuleTarget): boolean {
+  return target.scheme === 'https' || target.mode === 'sni-only' || target.mode === 'tunnel';
 }
 
 /** The single-address CIDR of an IP literal, e.g. `10.0.0.1/32`. */
+
 function hostCidr(literal: string): string {
   const address = normalizeHost(literal);
   return `${address}/${address.includes(':') ? 128 : 32}`;

@@ -28,6 +28,35 @@ describe('createSchemaValidator formats', () => {
     ['host-glob', '::1', true],
     ['host-glob', 'has space.com', false],
     ['host-glob', 'https://example.com', false],
+    ['host-glob', 'api.example.com:443', false],
+    ['host-glob', '[::1]:8080', false],
+    ['host-glob', '*:*', false],
+    ['host-port-glob', '*', true],
+    ['host-port-glob', '*:*', true],
+    ['host-port-glob', 'api.example.com', true],
+    ['host-port-glob', 'api.example.com:443', true],
+    ['host-port-glob', '*.example.com:8443', true],
+    ['host-port-glob', 'api.example.com:*', true],
+    ['host-port-glob', '10.0.0.1:5432', true],
+    ['host-port-glob', '[2001:db8::1]:8080', true],
+    ['host-port-glob', '2001:db8::1', true],
+    ['host-port-glob', 'api.example.com:0', false],
+    ['host-port-glob', 'api.example.com:65536', false],
+    ['host-port-glob', 'api.example.com:', false],
+    ['host-port-glob', 'api.example.com:80-90', false],
+    ['host-port-glob', '[api.example.com]:80', false],
+    ['host-port-glob', 'has space.com:80', false],
+    ['host-port-glob', 'https://example.com', false],
+    ['port-range', '*', true],
+    ['port-range', '8000-8999', true],
+    ['port-range', '1-65535', true],
+    ['port-range', '443-443', true],
+    ['port-range', '443', false],
+    ['port-range', '9000-8000', false],
+    ['port-range', '0-80', false],
+    ['port-range', '1-65536', false],
+    ['port-range', '80-', false],
+    ['port-range', 'http', false],
     ['path-glob', '/v1/*', true],
     ['path-glob', 'v1/*', false],
     ['header-pattern', 'Authorization', true],
@@ -90,6 +119,24 @@ describe('validator options', () => {
     expect(check(rulesSchema, [{ host: '*.example.com', methods: ['GET'], paths: ['/v1/*'] }, { cidr: '10.0.0.0/8' }]).ok).toBe(true);
     expect(check(rulesSchema, [{ host: 'a.com', cidr: '10.0.0.0/8' }]).ok).toBe(false);
     expect(check(rulesSchema, [{ cidr: 'nope' }]).issues).toContainEqual({ path: '[0].cidr', message: 'must be a valid cidr' });
+  });
+
+  it('checks ports in the shared rules schema', () => {
+    expect(
+      check(rulesSchema, [{ host: 'api.example.com:443' }, { host: 'a.com', ports: [443, '8000-8999', '*'] }, { cidr: '10.0.0.0/8', ports: [5432] }]).ok,
+    ).toBe(true);
+    expect(check(rulesSchema, [{ host: 'a.com', ports: [] }]).issues).toEqual([{ path: '[0].ports', message: 'must NOT have fewer than 1 items' }]);
+    expect(check(rulesSchema, [{ host: 'a.com', ports: [0] }]).ok).toBe(false);
+    expect(check(rulesSchema, [{ host: 'a.com', ports: ['443'] }]).ok).toBe(false);
+    expect(check(rulesSchema, [{ host: 'a.com:99999' }]).issues).toContainEqual({ path: '[0].host', message: 'must be a valid host-port-glob' });
+  });
+
+  it('refuses ports beside a host that names a port, at ports', () => {
+    expect(check(rulesSchema, [{ host: 'api.example.com:443', ports: [443] }]).issues).toEqual([
+      { path: '[0].ports', message: 'host "api.example.com:443" names a port and ports is set too: write the port in one place' },
+    ]);
+    expect(check(rulesSchema, [{ host: '[::1]:*', ports: ['*'] }]).ok).toBe(false);
+    expect(check(rulesSchema, [{ host: '::1', ports: [8080] }]).ok).toBe(true);
   });
 });
 

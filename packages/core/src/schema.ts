@@ -1,9 +1,9 @@
-import { Ajv, type ErrorObject, type FuncKeywordDefinition } from 'ajv';
+import { Ajv, type ErrorObject, type FuncKeywordDefinition, type SchemaValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { CidrSet, isIpLiteral } from './cidr.js';
 import { parseDuration } from './duration.js';
 import type { ConfigIssue } from './errors.js';
-import { compileHostGlob } from './rules.js';
+import { compileHostGlob, hostPortConflict, isPortRange, splitHostPattern } from './rules.js';
 import { envSource, secretSourceSchema, SECRET_SOURCE_SCHEMA_ID, type SecretSourceDefinition } from './secrets.js';
 import { compileTemplate } from './template.js';
 
@@ -28,12 +28,17 @@ export interface SchemaValidatorOptions {
  * these formats and keywords:
  * - format `duration`: {@link parseDuration} accepts it;
  * - format `cidr`: an IPv4 or IPv6 CIDR (`10.0.0.0/8`, `fd00::/8`);
- * - format `host-glob`: `*`, `*.example.com`, `api.example.com`, or an IP literal;
+ * - format `host-glob`: `*`, `*.example.com`, `api.example.com`, or an IP literal (no port);
+ * - format `host-port-glob`: a `host-glob` with an optional port, `1-65535` or `*`
+ *   (`api.example.com:443`, `*.example.com:*`, `[2001:db8::1]:8080`);
+ * - format `port-range`: `"*"` or `"lo-hi"` (1 <= lo <= hi <= 65535);
  * - format `path-glob`: starts with `/`;
  * - format `header-pattern`: a header name or a `/regex/` that compiles;
  * - keyword `proxyTemplate: { fields: [...] }`: the string is a template of the safe template
  *   language that only references the listed fields (see `compileTemplate`); the error
- *   message is the template error (`template references unknown field .Foo at offset 3`).
+ *   message is the template error (`template references unknown field .Foo at offset 3`);
+ * - keyword `proxyHostWithoutPort: true` (on a rule's `ports`): the sibling `host` must not
+ *   carry a port as well; the error is at `ports` and says so.
  * The composed secret-source schema is registered under {@link SECRET_SOURCE_SCHEMA_ID}
  * (see {@link registerSecretSources}), so transform schemas can `$ref` it.
  */
@@ -43,9 +48,12 @@ export function createSchemaValidator(options: SchemaValidatorOptions = {}): Ajv
   ajv.addFormat('duration', { type: 'string', validate: (s: string) => succeeds(() => parseDuration(s)) });
   ajv.addFormat('cidr', { type: 'string', validate: (s: string) => succeeds(() => CidrSet.parse([s])) });
   ajv.addFormat('host-glob', { type: 'string', validate: (s: string) => isIpLiteral(s) || succeeds(() => compileHostGlob(s)) });
+  ajv.addFormat('host-port-glob', { type: 'string', validate: (s: string) => succeeds(() => splitHostPattern(s)) });
+  ajv.addFormat('port-range', { type: 'string', validate: isPortRange });
   ajv.addFormat('path-glob', { type: 'string', validate: (s: string) => s.startsWith('/') });
   ajv.addFormat('header-pattern', { type: 'string', validate: isHeaderPattern });
   ajv.addKeyword(proxyTemplateKeyword);
+  ajv.addKeyword(hostWithoutPortKeyword);
   registerSecretSources(ajv, options.secretSources ?? [envSource]);
   return ajv;
 }
@@ -134,6 +142,38 @@ const proxyTemplateKeyword: FuncKeywordDefinition = {
   errors: true,
   validate: validateTemplate,
 };
+
+/** Validates a rule's `ports` against its sibling `host`; ajv reads the errors of the last call from `.errors`. */
+const validateHostWithoutPort = Object.assign(
+  (enabled: boolean, _ports: unknown, _schema?: unknown, cxt?: Parameters<SchemaValidateFunction>[3]): boolean => {
+    const host: unknown = (cxt?.parentData as Record<string, unknown> | undefined)?.host;
+    const port = enabled && typeof host === 'string' ? hostPortOf(host) : undefined;
+    validateHostWithoutPort.errors = port === undefined ? [] : [{ keyword: 'proxyHostWithoutPort', message: hostPortConflict(String(host)), params: {} }];
+    return port === undefined;
+  },
+  { errors: [] as Partial<ErrorObject>[] },
+);
+
+/**
+ * The `proxyHostWithoutPort` keyword, on a rule's `ports`: a rule names its ports in one place,
+ * so `ports` beside a `host` that carries a port (`api.example.com:443`) is an error.
+ */
+const hostWithoutPortKeyword: FuncKeywordDefinition = {
+  keyword: 'proxyHostWithoutPort',
+  type: 'array',
+  schemaType: 'boolean',
+  errors: true,
+  validate: validateHostWithoutPort,
+};
+
+/** The port written in a `host-port-glob`, or undefined (none, or the host is malformed: its format reports that). */
+function hostPortOf(host: string): number | '*' | undefined {
+  try {
+    return splitHostPattern(host).port;
+  } catch {
+    return undefined;
+  }
+}
 
 /** An HTTP field-name token (RFC 9110). */
 const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, ErrorCodes, ProxyError } from './errors.js';
+import { ConfigError } from './errors.js';
 import { secretSourceRef, type SecretSourceConfig } from './secrets.js';
 import { runTransform, testRequest, validateTransformConfig } from './testing.js';
 import { defineTransform, reject, respond } from './transform.js';

@@ -280,6 +280,56 @@ describe('secrets: inject', () => {
   });
 });
 
+describe('secrets: ports in rules', () => {
+  const placeholder = { headers: { Authorization: 'Bearer proxy-tok-1' } };
+  const scoped = (rules: unknown[], require = false) => ({
+    secrets: [{ source: source('API_TOKEN'), replace: { proxy_value: 'proxy-tok-1', match_headers: ['Authorization'], require }, rules }],
+  });
+
+  it('never sends a secret scoped to host:443 in cleartext, even to port 443', async () => {
+    const config = scoped([{ host: 'api.example.com:443' }]);
+    const tls = await run(config, { host: 'api.example.com', scheme: 'https', port: 443, ...placeholder });
+    expect(tls.request.headers.get('authorization')).toBe(`Bearer ${REAL.API_TOKEN}`);
+    for (const mode of ['http', 'reverse'] as const) {
+      const cleartext = await run(config, { host: 'api.example.com', scheme: 'http', port: 443, mode, ...placeholder });
+      expect(cleartext.decision.action, mode).toBe('continue');
+      expect(cleartext.request.headers.get('authorization'), mode).toBe('Bearer proxy-tok-1');
+      expect(cleartext.request.headers.toRaw().join('\n')).not.toContain(REAL.API_TOKEN);
+      expect(annotationsOf(cleartext), mode).toBeUndefined();
+    }
+    const port80 = await run(config, { host: 'api.example.com', scheme: 'http', port: 80, ...placeholder });
+    expect(port80.request.headers.get('authorization')).toBe('Bearer proxy-tok-1');
+  });
+
+  it('with require, does not demand a placeholder outside the scoped port: the secret is not in play there', async () => {
+    const config = scoped([{ host: 'api.example.com:443' }], true);
+    const cleartext = await run(config, { host: 'api.example.com', scheme: 'http', port: 443, headers: { Authorization: 'x' } });
+    expect(cleartext.decision.action).toBe('continue');
+    const tls = await run(config, { host: 'api.example.com', scheme: 'https', port: 443, headers: { Authorization: 'x' } });
+    expect(tls.decision).toMatchObject({ action: 'reject', status: 403, reason: 'proxy_token_missing' });
+  });
+
+  it('applies only on the ports its rules name', async () => {
+    const config = scoped([{ host: 'api.example.com', ports: [8443, '9000-9099'] }]);
+    for (const port of [8443, 9000, 9099]) {
+      const hit = await run(config, { host: 'api.example.com', scheme: 'https', port, ...placeholder });
+      expect(hit.request.headers.get('authorization'), `${port}`).toBe(`Bearer ${REAL.API_TOKEN}`);
+    }
+    for (const port of [443, 8080, 9100]) {
+      const miss = await run(config, { host: 'api.example.com', scheme: 'https', port, ...placeholder });
+      expect(miss.request.headers.get('authorization'), `${port}`).toBe('Bearer proxy-tok-1');
+    }
+  });
+
+  it('matches any port when its rules name none (as iron-proxy does)', async () => {
+    const config = scoped([{ host: 'api.example.com' }]);
+    for (const [scheme, port] of [['https', 443], ['http', 80], ['http', 8080], ['https', 8443]] as const) {
+      const result = await run(config, { host: 'api.example.com', scheme, port, ...placeholder });
+      expect(result.request.headers.get('authorization'), `${scheme}:${port}`).toBe(`Bearer ${REAL.API_TOKEN}`);
+    }
+  });
+});
+
 describe('secrets: values never reach the audit record', () => {
   it('names secrets by their source label only', async () => {
     const config = {

@@ -1,4 +1,4 @@
-import { defineTransform, durationSchema, envSource, rulesSchema, secretSourceRef } from '@proxy/core';
+import { defineTransform, durationSchema, envSource, portsSchema, rulesSchema, secretSourceRef } from '@proxy/core';
 import type { JsonSchema, SecretSourceDefinition, TransformDefinition } from '@proxy/core';
 import type { ConfigRegistry } from '../../src/index.js';
 
@@ -61,9 +61,10 @@ export const strictStandIns: ConfigRegistry = registryOf([
     type: 'object',
     additionalProperties: false,
     properties: {
-      domains: { type: 'array', items: { type: 'string', format: 'host-glob' }, default: [] },
+      domains: { type: 'array', items: { type: 'string', format: 'host-port-glob' }, default: [] },
       cidrs: { type: 'array', items: { type: 'string', format: 'cidr' }, default: [] },
       rules: { ...rulesSchema, default: [] },
+      default_ports: { ...portsSchema, default: [80, 443] },
       warn: { type: 'boolean', default: false },
     },
   }),
