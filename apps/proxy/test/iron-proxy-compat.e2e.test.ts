@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDnsServer, startEchoServer, type DnsTestServer, type EchoServer } from '@proxy/test-kit';
-import { curl, runCli, runCommand, startProxyProcess, type ProxyProcess } from './support/proxy-process.js';
+import { queryDns, startDnsServer, startEchoServer, type DnsTestServer, type EchoServer } from '@proxy/test-kit';
+import { curl, runCli, startProxyProcess, type ProxyProcess } from './support/proxy-process.js';
 
 // iron-proxy's quickstart config (its docker-compose example), as an iron-proxy user has it.
 // Only what a test on loopback needs is changed, each marked "test:": listen addresses, the CA
@@ -94,8 +94,8 @@ describe("iron-proxy's quickstart config", () => {
   });
 
   it('answers DNS with proxy_ip for every name', async () => {
-    const r = await runCommand('dig', ['@127.0.0.1', '-p', String(proxy.port('dns')), '+short', '+tries=1', 'httpbin.org', 'A']);
-    expect(r.stdout.trim()).toBe('172.20.0.2');
+    const r = await queryDns({ port: proxy.port('dns'), name: 'httpbin.org', type: 'A' });
+    expect(r.answers.map((record) => record.data)).toEqual(['172.20.0.2']);
     await proxy.waitForLine((l) => l.msg === 'dns_intercept' && l.name === 'httpbin.org');
   });
 

@@ -5,8 +5,8 @@ import type { LookupFunction } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { startDnsServer, type DnsTestServer } from '@proxy/test-kit';
-import { curl, runCli, runCommand, startProxyProcess, type LogLine, type ProxyProcess } from './support/proxy-process.js';
+import { queryDns, startDnsServer, type DnsResponse, type DnsTestServer } from '@proxy/test-kit';
+import { curl, runCli, startProxyProcess, type LogLine, type ProxyProcess } from './support/proxy-process.js';
 import { startHttpsUpstream, type HttpsUpstream } from './support/tls-clients.js';
 
 // Transparent interception end to end (issue 4): the workload's resolver is the proxy's own DNS
@@ -100,16 +100,16 @@ function proxyResolver(): Resolver {
   return resolver;
 }
 
-/** Runs `dig @127.0.0.1 -p <dns port>` (asynchronously: the test resolver answers from this process). */
-async function dig(args: readonly string[]): Promise<string[]> {
-  const r = await runCommand('dig', [`@127.0.0.1`, '-p', String(dnsPort), '+tries=1', '+time=2', ...args]);
-  if (r.code !== 0) throw new Error(`dig ${args.join(' ')} failed (${r.code}; dig comes from dnsutils):\n${r.stdout}${r.stderr}`);
-  return r.stdout.split('\n').filter((line) => line.trim() !== '');
+/** Asks the proxy's DNS server for the A records of `name` over UDP or TCP, as a stub resolver would (EDNS on). */
+function askProxyDns(name: string, transport: 'udp' | 'tcp' = 'udp'): Promise<DnsResponse> {
+  return queryDns({ port: dnsPort, name, type: 'A', transport, ednsUdpSize: 1232 });
 }
 
-/** The answer section of an A query as `[name, ttl, class, type, data]` rows. */
-async function digAnswers(name: string, extra: readonly string[] = []): Promise<string[][]> {
-  return (await dig([...extra, '+noall', '+answer', name, 'A'])).map((line) => line.trim().split(/\s+/));
+/** The addresses the proxy's DNS server gives for `name`. */
+async function addressesOf(name: string, transport: 'udp' | 'tcp' = 'udp'): Promise<string[]> {
+  const response = await askProxyDns(name, transport);
+  expect(response.rcode).toBe('NOERROR');
+  return response.answers.map((record) => (record.type === 'A' ? record.data : `${record.type} ${JSON.stringify(record.data)}`));
 }
 
 /** Queries the test resolver received for `name`. */
@@ -139,7 +139,7 @@ function needPort443(ctx: TestContext): void {
 
 /** curl at https_listen, connecting to the address the proxy's DNS gave for `host`. */
 async function curlViaProxyDns(host: string, path: string, headers: readonly string[] = []): Promise<{ exit: number; status: string; body: string }> {
-  const [address] = await dig(['+short', host, 'A']);
+  const [address] = await addressesOf(host);
   expect(address).toBe(PROXY_IP);
   const headerArgs = headers.flatMap((h) => ['-H', h]);
   const r = await curl(['--cacert', proxyCa, '--connect-to', `${host}:443:${address}:${httpsPort}`, ...headerArgs, '-w', '\n%{http_code}', `https://${host}${path}`]);
@@ -148,11 +148,11 @@ async function curlViaProxyDns(host: string, path: string, headers: readonly str
 }
 
 describe('the proxy DNS server answers the workload', () => {
-  it('resolves an intercepted name to proxy_ip (Node resolver, dig over UDP and TCP) without asking upstream', async () => {
+  it('resolves an intercepted name to proxy_ip (Node resolver, a DNS client over UDP and TCP) without asking upstream', async () => {
     const before = resolverQueriesFor('api.example.test');
     expect(await proxyResolver().resolve4('api.example.test')).toEqual([PROXY_IP]);
-    expect(await dig(['+short', 'api.example.test', 'A'])).toEqual([PROXY_IP]);
-    expect(await dig(['+tcp', '+short', 'api.example.test', 'A'])).toEqual([PROXY_IP]);
+    expect(await addressesOf('api.example.test', 'udp')).toEqual([PROXY_IP]);
+    expect(await addressesOf('api.example.test', 'tcp')).toEqual([PROXY_IP]);
     expect(resolverQueriesFor('api.example.test')).toBe(before);
   });
 
@@ -161,8 +161,8 @@ describe('the proxy DNS server answers the workload', () => {
     const resolver = proxyResolver();
     expect(await resolver.resolve4(name)).toEqual([PROXY_IP]);
     expect(await resolver.resolve4(name)).toEqual([PROXY_IP]);
-    expect(await dig(['+short', name, 'A'])).toEqual([PROXY_IP]);
-    expect(await dig(['+tcp', '+short', name, 'A'])).toEqual([PROXY_IP]);
+    expect(await addressesOf(name, 'udp')).toEqual([PROXY_IP]);
+    expect(await addressesOf(name, 'tcp')).toEqual([PROXY_IP]);
     await flushInterceptLog('fence-repeat.example.test');
     const lines = interceptLines(name);
     expect(lines).toHaveLength(1);
@@ -170,8 +170,8 @@ describe('the proxy DNS server answers the workload', () => {
   });
 
   it('answers a dns.records name from the static record, not from upstream and not intercepted', async () => {
-    const rows = await digAnswers('static.example.test');
-    expect(rows.map(([, , , type, data]) => [type, data])).toEqual([['A', STATIC_ADDRESS]]);
+    const answer = await askProxyDns('static.example.test');
+    expect(answer.answers.map(({ type, data }) => [type, data])).toEqual([['A', STATIC_ADDRESS]]);
     expect(await proxyResolver().resolve4('static.example.test')).toEqual([STATIC_ADDRESS]);
     expect(resolverQueriesFor('static.example.test')).toBe(0);
     await flushInterceptLog('fence-static.example.test');
@@ -180,8 +180,8 @@ describe('the proxy DNS server answers the workload', () => {
 
   it('answers a dns.passthrough name from the upstream resolver, its TTL relayed', async () => {
     const before = resolverQueriesFor('db.internal.test');
-    const rows = await digAnswers('db.internal.test');
-    expect(rows).toEqual([['db.internal.test.', String(RESOLVER_TTL), 'IN', 'A', PASSTHROUGH_ADDRESS]]);
+    const answer = await askProxyDns('db.internal.test');
+    expect(answer.answers).toEqual([{ name: 'db.internal.test', ttl: RESOLVER_TTL, type: 'A', data: PASSTHROUGH_ADDRESS }]);
     expect(resolverQueriesFor('db.internal.test')).toBe(before + 1);
     await flushInterceptLog('fence-passthrough.example.test');
     expect(interceptLines('db.internal.test')).toEqual([]);

@@ -1,9 +1,5 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { Logger } from '@proxy/core';
 import { createDnsServer, type DnsInterceptEvent, type DnsServer, type DnsServerOptions } from '../src/index.js';
-
-const run = promisify(execFile);
 
 /** One log call. */
 export interface LogEntry {
@@ -67,54 +63,4 @@ export async function startTestServer(overrides: Partial<DnsServerOptions> = {})
   });
   const { port } = await server.listen();
   return { server, port, logger, intercepts };
-}
-
-/** One record of dig's answer section. */
-export interface DigRecord {
-  readonly name: string;
-  readonly ttl: number;
-  readonly type: string;
-  readonly data: string;
-}
-
-/** What dig printed, parsed. */
-export interface DigResult {
-  readonly status: string;
-  /** Header flags, e.g. `['qr', 'aa', 'rd', 'ra']`. */
-  readonly flags: readonly string[];
-  readonly answers: readonly DigRecord[];
-  /** The EDNS UDP size of the response's OPT record, when it has one. */
-  readonly ednsUdpSize: number | undefined;
-  readonly stdout: string;
-}
-
-/**
- * Runs `dig @127.0.0.1 -p PORT name type ...extra` asynchronously (the server answers from this
- * process's event loop, so a synchronous spawn would deadlock) and parses its output.
- */
-export async function dig(port: number, name: string, type: string, extra: readonly string[] = []): Promise<DigResult> {
-  const args = ['@127.0.0.1', '-p', String(port), '+tries=1', '+time=5', '+noall', '+comments', '+answer', ...extra, name, type];
-  const { stdout } = await run('dig', args, { encoding: 'utf8' });
-  const status = /status: ([A-Z]+)/.exec(stdout)?.[1];
-  const flags = /;; flags: ([^;]*);/.exec(stdout)?.[1];
-  if (status === undefined || flags === undefined) throw new Error(`unexpected dig output:\n${stdout}`);
-  const edns = /; EDNS: version: \d+, flags:[^;]*; udp: (\d+)/.exec(stdout)?.[1];
-  const answers = stdout
-    .split('\n')
-    .filter((line) => line.trim() !== '' && !line.startsWith(';'))
-    .map((line) => {
-      const [recordName = '', ttl = '', , recordType = '', ...data] = line.trim().split(/\s+/);
-      return { name: recordName, ttl: Number(ttl), type: recordType, data: data.join(' ') };
-    });
-  return { status, flags: flags.trim().split(/\s+/), answers, ednsUdpSize: edns === undefined ? undefined : Number(edns), stdout };
-}
-
-/** Whether dig is installed (the dig tests are skipped without it). */
-export async function hasDig(): Promise<boolean> {
-  try {
-    await run('dig', ['-v']);
-    return true;
-  } catch {
-    return false;
-  }
 }

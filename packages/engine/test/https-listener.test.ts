@@ -6,14 +6,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { ErrorCodes, reject } from '@proxy/core';
 import type { ProxyRequest } from '@proxy/core';
-import { startDnsServer, type DnsTestServer, type EchoServer } from '@proxy/test-kit';
+import { startDnsServer, type DnsTestServer } from '@proxy/test-kit';
 import { parseClientHello } from '../src/client-hello.js';
 import { createEngine } from '../src/index.js';
 import { curl, echoed, RecordingLogger, startEngine, type TestEngine } from './support.js';
-import { closed, createTlsWorld, dial, issuerOf, readUntil, startEchoOnPort443, type TlsWorld } from './tls-support.js';
+import { closed, createTlsWorld, dial, issuerOf, needPort443, readUntil, startEchoOnPort443, type Port443Upstream, type TlsWorld } from './tls-support.js';
 
 let world: TlsWorld;
-let upstream: EchoServer;
+let upstream: Port443Upstream;
 let dns: DnsTestServer;
 let proxy: TestEngine;
 let seen: ProxyRequest[];
@@ -21,7 +21,7 @@ let seen: ProxyRequest[];
 beforeAll(async () => {
   world = await createTlsWorld();
   upstream = await startEchoOnPort443(world.upstreamCert);
-  dns = await startDnsServer({ records: { 'upstream.test': { A: [upstream.host] }, 'other.test': { A: [upstream.host] } } });
+  dns = await startDnsServer({ records: { 'upstream.test': { A: [upstream.echo.host] }, 'other.test': { A: [upstream.echo.host] } } });
   proxy = await startEngine({
     httpListen: undefined,
     httpsListen: '127.0.0.1:0',
@@ -39,7 +39,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await proxy?.close();
-  await Promise.all([upstream?.close(), dns?.close()]);
+  await Promise.all([upstream?.echo.close(), dns?.close()]);
   await world?.close();
 });
 
@@ -73,7 +73,8 @@ function sClient(args: readonly string[], stdin: string): Promise<{ stdout: stri
 }
 
 describe('https listener, TLS interception', () => {
-  it('terminates TLS for the SNI and forwards to the SNI host on port 443 with transforms applied', async () => {
+  it('terminates TLS for the SNI and forwards to the SNI host on port 443 with transforms applied', async (ctx) => {
+    needPort443(ctx, upstream);
     await proxy.use({
       name: 'stamp',
       transform: {
@@ -101,12 +102,15 @@ describe('https listener, TLS interception', () => {
     expect(audit).toMatchObject({ mode: 'mitm', action: 'reject', rejected_by: 'policy', reason: 'not_allowlisted' });
   });
 
-  it('answers 421 when the Host names another host than the SNI, and ignores case and port', async () => {
+  it('answers 421 when the Host names another host than the SNI', async () => {
     const mismatch = await curlDirect('/sni-host', '-H', 'Host: other.test', '-w', '\n%{http_code}');
     expect(mismatch.stdout.trim().split('\n').pop()).toBe('421');
     const audit = await proxy.audit((a) => a.reason === 'host_mismatch');
     expect(audit).toMatchObject({ mode: 'mitm', sni: 'upstream.test', host: 'upstream.test', status_code: 421, action: 'reject' });
+  });
 
+  it('ignores case and port when comparing the Host with the SNI', async (ctx) => {
+    needPort443(ctx, upstream);
     const sameHost = await curlDirect('/sni-case', '-H', 'Host: UPSTREAM.test:8443');
     expect(echoed(sameHost.stdout).path).toBe('/sni-case');
   });
@@ -121,7 +125,8 @@ describe('https listener, TLS interception', () => {
     expect(`${openssl.stdout}${openssl.stderr}`).toMatch(/unrecognized name/i);
   });
 
-  it('serves openssl s_client with a leaf for the requested name', async () => {
+  it('serves openssl s_client with a leaf for the requested name', async (ctx) => {
+    needPort443(ctx, upstream);
     const { stdout } = await sClient(['-servername', 'upstream.test'], 'GET /s-client HTTP/1.1\r\nHost: upstream.test\r\nConnection: close\r\n\r\n');
     expect(stdout).toMatch(/Verify return code: 0 \(ok\)/);
     expect(stdout).toMatch(/issuer=CN ?= ?proxy test CA/);
@@ -136,7 +141,8 @@ describe('https listener, TLS interception', () => {
     client.destroy();
   });
 
-  it('proxies wss:// upgrades arriving over intercepted TLS', async () => {
+  it('proxies wss:// upgrades arriving over intercepted TLS', async (ctx) => {
+    needPort443(ctx, upstream);
     const options: HttpsRequestOptions = { ca: world.proxyCa.cert, servername: 'upstream.test', headers: { Host: 'upstream.test' } };
     const ws = new WebSocket(`wss://127.0.0.1:${proxy.port('https')}/chat`, options);
     await new Promise((resolve, fail) => ws.once('open', resolve).once('error', fail));
@@ -172,8 +178,11 @@ describe('https listener under abuse', () => {
     );
     const bad = proxy.audits.filter((a) => a.reason === 'bad_client_hello').length - before;
     expect(bad).toBeGreaterThan(150);
-    const still = await curlDirect('/after-abuse');
-    expect(echoed(still.stdout).path).toBe('/after-abuse');
+    // Still serving: a request runs the pipeline, whose answer needs no upstream.
+    await recording((r) => (r.path === '/after-abuse' ? reject(403, 'after_abuse') : undefined));
+    const still = await curlDirect('/after-abuse', '-w', '\n%{http_code}');
+    expect(still.stdout.trim().split('\n').pop()).toBe('403');
+    expect(await proxy.audit((a) => a.path === '/after-abuse')).toMatchObject({ mode: 'mitm', sni: 'upstream.test', reason: 'after_abuse' });
   });
 
   it('closes a connection that sends a partial hello and stops, on its own', async () => {

@@ -7,10 +7,10 @@ import { compileRules, reject, type RuleConfig } from '@proxy/core';
 import type { ProxyRequest } from '@proxy/core';
 import { startDnsServer, startEchoServer, type DnsTestServer, type EchoServer } from '@proxy/test-kit';
 import { curl, echoed, startEngine, type TestEngine } from './support.js';
-import { closed, createTlsWorld, dial, issuerOf, openConnectTunnel, requestOver, socksDomainRequest, socksHandshake, startEchoOnPort443, startTls, type TlsWorld } from './tls-support.js';
+import { closed, createTlsWorld, dial, issuerOf, openConnectTunnel, requestOver, socksDomainRequest, socksHandshake, startEchoOnPort443, startTls, needPort443, type Port443Upstream, type TlsWorld } from './tls-support.js';
 
 let world: TlsWorld;
-let upstream443: EchoServer;
+let upstream443: Port443Upstream;
 let secure: EchoServer;
 let dns: DnsTestServer;
 let proxy: TestEngine;
@@ -21,7 +21,7 @@ beforeAll(async () => {
   world = await createTlsWorld();
   [upstream443, secure] = await Promise.all([startEchoOnPort443(world.upstreamCert), startEchoServer({ tls: world.upstreamCert })]);
   dns = await startDnsServer({
-    records: { 'upstream.test': { A: [upstream443.host] }, 'other.test': { A: [upstream443.host] }, localhost: { A: ['127.0.0.1'] } },
+    records: { 'upstream.test': { A: [upstream443.echo.host] }, 'other.test': { A: [upstream443.echo.host] }, localhost: { A: ['127.0.0.1'] } },
   });
   upstreamCaFile = join(world.dir, 'upstream-ca.crt');
   await writeFile(upstreamCaFile, world.upstreamCa.cert);
@@ -43,7 +43,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await proxy?.close();
-  await Promise.all([upstream443?.close(), secure?.close(), dns?.close()]);
+  await Promise.all([upstream443?.echo.close(), secure?.close(), dns?.close()]);
   await world?.close();
 });
 
@@ -79,7 +79,8 @@ function connectDirect(servername: string): Promise<TLSSocket> {
 }
 
 describe('sni-only on the https listener', () => {
-  it('passes TLS through: the client sees the upstream’s own certificate', async () => {
+  it('passes TLS through: the client sees the upstream’s own certificate', async (ctx) => {
+    needPort443(ctx, upstream443);
     const tls = await connectDirect('upstream.test');
     expect(issuerOf(tls)).toBe('upstream test CA');
     expect(tls.getPeerCertificate().fingerprint256).toBe(new X509Certificate(world.upstreamCert.cert).fingerprint256);
@@ -89,10 +90,11 @@ describe('sni-only on the https listener', () => {
 
     expect(seen.map((r) => [r.mode, r.method, r.path, r.host, r.port, r.sni])).toEqual([['sni-only', '', '', 'upstream.test', 443, 'upstream.test']]);
     const audit = await proxy.audit((a) => a.mode === 'sni-only' && a.action === 'allow');
-    expect(audit).toMatchObject({ host: 'upstream.test', sni: 'upstream.test', method: '', path: '', status_code: 200, upstream_addr: upstream443.host });
+    expect(audit).toMatchObject({ host: 'upstream.test', sni: 'upstream.test', method: '', path: '', status_code: 200, upstream_addr: upstream443.echo.host });
   });
 
-  it('serves curl with the upstream CA only', async () => {
+  it('serves curl with the upstream CA only', async (ctx) => {
+    needPort443(ctx, upstream443);
     const port = proxy.port('https');
     const result = await curl(['--cacert', upstreamCaFile, '--resolve', `upstream.test:${port}:127.0.0.1`, `https://upstream.test:${port}/curl-passthrough`]);
     expect(result.stderr).toBe('');
@@ -101,14 +103,15 @@ describe('sni-only on the https listener', () => {
 
   it('closes the connection of a denied host with an audit record, dialling nothing', async () => {
     await recording((r) => (r.host === 'other.test' ? reject(403, 'not_allowlisted') : undefined));
-    const before = upstream443.connections;
+    const before = upstream443.echo.connections;
     await expect(connectDirect('other.test')).rejects.toThrow();
-    expect(upstream443.connections).toBe(before);
+    expect(upstream443.echo.connections).toBe(before);
     const audit = await proxy.audit((a) => a.mode === 'sni-only' && a.host === 'other.test');
     expect(audit).toMatchObject({ action: 'reject', rejected_by: 'policy', reason: 'not_allowlisted', status_code: 403 });
   });
 
-  it('does not match rules with methods or paths against the host-only request', async () => {
+  it('does not match rules with methods or paths against the host-only request', async (ctx) => {
+    needPort443(ctx, upstream443);
     await allowOnly([{ host: 'upstream.test', methods: ['GET'] }]);
     await expect(connectDirect('upstream.test')).rejects.toThrow();
     await allowOnly([{ host: 'upstream.test', paths: ['/*'] }]);

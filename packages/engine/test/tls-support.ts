@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
+import type { TestContext } from 'vitest';
 import { startEchoServer, type EchoServer } from '@proxy/test-kit';
 import type { ClientResponse } from './support.js';
 import { TestCa, TestLeafSource, type CertifiedKey } from './test-pki.js';
@@ -40,20 +41,42 @@ export async function createTlsWorld(): Promise<TlsWorld> {
   };
 }
 
+/** The TLS echo upstream the https listener dials, and whether it really is on port 443. */
+export interface Port443Upstream {
+  readonly echo: EchoServer;
+  /** Why port 443 could not be bound (the cases that need it skip with this); undefined when the echo is on 443. */
+  readonly unavailable: string | undefined;
+}
+
 /**
  * Starts a TLS echo upstream on port 443 of a random loopback address (127.x.y.z), where the
- * https listener sends its traffic. Needs the right to bind port 443 (root, or a lowered
- * `net.ipv4.ip_unprivileged_port_start`).
+ * https listener sends its traffic. Binding port 443 needs root or a lowered
+ * `net.ipv4.ip_unprivileged_port_start`; without that right (EACCES) the echo listens on an
+ * ephemeral port of 127.0.0.1 instead and `unavailable` says why.
  */
-export async function startEchoOnPort443(tls: CertifiedKey): Promise<EchoServer> {
+export async function startEchoOnPort443(tls: CertifiedKey): Promise<Port443Upstream> {
   for (let attempt = 0; ; attempt++) {
     const host = `127.${1 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
     try {
-      return await startEchoServer({ host, port: 443, tls });
+      return { echo: await startEchoServer({ host, port: 443, tls }), unavailable: undefined };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES') {
+        const unavailable = `cannot bind ${host}:443 (EACCES): run as root or allow unprivileged ports below 1024`;
+        return { echo: await startEchoServer({ host: '127.0.0.1', tls }), unavailable };
+      }
+      if (code !== 'EADDRINUSE' || attempt >= 5) throw err;
     }
   }
+}
+
+/**
+ * Skips a case whose request the https listener forwards: it always dials port 443, so the
+ * case needs the upstream there. Interception and passthrough are also covered through tunnels,
+ * which dial the port they name (tunnel-listener.test.ts, the tunnel cases of sni-only.test.ts).
+ */
+export function needPort443(ctx: TestContext, upstream: Port443Upstream): void {
+  if (upstream.unavailable !== undefined) ctx.skip(`the https listener dials port 443: ${upstream.unavailable}`);
 }
 
 /** Opens a raw TCP connection to a listener on 127.0.0.1. */

@@ -3,6 +3,8 @@ export type { EchoServer, EchoServerOptions, EchoRequestRecord } from './echo-se
 export { startDnsServer } from './dns-server.js';
 export type { DnsTestServer, DnsServerOptions, DnsQueryRecord } from './dns-server.js';
 export type { DnsRecordSet } from './dns-answer.js';
+export { queryDns } from './dns-client.js';
+export type { DnsQueryOptions, DnsResponse, DnsRecord, DnsHeaderFlags } from './dns-client.js';
 export { createTestPki } from './test-pki.js';
 export type { TestPki, TestPkiOptions } from './test-pki.js';
 export { startFakeSts } from './fake-sts.js';
