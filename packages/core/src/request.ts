@@ -58,7 +58,9 @@ export interface MessageBody {
   /**
    * Why `read()` failed (body over the limit, stream error), if it did. The body stream is then
    * spent: whoever forwards the message must answer with this error's status instead, even when
-   * the transform that read the body chose to carry on.
+   * the transform that read the body chose to carry on. After a body over `limit` the rest of
+   * the body is drained (the connection can serve the next request); after a budget refusal it
+   * is left unread, and the answer should close the connection.
    */
   readonly readError: ProxyError | undefined;
 }
@@ -219,9 +221,14 @@ class LazyBody implements MessageBody {
     if (stream === null || !this.present) return Promise.resolve(Buffer.alloc(0));
     const fail = (error: ProxyError): Promise<never> => {
       this.#error = error;
-      // Drain the rest without keeping it, so the connection stays usable for the answer.
-      stream.on('data', () => {});
-      stream.resume();
+      if (error.reason === 'body_too_large') {
+        // Drain the rest without keeping it, so the connection stays usable for the answer.
+        stream.on('data', () => {});
+        stream.resume();
+      } else {
+        // Out of memory budget: read nothing more; the answer closes the connection.
+        stream.pause();
+      }
       return Promise.reject(this.#error);
     };
     const overLimit = (): ProxyError => this.#tooLarge(`body exceeds ${limitName} (${limit} bytes)`);

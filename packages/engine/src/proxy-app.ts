@@ -143,12 +143,14 @@ export class ProxyApp {
 
   /** Answers a request the pipeline refused, or lets it go on to be forwarded (`done()`). */
   #afterRequestHooks(exchange: Exchange, reply: FastifyReply, decision: Decision, done: () => void): void {
+    const request = exchange.request!;
+    const readError = request.body.readError;
+    // A body refused for want of memory was left unread: the connection cannot serve another request.
+    if (readError !== undefined && readError.reason !== 'body_too_large') reply.header('connection', 'close');
     if (decision.action !== 'continue') {
       sendDecision(reply, decision);
       return;
     }
-    const request = exchange.request!;
-    const readError = request.body.readError;
     if (readError !== undefined) {
       // A transform read the body, failed (e.g. over the limit) and carried on: the stream is
       // spent, so the request is refused rather than forwarded with a truncated body.
