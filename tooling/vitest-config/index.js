@@ -1,6 +1,7 @@
 // Shared vitest settings for every package: tests run against the packages' TypeScript
-// sources (the `source` export condition), in forked processes, with generous timeouts for
-// the end-to-end suites that start real listeners.
+// sources (the `@proxy/source` export condition: a plain `source` would also pick up the
+// TypeScript sources some dependencies publish), in forked processes, with generous timeouts
+// for the end-to-end suites that start real listeners.
 import { defineProject as vitestDefineProject } from 'vitest/config';
 
 /**
@@ -9,8 +10,8 @@ import { defineProject as vitestDefineProject } from 'vitest/config';
  */
 export function defineProject(name, test = {}) {
   return vitestDefineProject({
-    resolve: { conditions: ['source'] },
-    ssr: { resolve: { conditions: ['source'] } },
+    resolve: { conditions: ['@proxy/source'] },
+    ssr: { resolve: { conditions: ['@proxy/source'] } },
     test: {
       name,
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],

@@ -13,7 +13,6 @@ export interface InactiveSection {
 export function inactiveSections(document: ConfigDocument): InactiveSection[] {
   const written = (...path: string[]): boolean => document.locate(path) !== undefined;
   const out: InactiveSection[] = [];
-  if (written('mcp')) out.push({ section: 'mcp', detail: 'MCP tool-call interception is not active yet' });
   if (written('management')) out.push({ section: 'management', detail: 'the management API is not active yet' });
   return out;
 }

@@ -15,6 +15,7 @@ import type { ConfigIssue, Logger, Pipeline, SecretResolver, TransformDefinition
 import { DEFAULT_MAX_REQUEST_BODY_BYTES, issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
 import type { ConfigDocument, ConfigRegistry, ProxyConfig } from '@proxy/config';
 import { createEngine } from '@proxy/engine';
+import { mcpPolicy } from '@proxy/mcp';
 import type { ClientLimits, EngineOptions, ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
 import { createDnsServer, type DnsServer } from '@proxy/dns';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
@@ -186,6 +187,10 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     config: entry.config,
     index,
   }));
+  // The MCP tool policy runs after every transform, as iron-proxy's interceptor does.
+  if (config.mcp !== undefined && config.mcp.servers.length > 0) {
+    specs.push({ definition: mcpPolicy as TransformDefinition, config: config.mcp, index: specs.length });
+  }
   const envFor = (spec: TransformSpec, instanceId: string): TransformEnv => ({
     logger: coreLogger.child({ transform: instanceId }),
     secrets,

@@ -1,4 +1,4 @@
-import { rulesSchema } from '@proxy/core';
+import { mcpSchema } from '@proxy/mcp';
 import type { JsonSchema, SecretSourceDefinition, TransformDefinition } from '@proxy/core';
 
 /** What the loader validates transform configs and secret sources with. */
@@ -134,61 +134,6 @@ const tlsSchema: JsonSchema = {
     cert_cache_size: { type: 'integer', exclusiveMinimum: 0, default: 1000 },
     leaf_cert_expiry_hours: { type: 'integer', exclusiveMinimum: 0, default: 72 },
     upstream_ca_bundle: nonEmptyString,
-  },
-};
-
-const mcpArgumentMatcherSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['path'],
-  properties: {
-    path: nonEmptyString,
-    equals: {},
-    in: { type: 'array' },
-    matches: { type: 'string', format: 'regex' },
-  },
-  oneOf: [{ required: ['equals'] }, { required: ['in'] }, { required: ['matches'] }],
-};
-
-const mcpSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    error: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        code: { type: 'integer', default: -32001 },
-        message: { type: 'string', default: 'blocked by iron-proxy policy' },
-      },
-    },
-    servers: {
-      type: 'array',
-      default: [],
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name', 'rules'],
-        properties: {
-          name: nonEmptyString,
-          rules: { ...rulesSchema, minItems: 1 },
-          tools: {
-            type: 'array',
-            default: [],
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['name'],
-              properties: {
-                name: nonEmptyString,
-                when: { type: 'array', items: mcpArgumentMatcherSchema, default: [] },
-              },
-            },
-          },
-        },
-      },
-    },
   },
 };
 

@@ -1,4 +1,6 @@
-import type { RuleConfig } from '@proxy/core';
+import type { McpConfig } from '@proxy/mcp';
+
+export type { McpArgumentMatcher, McpConfig, McpServerConfig, McpToolConfig } from '@proxy/mcp';
 
 /**
  * The validated configuration, defaults applied. Keys are snake_case, as written in YAML.
@@ -115,36 +117,6 @@ export interface TlsConfig {
 export interface TransformEntry {
   readonly name: string;
   readonly config: unknown;
-}
-
-/** MCP tool-call interception. */
-export interface McpConfig {
-  /** JSON-RPC error returned for a denied call. Defaults: -32001, "blocked by iron-proxy policy". */
-  readonly error: { readonly code: number; readonly message: string };
-  readonly servers: readonly McpServerConfig[];
-}
-
-/** The tool allowlist of the MCP servers matched by `rules`. */
-export interface McpServerConfig {
-  readonly name: string;
-  readonly rules: readonly RuleConfig[];
-  /** Default `[]`: every tool denied. */
-  readonly tools: readonly McpToolConfig[];
-}
-
-/** One allowed tool; every `when` matcher must pass. */
-export interface McpToolConfig {
-  readonly name: string;
-  readonly when: readonly McpArgumentMatcher[];
-}
-
-/** A matcher on a dotted path of `params.arguments`: exactly one of `equals`, `in`, `matches`. */
-export interface McpArgumentMatcher {
-  readonly path: string;
-  readonly equals?: unknown;
-  readonly in?: readonly unknown[];
-  /** A regular expression matched against the stringified value. */
-  readonly matches?: string;
 }
 
 /** The bearer-authenticated management API. */

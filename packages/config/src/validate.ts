@@ -4,6 +4,7 @@ import type { Ajv, ValidateFunction } from 'ajv';
 import { readConfigFile } from './document.js';
 import type { ConfigDocument } from './document.js';
 import { addConfigFormats } from './formats.js';
+import { mcpConfigProblems, type McpConfig } from '@proxy/mcp';
 import { issueAt, issuesFromAjvErrors, sortIssues } from './issues.js';
 import { isRecord } from './is-record.js';
 import { createSchemaLookup } from './schema-lookup.js';
@@ -31,9 +32,19 @@ export function validateConfig(doc: ConfigDocument, registry: ConfigRegistry): P
   const issues: ConfigIssue[] = validateSections(data)
     ? []
     : issuesFromAjvErrors(validateSections.errors ?? [], { doc, base: [], data, schemaOf: createSchemaLookup(ajv, root) });
-  issues.push(...transformConfigIssues(ajv, doc, data, registry), ...tlsAuthorityIssues(doc, data));
+  issues.push(...transformConfigIssues(ajv, doc, data, registry), ...tlsAuthorityIssues(doc, data), ...mcpPatternIssues(doc, data, issues));
   if (issues.length > 0) throw new ConfigError(sortIssues(issues));
   return data as ProxyConfig;
+}
+
+/**
+ * RE2 syntax of the MCP argument matchers (the engine `matches` runs with), checked once the
+ * `mcp` block has the right shape (else its schema errors say what is wrong).
+ */
+function mcpPatternIssues(doc: ConfigDocument, data: unknown, found: readonly ConfigIssue[]): ConfigIssue[] {
+  const mcp = isRecord(data) ? data.mcp : undefined;
+  if (mcp === undefined || found.some((issue) => issue.path === 'mcp' || issue.path.startsWith('mcp.'))) return [];
+  return mcpConfigProblems(mcp as McpConfig).map((problem) => issueAt(doc, ['mcp', ...problem.path], problem.message));
 }
 
 /** Reads, parses and validates a config file (see {@link validateConfig}). */

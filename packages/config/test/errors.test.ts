@@ -239,14 +239,32 @@ describe('issue locations and messages', () => {
       '          when:',
       '            - path: owner',
       '            - { path: repo, equals: a, in: [a] }',
-      '            - { path: title, matches: "(" }',
     ]);
     expect(where(issues)).toEqual([
       [4, 14, 'mcp.servers[0].rules', 'must have at least 1 entry'],
       [8, 15, 'mcp.servers[0].tools[0].when[0]', 'set one of: equals, in, matches'],
       [9, 15, 'mcp.servers[0].tools[0].when[1]', 'set only one of: equals, in, matches (found equals, in)'],
-      [10, 39, 'mcp.servers[0].tools[0].when[2].matches', '"(" is not a valid regular expression'],
     ]);
+  });
+
+  it('checks MCP matches expressions with RE2, the engine that runs them', () => {
+    const issues = issuesOf([
+      'mcp:',
+      '  servers:',
+      '    - name: github',
+      '      rules: [{ host: mcp.example.com }]',
+      '      tools:',
+      '        - name: create_issue',
+      '          when:',
+      '            - { path: title, matches: "(" }',
+      '            - { path: body, matches: "(?<=x)y" }',
+      '            - { path: ok, matches: "^bot-[0-9]+$" }',
+    ]);
+    expect(where(issues).map(([line, , path]) => [line, path])).toEqual([
+      [8, 'mcp.servers[0].tools[0].when[0].matches'],
+      [9, 'mcp.servers[0].tools[0].when[1].matches'],
+    ]);
+    expect(issues[0]!.message).toMatch(/not an RE2 regular expression/);
   });
 
   it('reports an empty file', () => {

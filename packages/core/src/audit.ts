@@ -43,20 +43,35 @@ export interface AuditRecord {
   tunnel?: { target: string; protocol: string; decision?: string };
   /** The upstream address that was dialled, once known. */
   upstream_addr?: string;
+  /** Top-level groups written by stages through `Trace.group()` (`mcp`, ...). */
+  [group: string]: unknown;
 }
+
+/** Field names of the record itself: `Trace.group()` may not write them. */
+const RECORD_FIELDS = new Set([
+  'request_id', 'host', 'method', 'path', 'remote_addr', 'mode', 'action', 'status_code', 'duration_ms',
+  'request_transforms', 'response_transforms', 'rejected_by', 'stubbed_by', 'reason', 'sni', 'tunnel', 'upstream_addr',
+  'level', 'time', 'msg',
+]);
 
 /** A trace entry under construction; also the `Trace` handed to the transform. */
 export class TraceRecorder implements Trace {
   readonly entry: TransformTraceEntry;
   readonly #started: number;
+  readonly #group: (name: string, value: AnnotationValue) => void;
 
-  constructor(name: string, now: number) {
+  constructor(name: string, now: number, group: (name: string, value: AnnotationValue) => void = () => undefined) {
     this.entry = { name, action: 'continue', duration_ms: 0 };
     this.#started = now;
+    this.#group = group;
   }
 
   annotate(key: string, value: AnnotationValue): void {
     (this.entry.annotations ??= {})[key] = value;
+  }
+
+  group(name: string, value: AnnotationValue): void {
+    this.#group(name, value);
   }
 
   /** Closes the entry with the action taken and the elapsed time. */
@@ -97,16 +112,25 @@ export class AuditBuilder {
     }
   }
 
+  /**
+   * Writes a top-level group of the record (the last value written under a name wins). Throws
+   * for a name of the record's own fields.
+   */
+  group(name: string, value: AnnotationValue): void {
+    if (RECORD_FIELDS.has(name)) throw new Error(`audit group "${name}" would overwrite a field of the record`);
+    this.#record[name] = value;
+  }
+
   /** Starts the trace entry of a request-phase transform. */
   requestTrace(name: string, now: number): TraceRecorder {
-    const t = new TraceRecorder(name, now);
+    const t = new TraceRecorder(name, now, (group, value) => this.group(group, value));
     this.#record.request_transforms.push(t.entry);
     return t;
   }
 
   /** Starts the trace entry of a response-phase transform. */
   responseTrace(name: string, now: number): TraceRecorder {
-    const t = new TraceRecorder(name, now);
+    const t = new TraceRecorder(name, now, (group, value) => this.group(group, value));
     this.#record.response_transforms.push(t.entry);
     return t;
   }

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { BodyBudget } from './body-budget.js';
 import { ErrorCodes, ProxyError } from './errors.js';
 import type { HeaderList } from './headers.js';
@@ -55,6 +55,20 @@ export interface MessageBody {
    * Throws a `ProxyError` (`PROXY_ERR_BODY_TOO_LARGE`, 413) when the new body is over `limit`.
    */
   replace(body: Buffer | string): void;
+  /**
+   * The body as it arrives, for a transform that processes it piece by piece (an event stream
+   * filtered event by event) instead of buffering it. Takes the body: it can be taken once, and
+   * `read()` rejects afterwards. A body already buffered comes back as a stream of its bytes.
+   */
+  stream(): Readable;
+  /**
+   * Swaps the body for a stream whose length is not known in advance (Content-Length removed;
+   * the message is sent chunked). Typically the result of piping {@link stream} through a
+   * transform stream.
+   */
+  replaceStream(body: Readable): void;
+  /** The stream `replaceStream()` swapped in, if any: the engine sends it instead of the original body. */
+  readonly replacementStream: Readable | undefined;
   /**
    * Why `read()` failed (body over the limit, stream error), if it did. The body stream is then
    * spent: whoever forwards the message must answer with this error's status instead, even when
@@ -150,6 +164,11 @@ export interface MessageBodyOptions {
   readonly limitName: string;
   /** Memory the buffered body is counted against; without one only `limit` applies. */
   readonly budget?: BodyBudget;
+  /**
+   * True for a response: its body runs until the stream ends even without Content-Length or
+   * chunked framing (a close-delimited body), so it is present unless Content-Length is 0.
+   */
+  readonly untilClose?: boolean;
 }
 
 /** Creates the lazy body of a message. Used by the engine and by the Fastify adapter. */
@@ -161,6 +180,8 @@ class LazyBody implements MessageBody {
   readonly #opts: MessageBodyOptions;
   #bytes: Buffer | undefined;
   #reading: Promise<Buffer> | undefined;
+  #taken = false;
+  #replacement: Readable | undefined;
   #error: ProxyError | undefined;
   readonly declaredLength: number | undefined;
   readonly chunked: boolean;
@@ -174,13 +195,16 @@ class LazyBody implements MessageBody {
   }
 
   get present(): boolean {
+    if (this.#replacement !== undefined) return true;
     if (this.#bytes !== undefined) return this.#bytes.length > 0;
-    return this.#opts.stream !== null && (this.chunked || (this.declaredLength ?? 0) > 0);
+    if (this.#opts.stream === null) return false;
+    return this.#opts.untilClose === true ? this.declaredLength !== 0 : this.chunked || (this.declaredLength ?? 0) > 0;
   }
 
   get buffered(): boolean {
     return this.#bytes !== undefined;
   }
+
 
   get bytes(): Buffer | undefined {
     return this.#bytes;
@@ -192,6 +216,7 @@ class LazyBody implements MessageBody {
 
   read(): Promise<Buffer> {
     if (this.#bytes !== undefined) return Promise.resolve(this.#bytes);
+    if (this.#taken) return Promise.reject(new ProxyError(ErrorCodes.BAD_REQUEST, 'the body was taken as a stream and cannot be read again', { status: 500, reason: 'body_taken' }));
     this.#reading ??= this.#consume().then((b) => {
       this.#bytes ??= b;
       return this.#bytes;
@@ -204,8 +229,27 @@ class LazyBody implements MessageBody {
     const { limit, limitName } = this.#opts;
     if (limit > 0 && bytes.length > limit) throw this.#tooLarge(`the replaced body exceeds ${limitName} (${limit} bytes)`);
     this.#bytes = bytes;
+    this.#replacement = undefined;
     this.#opts.headers.delete('transfer-encoding');
     this.#opts.headers.set('Content-Length', String(bytes.length));
+  }
+
+  stream(): Readable {
+    if (this.#bytes !== undefined) return Readable.from([this.#bytes]);
+    if (this.#taken || this.#reading !== undefined) throw new Error('the body was already read or taken');
+    this.#taken = true;
+    const { stream } = this.#opts;
+    return stream !== null && this.present ? stream : Readable.from([]);
+  }
+
+  replaceStream(body: Readable): void {
+    this.#replacement = body;
+    this.#bytes = undefined;
+    this.#opts.headers.delete('content-length');
+  }
+
+  get replacementStream(): Readable | undefined {
+    return this.#replacement;
   }
 
   get readError(): ProxyError | undefined {

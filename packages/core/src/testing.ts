@@ -124,7 +124,7 @@ export function testResponse(init: TestResponseInit = {}): ProxyResponse {
   return {
     status: init.status ?? 200,
     headers,
-    body: createMessageBody({ headers, stream: bodyStream(headers, init.body), limit: 0, limitName: 'proxy.max_response_body_bytes' }),
+    body: createMessageBody({ headers, stream: bodyStream(headers, init.body), limit: 0, limitName: 'proxy.max_response_body_bytes', untilClose: true }),
   };
 }
 

@@ -22,6 +22,8 @@ export interface RejectDecision {
   readonly status: number;
   readonly reason: string;
   readonly message?: string;
+  /** Media type of `message` (default `text/plain; charset=utf-8`), e.g. `application/json` for a JSON error body. */
+  readonly contentType?: string;
 }
 
 /**
@@ -40,8 +42,9 @@ export type Decision = ContinueDecision | RejectDecision | RespondDecision;
 
 /** Decision constructors, so transforms read as prose: `return reject(403, 'not_allowlisted')`. */
 export const CONTINUE: ContinueDecision = Object.freeze({ action: 'continue' });
-export function reject(status: number, reason: string, message?: string): RejectDecision {
-  return message === undefined ? { action: 'reject', status, reason } : { action: 'reject', status, reason, message };
+export function reject(status: number, reason: string, message?: string, contentType?: string): RejectDecision {
+  if (message === undefined) return { action: 'reject', status, reason };
+  return contentType === undefined ? { action: 'reject', status, reason, message } : { action: 'reject', status, reason, message, contentType };
 }
 export function respond(
   status: number,
@@ -67,6 +70,13 @@ export type AnnotationValue = string | number | boolean | null | readonly Annota
  */
 export interface Trace {
   annotate(key: string, value: AnnotationValue): void;
+  /**
+   * Writes a top-level group of the request's audit record, beside `request_transforms`, for a
+   * stage whose findings are the record's subject rather than a transform's note (the MCP policy
+   * writes `mcp`). The last value written under a name wins; the record's own field names
+   * (`host`, `action`, ...) are refused with an error. Never a secret value.
+   */
+  group(name: string, value: AnnotationValue): void;
 }
 
 /** A pino-compatible logger: the subset transforms may rely on. */

@@ -268,6 +268,7 @@ export class ProxyApp {
         limit: this.#options.maxResponseBodyBytes,
         limitName: 'proxy.max_response_body_bytes',
         budget: exchange.responseBudget(),
+        untilClose: true,
       }),
     };
     const decision = await exchange.pipeline!.runResponse(exchange.request!, response, exchange.audit);
@@ -284,9 +285,15 @@ export class ProxyApp {
       body.stream.destroy();
       return undefined;
     }
+    const replacement = response.body.replacementStream;
     if (response.body.buffered) {
       if (!body.stream.readableEnded) call.abort(new Error('response body replaced'));
       res.end(response.body.bytes);
+    } else if (replacement !== undefined) {
+      // A transform processes the body as it arrives (an event stream filtered event by event).
+      pipeline(replacement, res, (err) => {
+        if (err !== undefined && err !== null && !body.stream.readableEnded) call.abort(err);
+      });
     } else {
       pipeline(body.stream, res, () => undefined);
     }

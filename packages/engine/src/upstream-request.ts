@@ -6,7 +6,8 @@ import { stripHopByHop } from './hop-by-hop.js';
  * The undici dispatch options of an exchange's upstream request, built after the request
  * pipeline ran: the transformed method, path, query and headers (hop-by-hop fields and
  * `Expect` removed: this hop already answered `100 Continue`), and the body: the buffered
- * bytes when a transform read or replaced it, else the client's stream, untouched.
+ * bytes when a transform read or replaced it, the stream a transform swapped in, else the
+ * client's stream, untouched.
  */
 export function upstreamDispatchOptions(exchange: Exchange): Dispatcher.DispatchOptions {
   const request = exchange.request!;
@@ -20,7 +21,7 @@ export function upstreamDispatchOptions(exchange: Exchange): Dispatcher.Dispatch
     path: request.query === '' ? request.path : `${request.path}?${request.query}`,
     method: request.method,
     headers: headers.toRaw(),
-    body: request.body.buffered ? request.body.bytes! : request.body.present ? exchange.bodyStream : null,
+    body: request.body.buffered ? request.body.bytes! : (request.body.replacementStream ?? (request.body.present ? exchange.bodyStream : null)),
     headersTimeout: exchange.ingress.headersTimeoutMs,
     // Streams (SSE, long polls, slow downloads) may pause for as long as they like.
     bodyTimeout: 0,
