@@ -162,14 +162,15 @@ export function transformPlugin<Config>(
 }
 
 /**
- * Sends a reject or respond decision as the reply. A reject gets a short plain-text body:
- * its `message`, or `request refused by the proxy: <reason>`; never a stack or a secret.
+ * Sends a reject or respond decision as the reply. A reject gets a short body: its `message`
+ * (of its `contentType`, plain text by default), or `request refused by the proxy: <reason>`;
+ * never a stack or a secret.
  */
 export function sendDecision(reply: FastifyReply, decision: Exclude<Decision, { action: 'continue' }>): FastifyReply {
   if (decision.action === 'reject') {
     return reply
       .code(decision.status)
-      .header('content-type', 'text/plain; charset=utf-8')
+      .header('content-type', decision.contentType ?? 'text/plain; charset=utf-8')
       .send(decision.message ?? `request refused by the proxy: ${decision.reason}\n`);
   }
   reply.code(decision.status);

@@ -22,6 +22,8 @@ export interface RejectDecision {
   readonly status: number;
   readonly reason: string;
   readonly message?: string;
+  /** The media type of `message`; default `text/plain; charset=utf-8`. See {@link rejectJson}. */
+  readonly contentType?: string;
 }
 
 /**
@@ -42,6 +44,14 @@ export type Decision = ContinueDecision | RejectDecision | RespondDecision;
 export const CONTINUE: ContinueDecision = Object.freeze({ action: 'continue' });
 export function reject(status: number, reason: string, message?: string): RejectDecision {
   return message === undefined ? { action: 'reject', status, reason } : { action: 'reject', status, reason, message };
+}
+/**
+ * Refuse the request with a JSON body, for transforms whose clients expect one (iron-proxy's
+ * signing transforms answer `{"error":"hmac_sign","reason":"body_truncated"}`). Recorded like
+ * any reject; the body must never contain a secret.
+ */
+export function rejectJson(status: number, reason: string, body: { readonly [key: string]: AnnotationValue }): RejectDecision {
+  return { action: 'reject', status, reason, message: JSON.stringify(body), contentType: 'application/json; charset=utf-8' };
 }
 export function respond(
   status: number,
