@@ -294,11 +294,12 @@ const BODY = '{"product_id":"BTC-USD","side":"buy","size":"0.01"}';
 const post = ['-X', 'POST', '-H', 'Content-Type: application/json', '--data-binary', BODY];
 
 describe('the reference examples, verified by an upstream that recomputes the signature', () => {
-  it.each([
+  const httpExamples: [name: 'intro' | 'ex1' | 'ex2', what: string][] = [
     ['intro', 'the page example (X-Signature, X-Timestamp)'],
     ['ex1', 'worked example 1 (timestamp + method + path + body, four headers)'],
     ['ex2', 'worked example 2 (access key mixed into the prehash, raw key, hex)'],
-  ] as const)('%s: %s', async (name) => {
+  ];
+  it.each(httpExamples)('%s: %s', async (name) => {
     const proxy = proxies[name];
     const base = `http://api.example.com:${upstream.port}/${name}`;
     const signed = await viaProxy(proxy, `${base}/v1/orders?limit=5&side=buy`, post);

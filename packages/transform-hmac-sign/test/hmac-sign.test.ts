@@ -214,7 +214,7 @@ describe('hmac_sign body integrity', () => {
     const short = await run(config(), { ...POST, headers: { 'Content-Length': '10' }, body: 'abc' });
     expect(short.decision).toMatchObject({ status: 413, reason: 'body_truncated' });
     expect(short.audit.request_transforms[0]?.annotations).toMatchObject({ content_length: 10, buffered_length: 3 });
-    const missing = await run(config(), { ...POST, headers: { 'Content-Length': '5' }, body: undefined });
+    const missing = await run(config(), { method: 'POST', host: 'api.example.com', headers: { 'Content-Length': '5' } });
     expect(missing.decision).toMatchObject({ status: 400, reason: 'body_missing', message: '{"error":"hmac_sign","reason":"body_missing"}' });
   });
 
