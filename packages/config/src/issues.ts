@@ -179,17 +179,20 @@ function toIssue(finding: Finding, scope: ValidationScope): ConfigIssue {
       return located(doc, [...at, tag], locateNearest(doc, [...at, tag]), discriminatorMessage(error, scope.schemaOf(error)));
     }
     case 'proxyTemplate':
-      return located(doc, at, locateNearest(doc, at), templateMessage(error, scope.schemaOf(error)));
+      return located(doc, at, locateNearest(doc, at), templateMessage(error));
     default:
       return located(doc, at, locateNearest(doc, at), valueMessage(error, value));
   }
 }
 
-/** Core's template error, with the fields the template may use when it named an unknown one. */
-function templateMessage(error: ErrorObject, schema: JsonSchema | undefined): string {
+/**
+ * Core's template error, with the fields the template may use when it named an unknown one
+ * (core lists them in `params.allowed`, the fields named by `keyFields` included).
+ */
+function templateMessage(error: ErrorObject): string {
   const message = error.message ?? 'is not a valid template';
-  const keyword = schema?.proxyTemplate;
-  const fields = isRecord(keyword) && Array.isArray(keyword.fields) ? keyword.fields.map((f) => `.${String(f)}`) : [];
+  const allowed: unknown[] = Array.isArray(error.params.allowed) ? error.params.allowed : [];
+  const fields = allowed.map((f) => `.${String(f)}`);
   return /unknown field/.test(message) && fields.length > 0 ? `${message} (allowed: ${fields.join(', ')})` : message;
 }
 

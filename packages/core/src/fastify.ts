@@ -162,8 +162,9 @@ export function transformPlugin<Config>(
 }
 
 /**
- * Sends a reject or respond decision as the reply. A reject gets a short plain-text body:
- * its `message`, or `request refused by the proxy: <reason>`; never a stack or a secret.
+ * Sends a reject or respond decision as the reply. A reject gets a short body: its `message`
+ * (of its `contentType`, plain text by default), or `request refused by the proxy: <reason>`;
+ * never a stack or a secret.
  */
 export function sendDecision(reply: FastifyReply, decision: Exclude<Decision, { action: 'continue' }>): FastifyReply {
   if (decision.action === 'reject') {

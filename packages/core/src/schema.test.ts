@@ -89,6 +89,69 @@ describe('proxyTemplate keyword', () => {
   });
   it('rejects a malformed keyword value at compile time', () => {
     expect(() => createSchemaValidator().compile({ type: 'string', proxyTemplate: { fields: 'Value' } })).toThrow();
+    expect(() => createSchemaValidator().compile({ type: 'string', proxyTemplate: { fields: [], keyFields: { Credentials: '/credentials' } } })).toThrow();
+  });
+  it('lists the allowed fields in the error params', () => {
+    const validate = createSchemaValidator().compile(schema);
+    expect(validate({ formatter: '{{ .Foo }}' })).toBe(false);
+    expect(validate.errors?.[0]?.params).toEqual({ allowed: ['Value'] });
+  });
+});
+
+describe('proxyTemplate keyFields: fields named by the keys of a sibling map', () => {
+  const message = { type: 'string', proxyTemplate: { fields: ['Timestamp'], keyFields: { Credentials: '2/credentials' } } };
+  const header = { type: 'string', proxyTemplate: { fields: ['Signature'], keyFields: { Credentials: '3/credentials' } } };
+  const schema = {
+    type: 'object',
+    properties: {
+      credentials: { type: 'object', additionalProperties: { type: 'string' } },
+      signature: { type: 'object', properties: { message } },
+      headers: { type: 'array', items: { type: 'object', properties: { value: header } } },
+    },
+  };
+  const config = (messageText: string, headerText: string, credentials: unknown = { secret: 'S', key: 'K' }) => ({
+    credentials,
+    signature: { message: messageText },
+    headers: [{ value: '{{ .Signature }}' }, { value: headerText }],
+  });
+
+  it('accepts each configured name, at any depth', () => {
+    expect(check(schema, config('{{.Timestamp}}{{.Credentials.key}}', '{{ .Credentials.secret }}')).ok).toBe(true);
+  });
+
+  it('reports a name that is not configured, with the names that are', () => {
+    const validate = createSchemaValidator().compile(schema);
+    expect(validate(config('{{.Credentials.passphrase}}', '{{ .Credentials.kye }}'))).toBe(false);
+    expect(toConfigIssues(validate.errors)).toEqual([
+      { path: 'signature.message', message: 'template references unknown field .Credentials.passphrase at offset 2' },
+      { path: 'headers[1].value', message: 'template references unknown field .Credentials.kye at offset 3' },
+    ]);
+    expect(validate.errors?.[0]?.params).toEqual({ allowed: ['Timestamp', 'Credentials.secret', 'Credentials.key'] });
+  });
+
+  it('does not allow the map itself or fields of the other template', () => {
+    expect(check(schema, config('{{ .Credentials }}', '{{ .Signature }}')).ok).toBe(false);
+    expect(check(schema, config('{{ .Signature }}', '{{ .Timestamp }}')).issues.map((i) => i.path)).toEqual(['signature.message', 'headers[1].value']);
+  });
+
+  it('lets any name through when the map is missing or malformed, so its own error stands alone', () => {
+    expect(check(schema, { signature: { message: '{{ .Credentials.key }}' } }).ok).toBe(true);
+    expect(check(schema, config('{{ .Credentials.key }}', '{{ .Credentials.x }}', 'not a map')).issues).toEqual([
+      { path: 'credentials', message: 'must be object' },
+    ]);
+  });
+
+  it('resolves the pointer relative to the template, whatever the document root', () => {
+    const nested = { type: 'object', properties: { transforms: { type: 'array', items: schema } } };
+    expect(check(nested, { transforms: [config('{{ .Credentials.key }}', '{{ .Credentials.secret }}')] }).ok).toBe(true);
+    expect(check(nested, { transforms: [config('{{ .Credentials.nope }}', '{{ .Signature }}')] }).issues).toEqual([
+      { path: 'transforms[0].signature.message', message: 'template references unknown field .Credentials.nope at offset 3' },
+    ]);
+  });
+
+  it('treats a pointer above the root as naming nothing', () => {
+    const far = { type: 'object', properties: { t: { type: 'string', proxyTemplate: { fields: [], keyFields: { C: '5/x' } } } } };
+    expect(check(far, { t: '{{ .C.any }}' }).ok).toBe(true);
   });
 });
 

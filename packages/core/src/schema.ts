@@ -34,9 +34,11 @@ export interface SchemaValidatorOptions {
  * - format `port-range`: `"*"` or `"lo-hi"` (1 <= lo <= hi <= 65535);
  * - format `path-glob`: starts with `/`;
  * - format `header-pattern`: a header name or a `/regex/` that compiles;
- * - keyword `proxyTemplate: { fields: [...] }`: the string is a template of the safe template
- *   language that only references the listed fields (see `compileTemplate`); the error
- *   message is the template error (`template references unknown field .Foo at offset 3`);
+ * - keyword `proxyTemplate: { fields: [...], keyFields?: { Prefix: "<relative pointer>" } }`:
+ *   the string is a template of the safe template language that only references the listed
+ *   fields, and `.Prefix.<key>` for each key of the object the relative JSON pointer names
+ *   (see `compileTemplate`); the error message is the template error
+ *   (`template references unknown field .Foo at offset 3`), its `params.allowed` the fields;
  * - keyword `proxyHostWithoutPort: true` (on a rule's `ports`): the sibling `host` must not
  *   carry a port as well; the error is at `ports` and says so.
  * The composed secret-source schema is registered under {@link SECRET_SOURCE_SCHEMA_ID}
@@ -113,29 +115,80 @@ function joinPath(path: string, field: string): string {
   return path === '' ? part : `${path}.${part}`;
 }
 
+/** The value of a `proxyTemplate` keyword. */
+interface TemplateKeyword {
+  readonly fields: readonly string[];
+  readonly keyFields?: Readonly<Record<string, string>>;
+}
+
 /** Validates a `proxyTemplate` string; ajv reads the errors of the last call from `.errors`. */
 const validateTemplate = Object.assign(
-  (schema: { fields: string[] }, data: string): boolean => {
+  (schema: TemplateKeyword, data: string, _parent?: unknown, cxt?: Parameters<SchemaValidateFunction>[3]): boolean => {
+    const allowed = templateFields(schema, cxt);
     try {
-      compileTemplate(data, schema.fields);
+      compileTemplate(data, allowed);
       validateTemplate.errors = [];
       return true;
     } catch (err) {
-      validateTemplate.errors = [{ keyword: 'proxyTemplate', message: err instanceof Error ? err.message : String(err), params: {} }];
+      const message = err instanceof Error ? err.message : String(err);
+      validateTemplate.errors = [{ keyword: 'proxyTemplate', message, params: { allowed } }];
       return false;
     }
   },
   { errors: [] as Partial<ErrorObject>[] },
 );
 
-/** The `proxyTemplate` keyword: a string that compiles as a template over the listed fields. */
+/**
+ * The fields a template may reference: the keyword's `fields`, plus `<prefix>.<key>` for each
+ * key of the object each `keyFields` pointer finds. When that object is missing or is not an
+ * object (its own schema reports it), any `<prefix>.*` is let through rather than cascading.
+ */
+function templateFields(schema: TemplateKeyword, cxt: Parameters<SchemaValidateFunction>[3] | undefined): string[] {
+  const fields = [...schema.fields];
+  for (const [prefix, pointer] of Object.entries(schema.keyFields ?? {})) {
+    const target = cxt === undefined ? undefined : resolveRelativePointer(cxt.rootData, cxt.instancePath, pointer);
+    if (typeof target === 'object' && target !== null && !Array.isArray(target)) {
+      for (const key of Object.keys(target)) fields.push(`${prefix}.${key}`);
+    } else {
+      fields.push(`${prefix}.*`);
+    }
+  }
+  return fields;
+}
+
+/** `2/credentials` from `/signature/message`: up two levels, then down `credentials`. */
+function resolveRelativePointer(root: unknown, instancePath: string, pointer: string): unknown {
+  const m = /^(\d+)((?:\/[^/]*)*)$/.exec(pointer);
+  if (m === null) return undefined;
+  const here = instancePath === '' ? [] : instancePath.slice(1).split('/');
+  const up = Number(m[1]);
+  if (up > here.length) return undefined;
+  const down = m[2] === '' ? [] : m[2]!.slice(1).split('/');
+  let node: unknown = root;
+  for (const raw of [...here.slice(0, here.length - up), ...down]) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[raw.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return node;
+}
+
+/**
+ * The `proxyTemplate` keyword: a string that compiles as a template over the listed fields,
+ * and over `<prefix>.<key>` for every key of the objects named by `keyFields` (relative JSON
+ * pointers from the template string: `{ Credentials: "2/credentials" }` at
+ * `signature.message` lets `.Credentials.<name>` name each entry of the sibling
+ * `credentials` map, and nothing else).
+ */
 const proxyTemplateKeyword: FuncKeywordDefinition = {
   keyword: 'proxyTemplate',
   type: 'string',
   schemaType: 'object',
   metaSchema: {
     type: 'object',
-    properties: { fields: { type: 'array', items: { type: 'string' } } },
+    properties: {
+      fields: { type: 'array', items: { type: 'string' } },
+      keyFields: { type: 'object', additionalProperties: { type: 'string', pattern: '^\\d+(?:/[^/]*)*$' } },
+    },
     required: ['fields'],
     additionalProperties: false,
   },

@@ -47,6 +47,22 @@ describe('compileTemplate', () => {
     expect(t.render({ 'Credentials.key': 'k', Signature: 'sig' })).toBe('k:sig');
   });
 
+  it('renders to bytes, keeping byte fields as they are', () => {
+    const t = compileTemplate('{{.Timestamp}}POST/v1ü{{.Body}}{{ base64 "k:" .Body }}', ['Timestamp', 'Body']);
+    const body = Buffer.from([0xff, 0x00, 0xc3]);
+    const expected = Buffer.concat([Buffer.from('1700000000POST/v1ü', 'utf8'), body, Buffer.from(Buffer.concat([Buffer.from('k:'), body]).toString('base64'))]);
+    expect(t.renderBytes({ Timestamp: '1700000000', Body: body })).toEqual(expected);
+    expect(t.renderBytes({ Timestamp: '1', Body: 'text' }).toString('utf8')).toBe(`1POST/v1ütext${b64('k:text')}`);
+  });
+
+  it('renders to bytes like render for string data, empty and static templates included', () => {
+    for (const source of ['', 'static', 'Bearer {{ .Value }}', '{{ base64 "x-access-token:" .Value }}']) {
+      const t = compileTemplate(source, ['Value']);
+      expect(t.renderBytes({ Value: 's3cr3t' }).toString('utf8')).toBe(t.render({ Value: 's3cr3t' }));
+    }
+    expect(compileTemplate('[{{ .Value }}]', ['Value']).renderBytes({})).toEqual(Buffer.from('[]'));
+  });
+
   it.each([
     ['{{ .Foo }}', 'references unknown field .Foo at offset 3'],
     ['ab{{ .Value.x }}', 'references unknown field .Value.x at offset 5'],

@@ -17,6 +17,12 @@ export interface CompiledTemplate {
    * renders as the empty string.
    */
   render(data: Readonly<Record<string, string>>): string;
+  /**
+   * Renders the template to bytes: text and string fields as UTF-8, `Uint8Array` fields as
+   * they are (a request body that is not valid UTF-8 is kept byte for byte, as Go's
+   * `string(bytes)` keeps it). What a message to be signed is rendered with.
+   */
+  renderBytes(data: Readonly<Record<string, string | Uint8Array>>): Buffer;
 }
 
 /** The functions templates may call. */
@@ -88,26 +94,34 @@ export function compileTemplate(source: string, allowedFields: readonly string[]
 
 function compiled(parts: readonly Part[], fields: readonly string[]): CompiledTemplate {
   const only = parts.length === 1 ? parts[0] : undefined;
-  if (parts.length === 0) return { fields, render: () => '' };
-  if (typeof only === 'string') return { fields, render: () => only };
+  const renderBytes = (data: Readonly<Record<string, string | Uint8Array>>): Buffer =>
+    Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : toBytes(valueOf(part, data)))));
+  if (parts.length === 0) return { fields, render: () => '', renderBytes: () => Buffer.alloc(0) };
+  if (typeof only === 'string') return { fields, render: () => only, renderBytes };
   return {
     fields,
     render(data) {
       let out = '';
-      for (const part of parts) {
-        if (typeof part === 'string') out += part;
-        else if ('base64' in part) out += base64(part.base64, data);
-        else out += 'field' in part ? (data[part.field] ?? '') : part.literal;
-      }
+      // With string data every value is a string (a `base64` call yields one too).
+      for (const part of parts) out += typeof part === 'string' ? part : (valueOf(part, data) as string);
       return out;
     },
+    renderBytes,
   };
 }
 
-function base64(args: readonly Operand[], data: Readonly<Record<string, string>>): string {
-  let joined = '';
-  for (const a of args) joined += 'field' in a ? (data[a.field] ?? '') : a.literal;
-  return Buffer.from(joined, 'utf8').toString('base64');
+/** What an operand or a `base64` call prints, given the data: a string, or bytes as given. */
+function valueOf(part: Exclude<Part, string>, data: Readonly<Record<string, string | Uint8Array>>): string | Uint8Array {
+  if ('base64' in part) return Buffer.concat(part.base64.map((a) => toBytes(operandValue(a, data)))).toString('base64');
+  return operandValue(part, data);
+}
+
+function operandValue(operand: Operand, data: Readonly<Record<string, string | Uint8Array>>): string | Uint8Array {
+  return 'field' in operand ? (data[operand.field] ?? '') : operand.literal;
+}
+
+function toBytes(value: string | Uint8Array): Buffer {
+  return typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
 
 /** Reads the tokens of one action from `from` up to and including its `}}`. */

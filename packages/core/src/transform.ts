@@ -22,7 +22,7 @@ export interface RejectDecision {
   readonly status: number;
   readonly reason: string;
   readonly message?: string;
-  /** Media type of `message` (default `text/plain; charset=utf-8`), e.g. `application/json` for a JSON error body. */
+  /** The media type of `message`; default `text/plain; charset=utf-8`. See {@link rejectJson}. */
   readonly contentType?: string;
 }
 
@@ -45,6 +45,14 @@ export const CONTINUE: ContinueDecision = Object.freeze({ action: 'continue' });
 export function reject(status: number, reason: string, message?: string, contentType?: string): RejectDecision {
   if (message === undefined) return { action: 'reject', status, reason };
   return contentType === undefined ? { action: 'reject', status, reason, message } : { action: 'reject', status, reason, message, contentType };
+}
+/**
+ * Refuse the request with a JSON body, for transforms whose clients expect one (iron-proxy's
+ * signing transforms answer `{"error":"hmac_sign","reason":"body_truncated"}`). Recorded like
+ * any reject; the body must never contain a secret.
+ */
+export function rejectJson(status: number, reason: string, body: { readonly [key: string]: AnnotationValue }): RejectDecision {
+  return { action: 'reject', status, reason, message: JSON.stringify(body), contentType: 'application/json; charset=utf-8' };
 }
 export function respond(
   status: number,

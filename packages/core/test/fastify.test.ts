@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../src/audit.js';
 import { ConfigError } from '../src/errors.js';
 import { sendDecision, transformPlugin } from '../src/fastify.js';
-import { CONTINUE, defineTransform, reject, respond } from '../src/transform.js';
+import { CONTINUE, defineTransform, reject, rejectJson, respond } from '../src/transform.js';
 
 /** What the upstream saw of one request. */
 interface Seen {
@@ -270,5 +270,13 @@ describe('sendDecision', () => {
     expect([res.statusCode, res.body, res.headers['content-type']]).toEqual([429, 'slow down', 'text/plain; charset=utf-8']);
     const bytes = await app.inject({ url: '/bytes' });
     expect([bytes.statusCode, bytes.body, bytes.headers['x-a']]).toEqual([202, 'hi', 'b']);
+  });
+
+  it('sends a JSON reject with its content type', async () => {
+    const app = Fastify();
+    apps.push(app);
+    app.get('/', (_req, reply) => sendDecision(reply, rejectJson(502, 'credential_unavailable', { error: 'signer', reason: 'credential_unavailable' })));
+    const res = await app.inject({ url: '/' });
+    expect([res.statusCode, res.headers['content-type'], res.json()]).toEqual([502, 'application/json; charset=utf-8', { error: 'signer', reason: 'credential_unavailable' }]);
   });
 });

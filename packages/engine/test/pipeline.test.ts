@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { reject, respond } from '@proxy/core';
+import { reject, rejectJson, respond } from '@proxy/core';
 import { startEchoServer, type EchoServer } from '@proxy/test-kit';
 import { createEngine } from '../src/index.js';
 import { curl, echoed, RecordingLogger, send, sendRaw, startEngine, type TestEngine } from './support.js';
@@ -40,6 +40,16 @@ describe('request transforms', () => {
       ['passes', 'continue'],
       ['guard', 'reject'],
     ]);
+  });
+
+  it('answers a JSON reject with its body and content type, recorded as a reject', async () => {
+    await proxy.use({ name: 'signer', transform: { onRequest: () => rejectJson(413, 'body_truncated', { error: 'signer', reason: 'body_truncated' }) } });
+    const before = echo.connections;
+    const r = await send(proxy.port(), { target: `${upstream}/json-reject` });
+    expect([r.status, r.headers['content-type'], r.body]).toEqual([413, 'application/json; charset=utf-8', '{"error":"signer","reason":"body_truncated"}']);
+    expect(echo.connections).toBe(before);
+    const audit = await proxy.audit((a) => a.path === '/json-reject');
+    expect(audit).toMatchObject({ action: 'reject', status_code: 413, rejected_by: 'signer', reason: 'body_truncated' });
   });
 
   it('fails closed with 502 when a transform throws, and never contacts the upstream', async () => {

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { reject } from '@proxy/core';
+import { reject, rejectJson } from '@proxy/core';
 import { startEchoServer, type EchoServer } from '@proxy/test-kit';
 import { DEFAULT_DENY_CIDRS, startEngine, type TestEngine } from './support.js';
 
@@ -47,7 +47,7 @@ async function echoThrough(url: string, headers: Record<string, string>, message
 }
 
 /** Opens a WebSocket expected to be refused; resolves with the HTTP status and body. */
-function refusedUpgrade(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+function refusedUpgrade(url: string, headers: Record<string, string>): Promise<{ status: number; body: string; contentType: string | undefined }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers });
     ws.once('open', () => reject(new Error('upgrade was not refused')));
@@ -56,7 +56,7 @@ function refusedUpgrade(url: string, headers: Record<string, string>): Promise<{
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, contentType: res.headers['content-type'] }));
     });
   });
 }
@@ -143,6 +143,12 @@ describe('WebSocket upgrades', () => {
     expect(echo.connections).toBe(before);
     const audit = await proxy.audit((a) => a.path === '/blocked-ws');
     expect(audit).toMatchObject({ action: 'reject', rejected_by: 'guard', status_code: 403 });
+  });
+
+  it('answer a JSON reject on the socket with its body and content type', async () => {
+    await proxy.use({ name: 'signer', transform: { onRequest: () => rejectJson(400, 'chunked_body_not_allowed', { error: 'signer', reason: 'chunked_body_not_allowed' }) } });
+    const refused = await refusedUpgrade(`ws://127.0.0.1:${proxy.port()}/json-ws`, { Host: `127.0.0.1:${echo.port}` });
+    expect(refused).toEqual({ status: 400, contentType: 'application/json; charset=utf-8', body: '{"error":"signer","reason":"chunked_body_not_allowed"}' });
   });
 
   it('refuse a missing selection header with 400', async () => {
