@@ -169,7 +169,7 @@ export function sendDecision(reply: FastifyReply, decision: Exclude<Decision, { 
   if (decision.action === 'reject') {
     return reply
       .code(decision.status)
-      .header('content-type', 'text/plain; charset=utf-8')
+      .header('content-type', decision.contentType ?? 'text/plain; charset=utf-8')
       .send(decision.message ?? `request refused by the proxy: ${decision.reason}\n`);
   }
   reply.code(decision.status);

@@ -16,12 +16,14 @@ export interface ContinueDecision {
  * Refuse the request. `status` is sent to the client with a short plain-text body; `reason`
  * is a machine-readable word for the audit record (`not_allowlisted`, `token_missing`, ...).
  * `message` optionally overrides the client-facing body; it must never contain a secret.
+ * `contentType` is the media type of `message` when it is not plain text (a JSON error body).
  */
 export interface RejectDecision {
   readonly action: 'reject';
   readonly status: number;
   readonly reason: string;
   readonly message?: string;
+  readonly contentType?: string;
 }
 
 /**
@@ -40,8 +42,9 @@ export type Decision = ContinueDecision | RejectDecision | RespondDecision;
 
 /** Decision constructors, so transforms read as prose: `return reject(403, 'not_allowlisted')`. */
 export const CONTINUE: ContinueDecision = Object.freeze({ action: 'continue' });
-export function reject(status: number, reason: string, message?: string): RejectDecision {
-  return message === undefined ? { action: 'reject', status, reason } : { action: 'reject', status, reason, message };
+export function reject(status: number, reason: string, message?: string, contentType?: string): RejectDecision {
+  if (message === undefined) return { action: 'reject', status, reason };
+  return contentType === undefined ? { action: 'reject', status, reason, message } : { action: 'reject', status, reason, message, contentType };
 }
 export function respond(
   status: number,

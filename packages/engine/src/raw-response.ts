@@ -26,10 +26,10 @@ function writeRawResponse(socket: Duplex, status: number, headers: Readonly<Reco
   socket.end(Buffer.concat([Buffer.from(head, 'latin1'), bytes]));
 }
 
-/** Writes a reject (short plain text) or respond (the transform's stub) decision on a raw socket. */
+/** Writes a reject (short plain text, or the body and media type it names) or respond (the transform's stub) decision on a raw socket. */
 export function writeRawDecision(socket: Duplex, decision: RejectDecision | RespondDecision): void {
   if (decision.action === 'reject') {
-    writeRawResponse(socket, decision.status, { 'Content-Type': 'text/plain; charset=utf-8' }, decision.message ?? `${decision.reason}\n`);
+    writeRawResponse(socket, decision.status, { 'Content-Type': decision.contentType ?? 'text/plain; charset=utf-8' }, decision.message ?? `${decision.reason}\n`);
   } else {
     writeRawResponse(socket, decision.status, decision.headers ?? {}, decision.body ?? '');
   }
