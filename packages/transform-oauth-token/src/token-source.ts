@@ -40,7 +40,7 @@ export type TokenOutcome = 'hit' | 'miss';
  *   them (not the values) with the one the cache was minted with: a rotated value drops the
  *   cached token (and an in-flight mint's result), so the next token is minted with it.
  * - A refresh token the endpoint rotates is used for the next exchange, in memory only, until
- *   the source's own value changes.
+ *   the source's own refresh token changes (another rotated credential keeps it).
  * - A credential whose source is unavailable fails the call with `mint_failed`.
  */
 export class TokenSource {
@@ -48,6 +48,8 @@ export class TokenSource {
   #fingerprint: string | undefined;
   #token: MintedToken | undefined;
   #rotatedRefreshToken: string | undefined;
+  /** Fingerprint of the source's refresh token the rotated one descends from. */
+  #rotatedFrom: string | undefined;
   #inflight: Promise<MintedToken> | undefined;
 
   constructor(options: TokenSourceOptions) {
@@ -62,7 +64,6 @@ export class TokenSource {
       const rotated = this.#fingerprint !== undefined;
       this.#fingerprint = fingerprint;
       this.#token = undefined;
-      this.#rotatedRefreshToken = undefined;
       this.#inflight = undefined;
       if (rotated) this.#options.onRotated?.();
     }
@@ -76,6 +77,7 @@ export class TokenSource {
   clear(): void {
     this.#token = undefined;
     this.#rotatedRefreshToken = undefined;
+    this.#rotatedFrom = undefined;
     this.#inflight = undefined;
   }
 
@@ -86,7 +88,11 @@ export class TokenSource {
   }
 
   #mint(input: MintInput, fingerprint: string): Promise<MintedToken> {
-    const refreshToken = this.#rotatedRefreshToken;
+    // The rotated refresh token replaces the source's as long as the source still holds the one
+    // it descends from: a new client secret keeps it, a new refresh token in the store does not.
+    const source = input.credentials.refresh_token;
+    const from = source === undefined ? undefined : fingerprintOf({ credentials: { refresh_token: source }, headers: {} });
+    const refreshToken = from !== undefined && from === this.#rotatedFrom ? this.#rotatedRefreshToken : undefined;
     const credentials = refreshToken === undefined ? input.credentials : { ...input.credentials, refresh_token: refreshToken };
     const inflight = this.#options
       .mint({ credentials, headers: input.headers })
@@ -95,7 +101,10 @@ export class TokenSource {
         // requests that waited for it, but not cached.
         if (this.#fingerprint === fingerprint) {
           this.#token = minted;
-          if (minted.refreshToken !== undefined && credentials.refresh_token !== undefined) this.#rotatedRefreshToken = minted.refreshToken;
+          if (minted.refreshToken !== undefined && from !== undefined) {
+            this.#rotatedRefreshToken = minted.refreshToken;
+            this.#rotatedFrom = from;
+          }
         }
         return minted;
       })

@@ -227,6 +227,31 @@ describe('refresh_token', () => {
     expect(JSON.stringify(t.logs)).not.toContain(refreshToken);
   });
 
+  it('keeps the rotated refresh token when the client secret rotates; a new refresh token in the store replaces it', async () => {
+    await provider.setClient('rt-rotating', SECRET_V1);
+    const original = await provider.issueRefreshToken('rt-rotating', 'user-3');
+    const clock = new FakeClock();
+    const env: Record<string, string | undefined> = { CLIENT_ID: 'rt-rotating', CLIENT_SECRET: SECRET_V1, REFRESH_TOKEN: original };
+    const t = await start(
+      refreshConfig({ client_secret: { type: 'env', var: 'CLIENT_SECRET', ttl: '100ms' }, refresh_token: { type: 'env', var: 'REFRESH_TOKEN', ttl: '100ms' } }),
+      { clock, env },
+    );
+    await provider.verify(bearerOf((await t.run({ scheme: 'https', host: API_HOST })).request));
+
+    // The secret rotates: the next token comes from the rotated refresh token (the original is spent).
+    await provider.setClient('rt-rotating', SECRET_V2);
+    env.CLIENT_SECRET = SECRET_V2;
+    await new Promise((r) => setTimeout(r, 400));
+    await provider.verify(bearerOf((await t.run({ scheme: 'https', host: API_HOST })).request));
+
+    // A person seeds a fresh refresh token: it is used from then on.
+    const seeded = await provider.issueRefreshToken('rt-rotating', 'user-4');
+    env.REFRESH_TOKEN = seeded;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await provider.verify(bearerOf((await t.run({ scheme: 'https', host: API_HOST })).request))).toMatchObject({ sub: 'user-4' });
+    expect(provider.calls.map((c) => c.error)).toEqual([undefined, undefined, undefined]);
+  });
+
   it('works for a public client (no client_secret)', async () => {
     await provider.setClient('rt-public');
     const refreshToken = await provider.issueRefreshToken('rt-public', 'user-2');
