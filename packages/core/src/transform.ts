@@ -16,6 +16,7 @@ export interface ContinueDecision {
  * Refuse the request. `status` is sent to the client with a short plain-text body; `reason`
  * is a machine-readable word for the audit record (`not_allowlisted`, `token_missing`, ...).
  * `message` optionally overrides the client-facing body; it must never contain a secret.
+ * `contentType` is the media type of `message` when it is not plain text (a JSON error body).
  */
 export interface RejectDecision {
   readonly action: 'reject';

@@ -279,4 +279,12 @@ describe('sendDecision', () => {
     const res = await app.inject({ url: '/' });
     expect([res.statusCode, res.headers['content-type'], res.json()]).toEqual([502, 'application/json; charset=utf-8', { error: 'signer', reason: 'credential_unavailable' }]);
   });
+
+  it('sends a reject message with the content type the decision names', async () => {
+    const app = Fastify();
+    apps.push(app);
+    app.get('/', (_req, reply) => sendDecision(reply, reject(502, 'token_unavailable', '{"error":"no token"}', 'application/json')));
+    const res = await app.inject({ url: '/' });
+    expect([res.statusCode, res.headers['content-type'], res.json()]).toEqual([502, 'application/json; charset=utf-8', { error: 'no token' }]);
+  });
 });
