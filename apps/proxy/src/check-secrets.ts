@@ -17,8 +17,9 @@ export interface SecretCheck {
 }
 
 /**
- * `proxy validate --check-secrets`: fetches every secret source the config names, once, the way
- * startup does, and reports each by label and location. Sources are found wherever a transform's
+ * `proxy validate --check-secrets`: fetches every secret source the config names, once and all
+ * at the same time, the way startup does, and reports each by label and location once every
+ * fetch has settled. Sources are found wherever a transform's
  * config holds one: any object whose `type` is a registered secret source type.
  */
 export async function checkSecrets(loaded: LoadedProxyConfig, env: Readonly<Record<string, string | undefined>> = process.env): Promise<SecretCheck[]> {
@@ -36,10 +37,11 @@ export async function checkSecrets(loaded: LoadedProxyConfig, env: Readonly<Reco
     env,
   });
   try {
-    const checks: SecretCheck[] = [];
-    for (const { path, source } of found) {
-      const at = issueAt(document, path, '');
-      const handle = await resolver.open(source);
+    // Every source is fetched at once; each fetch is bounded by the resolver's timeout.
+    const handles = await Promise.all(found.map(({ source }) => resolver.open(source)));
+    await Promise.all(handles.map((h) => h.ready()));
+    return found.map(({ path }, i) => {
+      const handle = handles[i]!;
       let error: string | undefined;
       try {
         handle.value();
@@ -47,9 +49,8 @@ export async function checkSecrets(loaded: LoadedProxyConfig, env: Readonly<Reco
         error = err instanceof Error ? err.message : String(err);
       }
       handle.close();
-      checks.push({ at, label: handle.label, type: handle.type, available: handle.available, ...(error === undefined ? {} : { error }) });
-    }
-    return checks;
+      return { at: issueAt(document, path, ''), label: handle.label, type: handle.type, available: handle.available, ...(error === undefined ? {} : { error }) };
+    });
   } finally {
     shutdown.abort();
   }

@@ -11,7 +11,7 @@ import {
   SecretRedactor,
   systemClock,
 } from '@proxy/core';
-import type { ConfigIssue, Logger, Pipeline, SecretResolver, TransformDefinition, TransformEnv, TransformSpec } from '@proxy/core';
+import type { ConfigIssue, Logger, Pipeline, SecretHandle, SecretResolver, TransformDefinition, TransformEnv, TransformSpec } from '@proxy/core';
 import { DEFAULT_MAX_REQUEST_BODY_BYTES, issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
 import type { ConfigDocument, ConfigRegistry, ProxyConfig } from '@proxy/config';
 import { createEngine } from '@proxy/engine';
@@ -24,6 +24,7 @@ import { forwardListeners, type ForwardListeners } from './forward-listeners.js'
 import { inactiveSections } from './inactive.js';
 import { createLogger, writeAudit } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { SecretsState } from './metrics-server.js';
 import {
   builtinSecretSources,
   builtinTransforms,
@@ -103,7 +104,7 @@ export type StartProxyOptions = StartProxyCommonOptions &
 export interface StartProxyCommonOptions {
   /** Where log lines and audit records go instead of stdout (e.g. the text format of the aws-outbound-jwt-proxy command line). */
   readonly logDestination?: DestinationStream;
-  /** Environment the `env` secret source reads (default `process.env`). */
+  /** Environment the secret sources read: `env` variables, backends' endpoints and credentials (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -115,21 +116,26 @@ export interface RunningProxy {
   readonly addresses: readonly RunningAddress[];
   readonly config: ProxyConfig;
   readonly logger: PinoLogger;
-  /** The labels of the secrets no value could be fetched for yet (empty when every secret is available). */
+  /** The labels of the secrets whose fetches have all failed so far (empty when every secret is available or pending). */
   unavailableSecrets(): string[];
+  /** The labels of the secrets still on their first fetch. */
+  pendingSecrets(): string[];
+  /** Settles once every secret's first fetch has succeeded or failed (the proxy serves meanwhile). */
+  secretsSettled(): Promise<void>;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then releases everything. */
   close(graceMs?: number): Promise<void>;
 }
 
 /**
  * Starts the proxy on a config file: validates everything first (nothing listens on a bad
- * config), opens the secrets, creates the transforms, then opens the listeners.
+ * config), opens the secrets (their first fetches go on in the background: startup never waits
+ * for a secret backend), creates the transforms, then opens the listeners.
  */
 export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
   const source = 'configFile' in options ? options.configFile : { text: options.configText, name: options.configName };
   const { document, config, registry } = await loadProxyConfig(source);
   // Bound once the secret resolver exists; the metrics listener's /readyz reads it.
-  let unavailableSecrets = (): string[] => [];
+  let secretsState = (): SecretsState => ({ pending: [], unavailable: [] });
   // Every secret value fetched is registered here, and every log line passes through it.
   const redactor = new SecretRedactor();
   const logger = createLogger(config.log.level, options.logDestination, redactor);
@@ -146,7 +152,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const metrics: Metrics | undefined =
     config.metrics === undefined
       ? undefined
-      : (await import('./metrics.js')).createMetrics({ ...config.metrics, unavailableSecrets: () => unavailableSecrets() });
+      : (await import('./metrics.js')).createMetrics({ ...config.metrics, secretsState: () => secretsState() });
   const countAudit = metrics === undefined ? undefined : createAuditCounter(metrics.meter('@proxy/app'));
   const noopMeter = createNoopMeter();
 
@@ -180,7 +186,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     redactor,
     ...(options.env === undefined ? {} : { env: options.env }),
   });
-  unavailableSecrets = () => unavailableLabels(secrets);
+  secretsState = () => secretLabels(secrets);
   const specs: TransformSpec[] = config.transforms.map((entry, index) => ({
     definition: registry.transforms.get(entry.name)!,
     config: entry.config,
@@ -233,17 +239,24 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   }
   for (const a of addresses) logger.info({ listener: a.kind, address: `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` }, 'listening');
   for (const s of inactiveSections(document)) logger.warn({ section: s.section }, `${s.section}: ${s.detail}`);
-  const missing = unavailableSecrets();
-  if (missing.length > 0) {
-    logger.warn({ secrets_unavailable: missing }, `serving without ${missing.length} unavailable secret(s): requests that need them get the documented failure; /readyz lists them`);
-  }
+  // Sources are fetched in the background: the proxy serves at once, and requests that need a
+  // secret still being fetched wait for it. Once every first fetch has settled, the ones that
+  // failed are named.
+  const settled = Promise.all(secrets.handles().map((h) => h.ready())).then(() => {
+    const missing = secretsState().unavailable;
+    if (missing.length > 0 && !shutdown.signal.aborted) {
+      logger.warn({ secrets_unavailable: missing }, `serving without ${missing.length} unavailable secret(s): requests that need them get the documented failure; /readyz lists them`);
+    }
+  });
 
   let closing: Promise<void> | undefined;
   return {
     addresses,
     config,
     logger,
-    unavailableSecrets: () => unavailableSecrets(),
+    unavailableSecrets: () => [...secretsState().unavailable],
+    pendingSecrets: () => [...secretsState().pending],
+    secretsSettled: () => settled,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await dnsServer?.close();
@@ -257,9 +270,10 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   };
 }
 
-/** The labels of the open secrets without a value, each once. */
-function unavailableLabels(secrets: SecretResolver): string[] {
-  return [...new Set(secrets.handles().filter((h) => !h.available).map((h) => h.label))];
+/** The labels of the open secrets without a value, each once: pending, and unavailable after their first fetch. */
+function secretLabels(secrets: SecretResolver): SecretsState {
+  const labels = (pick: (h: SecretHandle) => boolean): string[] => [...new Set(secrets.handles().filter(pick).map((h) => h.label))];
+  return { pending: labels((h) => h.pending), unavailable: labels((h) => !h.pending && !h.available) };
 }
 
 /** `proxy.max_request_body_bytes`, where 0 means the default as in iron-proxy: one request can never buffer without bound. */
