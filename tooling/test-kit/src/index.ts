@@ -9,3 +9,7 @@ export { createTestPki } from './test-pki.js';
 export type { TestPki, TestPkiOptions } from './test-pki.js';
 export { startFakeSts } from './fake-sts.js';
 export type { FakeSts, FakeStsOptions, FakeStsCall, FakeStsFailure, FakeStsSigningAlgorithm } from './fake-sts.js';
+export { startFakeAwsSecrets } from './fake-aws-secrets.js';
+export type { FakeAwsSecrets, FakeAwsSecretsOptions, FakeAwsSecretsCall, FakeAwsSecretsFailure, FakeAwsSecretsTarget, FakeSsmParameterType } from './fake-aws-secrets.js';
+export { startFakeOnePasswordConnect } from './fake-onepassword-connect.js';
+export type { FakeOnePasswordConnect, FakeOnePasswordConnectOptions, FakeConnectCall, FakeConnectField, FakeConnectItemInit } from './fake-onepassword-connect.js';
