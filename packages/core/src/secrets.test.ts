@@ -91,7 +91,7 @@ async function caught(promise: Promise<unknown>): Promise<ProxyError> {
 }
 
 describe('envSource', () => {
-  const context = { logger: recordingLogger([]), http: noHttp, env: { SET: 'value-1', EMPTY: '' }, redactor: new SecretRedactor() };
+  const context = { logger: recordingLogger([]), http: noHttp, env: { SET: 'value-1', EMPTY: '' }, baseDir: '/', redactor: new SecretRedactor() };
 
   it('reads the variable', async () => {
     await expect(envSource.create({ type: 'env', var: 'SET' }, context).fetch(new AbortController().signal)).resolves.toBe('value-1');

@@ -26,6 +26,8 @@ export interface SecretSourceContext {
    * variables): the proxy's `process.env` in the app, anything a test or an embedding gives.
    */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Directory relative paths in a source's config resolve from: the config file's directory in the app. */
+  readonly baseDir: string;
   /**
    * Register every credential the backend reads to fetch with (an API token, a secret key) so
    * logs and audit records never show it. Fetched values are registered by the resolver.
@@ -37,10 +39,13 @@ export interface SecretSourceContext {
 export interface SecretFetcher {
   /**
    * Fetches the value. `signal` aborts after {@link SECRET_FETCH_TIMEOUT_MS} or when the secret
-   * is closed; it is never tied to a request. Reject with an error whose message names the
-   * secret and the failure, never a value or a credential.
+   * is closed; it is never tied to a request. Reject with an error whose message says what
+   * failed (`ResourceNotFoundException: ...`, `the file is empty`), never a value or a
+   * credential: the resolver reports it as `secret <label> (<type>) could not be fetched: <message>`.
    */
   fetch(signal: AbortSignal): Promise<string>;
+  /** Releases what the fetcher holds (a client's sockets); called when the secret is closed. */
+  close?(): void;
 }
 
 /**
@@ -134,7 +139,7 @@ export const envSource: SecretSourceDefinition<SecretSourceConfig & { readonly v
       fetch() {
         const value = context.env[config.var];
         if (value === undefined || value === '') {
-          return Promise.reject(unavailable(`environment variable ${config.var} is not set or empty`));
+          return Promise.reject(secretUnavailable(`environment variable ${config.var} is not set or empty`));
         }
         return Promise.resolve(value);
       },
@@ -185,6 +190,8 @@ export interface SecretResolverOptions {
   readonly signal: AbortSignal;
   /** Environment backends read (the `env` backend's variables, the others' endpoints and credentials); defaults to `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Directory relative paths in source configs resolve from (the config file's directory); defaults to the working directory. */
+  readonly baseDir?: string;
   /** Every value fetched (and every credential a backend reads) is registered here, so that logs and audit records never show it. */
   readonly redactor?: SecretRedactor;
 }
@@ -209,6 +216,7 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
     logger: options.logger,
     http: options.http,
     env: options.env ?? process.env,
+    baseDir: options.baseDir ?? process.cwd(),
     redactor: options.redactor ?? new SecretRedactor(),
   };
   const open = new Set<SecretHandle>();
@@ -238,7 +246,7 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
         } catch (err) {
           if (err instanceof ProxyError && err.code === ErrorCodes.SECRET_UNAVAILABLE) throw err;
           const detail = err instanceof Error ? err.message : String(err);
-          throw unavailable(`secret ${label} (${source.type}) could not be fetched: ${detail}`, err);
+          throw secretUnavailable(`secret ${label} (${source.type}) could not be fetched: ${detail}`, err);
         }
         const value = source.json_key === undefined ? raw : extractJsonKey(raw, source.json_key, label);
         if (options.redactor !== undefined && !options.redactor.add(value, label) && !shortWarned.has(label)) {
@@ -261,7 +269,7 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
         );
       };
       const asUnavailable = (err: unknown): ProxyError =>
-        err instanceof ProxyError ? err : unavailable(`secret ${label} (${source.type}) could not be fetched`, err);
+        err instanceof ProxyError ? err : secretUnavailable(`secret ${label} (${source.type}) could not be fetched`, err);
 
       let current: string | undefined;
       let lastError: ProxyError | undefined;
@@ -323,13 +331,14 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
         ready: () => first,
         value: () => {
           if (current !== undefined) return current;
-          if (pending) throw unavailable(`secret ${label} (${source.type}) is still being fetched`);
-          throw lastError ?? unavailable(`secret ${label} (${source.type}) is not available`);
+          if (pending) throw secretUnavailable(`secret ${label} (${source.type}) is still being fetched`);
+          throw lastError ?? secretUnavailable(`secret ${label} (${source.type}) is not available`);
         },
         close: () => {
           clearTimeout(timer);
           timer = undefined;
           controller.abort();
+          fetcher.close?.();
           options.signal.removeEventListener('abort', handle.close);
           open.delete(handle);
         },
@@ -381,6 +390,6 @@ function jsonKeyError(message: string): ProxyError {
   return new ProxyError(ErrorCodes.SECRET_JSON_KEY, message, { status: 502, reason: 'secret_unavailable' });
 }
 
-function unavailable(message: string, cause?: unknown): ProxyError {
+function secretUnavailable(message: string, cause?: unknown): ProxyError {
   return new ProxyError(ErrorCodes.SECRET_UNAVAILABLE, message, { status: 502, reason: 'secret_unavailable', cause });
 }

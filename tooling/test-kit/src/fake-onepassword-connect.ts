@@ -53,7 +53,7 @@ export interface FakeOnePasswordConnect {
   readonly url: string;
   /** Every request received, in order. */
   readonly calls: FakeConnectCall[];
-  /** Creates a vault (or returns the id of the one with this name). */
+  /** Creates a vault; without an `id`, returns the id of the vault with this name when there is one (with an id, a second vault of the same name can be made). */
   putVault(name: string, id?: string): string;
   /** Creates or replaces (same title) an item in a vault given by name or id; returns the item's id. */
   putItem(vault: string, item: FakeConnectItemInit): string;
@@ -174,7 +174,7 @@ export async function startFakeOnePasswordConnect(options: FakeOnePasswordConnec
     url: `http://${hostForUrl(host)}:${(server.address() as AddressInfo).port}`,
     calls,
     putVault(name, id) {
-      const existing = vaults.find((v) => v.name === name);
+      const existing = vaults.find((v) => (id === undefined ? v.name === name : v.id === id));
       if (existing !== undefined) return existing.id;
       const vault = { id: id ?? connectId(), name, items: [], createdAt: new Date().toISOString() };
       vaults.push(vault);
