@@ -11,8 +11,18 @@ import {
   SecretRedactor,
   systemClock,
 } from '@proxy/core';
-import type { ConfigIssue, Logger, Pipeline, SecretHandle, SecretResolver, TransformDefinition, TransformEnv, TransformSpec } from '@proxy/core';
-import { DEFAULT_MAX_REQUEST_BODY_BYTES, issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
+import type {
+  ConfigIssue,
+  Logger,
+  Pipeline,
+  SecretHandle,
+  SecretResolver,
+  SecretSourceDefinition,
+  TransformDefinition,
+  TransformEnv,
+  TransformSpec,
+} from '@proxy/core';
+import { DEFAULT_MAX_REQUEST_BODY_BYTES, findSecretSources, issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
 import type { ConfigDocument, ConfigRegistry, ProxyConfig } from '@proxy/config';
 import { createEngine } from '@proxy/engine';
 import type { ClientLimits, EngineOptions, ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
@@ -29,6 +39,7 @@ import {
   builtinSecretSources,
   builtinTransforms,
   isExternalTransformName,
+  loadExternalSecretSource,
   loadExternalTransform,
   unknownTransformMessage,
 } from './registry.js';
@@ -51,8 +62,8 @@ export interface ConfigText {
 }
 
 /**
- * Reads and validates a config file (or config text): loads the third-party transforms it
- * names (from the file's directory), then validates every section and every transform config
+ * Reads and validates a config file (or config text): loads the third-party transforms and
+ * secret sources it names (from the file's directory), then validates every section and every transform config
  * against the composed schema. Throws one `ConfigError` listing every problem found, each with
  * file, line, column and field path.
  */
@@ -60,6 +71,7 @@ export async function loadProxyConfig(source: string | ConfigText): Promise<Load
   const document = typeof source === 'string' ? await readConfigFile(source) : parseConfigText(source.text, source.name);
   const issues: ConfigIssue[] = [];
   const transforms = new Map<string, TransformDefinition>(builtinTransforms);
+  const secretSources: SecretSourceDefinition[] = [...builtinSecretSources];
   for (const { index, name } of document.transformNames()) {
     const unknown = unknownTransformMessage(name);
     if (unknown !== undefined) {
@@ -74,7 +86,8 @@ export async function loadProxyConfig(source: string | ConfigText): Promise<Load
       issues.push(issueAt(document, ['transforms', index, 'name'], `${e.message} [${e.code ?? 'error'}]`));
     }
   }
-  const registry: ConfigRegistry = { transforms, secretSources: builtinSecretSources };
+  issues.push(...(await loadExternalSecretSources(document, transforms, secretSources)));
+  const registry: ConfigRegistry = { transforms, secretSources };
   let config: ProxyConfig | undefined;
   try {
     config = validateConfig(document, registry);
@@ -90,6 +103,37 @@ export async function loadProxyConfig(source: string | ConfigText): Promise<Load
   }
   if (issues.length > 0 || config === undefined) throw new ConfigError(sortIssues(issues));
   return { document, config, registry };
+}
+
+/**
+ * Loads the third-party secret sources the config's transforms name (a `type` that is a
+ * package name or a file path, in any source block a transform schema declares) into
+ * `sources`, so that validation composes their schemas. A source that cannot be loaded is an
+ * issue at its `type`.
+ */
+async function loadExternalSecretSources(
+  document: ConfigDocument,
+  transforms: ReadonlyMap<string, TransformDefinition>,
+  sources: SecretSourceDefinition[],
+): Promise<ConfigIssue[]> {
+  const issues: ConfigIssue[] = [];
+  // Each failure is reported at every block naming that type.
+  const failures = new Map<string, string>();
+  for (const { path, source } of findSecretSources(document.data, transforms)) {
+    const type = source.type;
+    if (typeof type !== 'string' || !isExternalTransformName(type) || sources.some((s) => s.type === type)) continue;
+    if (!failures.has(type)) {
+      try {
+        sources.push(await loadExternalSecretSource(type, dirname(document.file)));
+        continue;
+      } catch (err) {
+        const e = err as ProxyError;
+        failures.set(type, `${e.message} [${e.code ?? 'error'}]`);
+      }
+    }
+    issues.push(issueAt(document, [...path, 'type'], failures.get(type)!));
+  }
+  return issues;
 }
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
@@ -184,6 +228,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     http: engine.http,
     signal: shutdown.signal,
     redactor,
+    baseDir: configDir,
     ...(options.env === undefined ? {} : { env: options.env }),
   });
   secretsState = () => secretLabels(secrets);

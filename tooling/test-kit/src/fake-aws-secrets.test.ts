@@ -25,9 +25,12 @@ describe('fake Secrets Manager through the real SDK client', () => {
     expect(byName.CreatedDate).toBeInstanceOf(Date);
     const byArn = await sm(fake).send(new GetSecretValueCommand({ SecretId: arn }));
     expect(byArn.SecretString).toBe('first-value');
+    const byPartialArn = await sm(fake).send(new GetSecretValueCommand({ SecretId: 'arn:aws:secretsmanager:us-west-1:123456789:secret:prod/api-key' }));
+    expect(byPartialArn.SecretString).toBe('first-value');
     expect(fake.calls).toEqual([
       { target: 'secretsmanager.GetSecretValue', id: 'prod/api-key', accessKeyId: credentials.accessKeyId, region: 'eu-west-2' },
       { target: 'secretsmanager.GetSecretValue', id: arn, accessKeyId: credentials.accessKeyId, region: 'eu-west-2' },
+      { target: 'secretsmanager.GetSecretValue', id: 'arn:aws:secretsmanager:us-west-1:123456789:secret:prod/api-key', accessKeyId: credentials.accessKeyId, region: 'eu-west-2' },
     ]);
   });
 

@@ -53,8 +53,9 @@ export interface FakeAwsSecrets {
   readonly calls: FakeAwsSecretsCall[];
   /**
    * Creates or rotates a Secrets Manager secret (a string is `SecretString`, a Buffer
-   * `SecretBinary`); each call makes a new version. Returns the secret's ARN, by which it can
-   * be fetched as well as by name.
+   * `SecretBinary`); each call makes a new version. Returns the secret's ARN. It can be fetched
+   * by name, by that ARN, or by a partial ARN naming it (`arn:aws:secretsmanager:<any
+   * region>:<any account>:secret:<name>`).
    */
   putSecret(name: string, value: string | Buffer): string;
   /** Deletes a secret: fetching it is `ResourceNotFoundException` again. */
@@ -171,11 +172,14 @@ export async function startFakeAwsSecrets(options: FakeAwsSecretsOptions = {}): 
     return isSecrets ? answerSecret(res, id) : answerParameter(res, id, input.WithDecryption === true, auth.region);
   };
 
+  // By name, by full ARN, or by partial ARN (the ARN without its random suffix), as Secrets Manager finds them.
   const findSecret = (id: string): [string, StoredSecret] | undefined => {
     const byName = secrets.get(id);
     if (byName !== undefined) return [id, byName];
     for (const entry of secrets) if (entry[1].arn === id) return entry;
-    return undefined;
+    const partial = /^arn:aws:secretsmanager:[^:]*:[^:]*:secret:(.+)$/.exec(id)?.[1];
+    const byPartial = partial === undefined ? undefined : secrets.get(partial);
+    return byPartial === undefined ? undefined : [partial!, byPartial];
   };
 
   const answerSecret = (res: ServerResponse, id: string): void => {
