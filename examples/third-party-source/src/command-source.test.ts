@@ -55,7 +55,7 @@ describe('the command source', () => {
   });
 
   it.each([
-    [['sh', '-c', 'echo leaked-output-value; exit 3'], 'sh exited with status 3'],
+    [['sh', '-c', 'printf leaked-%s output-value; exit 3'], 'sh exited with status 3'],
     [['no-such-command-here'], 'no-such-command-here: command not found'],
     [['printf', ''], 'printf printed nothing'],
   ])('fails %j saying how, never what it printed', async (command, message) => {

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, type ExecFileException } from 'node:child_process';
 import type { SecretSourceConfig, SecretSourceDefinition } from '@proxy/core';
 
 /** The `source` block of this backend. */
@@ -51,7 +51,7 @@ export const commandSource: SecretSourceDefinition<CommandSourceConfig> = {
 };
 
 /** How the command failed, from its exit status: never its output. */
-function describe(error: NodeJS.ErrnoException & { code?: string | number; signal?: string | null }, program: string): string {
+function describe(error: ExecFileException, program: string): string {
   if (error.name === 'AbortError') return `${program} was stopped`;
   if (error.code === 'ENOENT') return `${program}: command not found`;
   if (error.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') return `${program} printed more than ${MAX_OUTPUT_BYTES} bytes`;

@@ -223,7 +223,6 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
   const shortWarned = new Set<string>();
   return {
     handles: () => [...open],
-    // eslint-disable-next-line @typescript-eslint/require-await -- rejects (rather than throws) for an unknown type
     async open(source) {
       const definition = byType.get(source.type);
       if (definition === undefined) {
