@@ -1,7 +1,7 @@
+import { dirname } from 'node:path';
 import { createSecretResolver, systemClock } from '@proxy/core';
 import type { ConfigIssue, Logger, SecretSourceConfig } from '@proxy/core';
-import { issueAt } from '@proxy/config';
-import type { FieldPath } from '@proxy/config';
+import { findSecretSources, issueAt } from '@proxy/config';
 import type { LoadedProxyConfig } from './server.js';
 
 /** What fetching one configured secret source gave. */
@@ -17,15 +17,14 @@ export interface SecretCheck {
 }
 
 /**
- * `proxy validate --check-secrets`: fetches every secret source the config names, once, the way
- * startup does, and reports each by label and location. Sources are found wherever a transform's
- * config holds one: any object whose `type` is a registered secret source type.
+ * `proxy validate --check-secrets`: fetches every secret source the config names, once and all
+ * at the same time, the way startup does, and reports each by label and location once every
+ * fetch has settled. Sources are found wherever a transform's schema
+ * declares one.
  */
 export async function checkSecrets(loaded: LoadedProxyConfig, env: Readonly<Record<string, string | undefined>> = process.env): Promise<SecretCheck[]> {
   const { document, config, registry } = loaded;
-  const types = new Set(registry.secretSources.map((s) => s.type));
-  const found: { path: FieldPath; source: SecretSourceConfig }[] = [];
-  config.transforms.forEach((entry, index) => collectSources(entry.config, ['transforms', index, 'config'], types, found));
+  const found = findSecretSources({ transforms: config.transforms }, registry.transforms);
   const shutdown = new AbortController();
   const resolver = createSecretResolver({
     sources: registry.secretSources,
@@ -34,12 +33,14 @@ export async function checkSecrets(loaded: LoadedProxyConfig, env: Readonly<Reco
     http: () => Promise.reject(new Error('secret sources fetch with their own clients')),
     signal: shutdown.signal,
     env,
+    baseDir: dirname(document.file),
   });
   try {
-    const checks: SecretCheck[] = [];
-    for (const { path, source } of found) {
-      const at = issueAt(document, path, '');
-      const handle = await resolver.open(source);
+    // Every source is fetched at once; each fetch is bounded by the resolver's timeout.
+    const handles = await Promise.all(found.map(({ source }) => resolver.open(source as SecretSourceConfig)));
+    await Promise.all(handles.map((h) => h.ready()));
+    return found.map(({ path }, i) => {
+      const handle = handles[i]!;
       let error: string | undefined;
       try {
         handle.value();
@@ -47,9 +48,8 @@ export async function checkSecrets(loaded: LoadedProxyConfig, env: Readonly<Reco
         error = err instanceof Error ? err.message : String(err);
       }
       handle.close();
-      checks.push({ at, label: handle.label, type: handle.type, available: handle.available, ...(error === undefined ? {} : { error }) });
-    }
-    return checks;
+      return { at: issueAt(document, path, ''), label: handle.label, type: handle.type, available: handle.available, ...(error === undefined ? {} : { error }) };
+    });
   } finally {
     shutdown.abort();
   }
@@ -60,20 +60,6 @@ export function formatSecretCheck(check: SecretCheck): string {
   const where = `${check.at.file ?? ''}:${check.at.line ?? 0}:${check.at.column ?? 0}`;
   const state = check.available ? 'available' : `unavailable: ${check.error ?? 'no value'}`;
   return `${where} ${check.at.path}: secret ${check.label} (${check.type}): ${state}`;
-}
-
-function collectSources(node: unknown, path: FieldPath, types: ReadonlySet<string>, out: { path: FieldPath; source: SecretSourceConfig }[]): void {
-  if (Array.isArray(node)) {
-    node.forEach((item, i) => collectSources(item, [...path, i], types, out));
-    return;
-  }
-  if (typeof node !== 'object' || node === null) return;
-  const record = node as Record<string, unknown>;
-  if (typeof record.type === 'string' && types.has(record.type)) {
-    out.push({ path, source: record as SecretSourceConfig });
-    return;
-  }
-  for (const [key, value] of Object.entries(record)) collectSources(value, [...path, key], types, out);
 }
 
 const silentLogger: Logger = {

@@ -11,14 +11,22 @@ export interface MetricsServerOptions {
   readonly path: string;
   /** The setting named in errors about `listen` and `path` (default `metrics`: `metrics.listen`, `metrics.path`). */
   readonly setting?: string;
-  /** What keeps the proxy from being ready: the labels of the secrets it has no value for (read at each `/readyz`). */
-  readonly unavailableSecrets?: () => readonly string[];
+  /** What keeps the proxy from being ready: the secrets it has no value for (read at each `/readyz`). */
+  readonly secretsState?: () => SecretsState;
+}
+
+/** The secrets without a value, by label. */
+export interface SecretsState {
+  /** Still on their first fetch. */
+  readonly pending: readonly string[];
+  /** Whose fetches have all failed so far. */
+  readonly unavailable: readonly string[];
 }
 
 /** The path that answers 200 while the process serves. */
 export const HEALTH_PATH = '/healthz';
 
-/** The path that answers 200 when every secret is available, 503 listing the others otherwise. */
+/** The path that answers 200 when every secret is available, 503 listing the pending and unavailable ones otherwise. */
 export const READY_PATH = '/readyz';
 
 /** Writes the scrape response (the Prometheus exporter's request handler). */
@@ -28,14 +36,15 @@ export type ScrapeHandler = (req: IncomingMessage, res: ServerResponse) => void;
  * The metrics listener: its own `node:http` server, apart from the proxy's listeners, so that
  * scrapes never reach the pipeline. `GET`/`HEAD` on `path` -> the scrape; on `/healthz` -> 200
  * `ok` (liveness); on `/readyz` -> 200 `{"ready":true}`, or 503 with the labels of the secrets
- * that could not be fetched (`secrets_unavailable`); any other path -> 404; another method on
+ * still on their first fetch (`secrets_pending`) and of those that could not be fetched
+ * (`secrets_unavailable`), each key present only when its list is not empty; any other path -> 404; another method on
  * those paths -> 405.
  */
 export class MetricsServer {
   readonly #address: ListenAddress;
   readonly #path: string;
   readonly #server: Server;
-  readonly #unavailableSecrets: () => readonly string[];
+  readonly #secretsState: () => SecretsState;
 
   /** Throws a `ProxyError` (`PROXY_ERR_CONFIG_INVALID`) for a bad listen address or path. */
   constructor(options: MetricsServerOptions, scrape: ScrapeHandler) {
@@ -45,7 +54,7 @@ export class MetricsServer {
       throw new ProxyError(ErrorCodes.CONFIG_INVALID, `${setting}.path: "${options.path}" must start with "/" and must not be ${HEALTH_PATH} or ${READY_PATH}`);
     }
     this.#path = options.path;
-    this.#unavailableSecrets = options.unavailableSecrets ?? (() => []);
+    this.#secretsState = options.secretsState ?? (() => ({ pending: [], unavailable: [] }));
     this.#server = createServer((req, res) => this.#handle(req, res, scrape));
   }
 
@@ -78,9 +87,14 @@ export class MetricsServer {
     }
     if (path === HEALTH_PATH) return plain(res, 200, 'ok\n');
     if (path === READY_PATH) {
-      const missing = this.#unavailableSecrets();
-      const body = missing.length === 0 ? { ready: true } : { ready: false, secrets_unavailable: missing };
-      res.writeHead(missing.length === 0 ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
+      const { pending, unavailable } = this.#secretsState();
+      const ready = pending.length === 0 && unavailable.length === 0;
+      const body = {
+        ready,
+        ...(pending.length === 0 ? {} : { secrets_pending: pending }),
+        ...(unavailable.length === 0 ? {} : { secrets_unavailable: unavailable }),
+      };
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
       return;
     }
     scrape(req, res);

@@ -1,8 +1,11 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { envSource, ErrorCodes, isTransformDefinition, ProxyError } from '@proxy/core';
-import type { SecretSourceDefinition, TransformDefinition } from '@proxy/core';
+import { envSource, ErrorCodes, isSecretSourceDefinition, isTransformDefinition, ProxyError } from '@proxy/core';
+import type { ErrorCode, SecretSourceDefinition, TransformDefinition } from '@proxy/core';
+import { awsSources } from '@proxy/source-aws';
+import { fileSource } from '@proxy/source-file';
+import { onePasswordSources } from '@proxy/source-1password';
 import allowlist from '@proxy/transform-allowlist';
 import annotate from '@proxy/transform-annotate';
 import awsJwt from '@proxy/transform-aws-jwt';
@@ -17,8 +20,13 @@ export const builtinTransforms: ReadonlyMap<string, TransformDefinition> = new M
   ([allowlist, secrets, headerAllowlist, annotate, bodyCapture, awsJwt, hmacSign, oauthToken] as TransformDefinition[]).map((d) => [d.name, d]),
 );
 
-/** The secret backends this build knows. */
-export const builtinSecretSources: readonly SecretSourceDefinition[] = [envSource as SecretSourceDefinition];
+/** The secret backends this build knows; a third-party backend is named by its package name (see {@link loadExternalSecretSource}). */
+export const builtinSecretSources: readonly SecretSourceDefinition[] = [
+  envSource as SecretSourceDefinition,
+  fileSource as SecretSourceDefinition,
+  ...awsSources,
+  ...onePasswordSources,
+];
 
 /**
  * iron-proxy transform names that this project has not shipped yet: named in the error so an
@@ -26,7 +34,7 @@ export const builtinSecretSources: readonly SecretSourceDefinition[] = [envSourc
  */
 const plannedTransforms = new Set(['aws_auth', 'gcp_auth', 'grpc', 'judge', 'header_capture']);
 
-/** True when a transform name refers to a package or a file rather than a built-in. */
+/** True when a transform name (or a secret source type) refers to a package or a file rather than a built-in. */
 export function isExternalTransformName(name: string): boolean {
   return name.startsWith('@') || name.startsWith('.') || isAbsolute(name) || /[-/]/.test(name);
 }
@@ -39,24 +47,45 @@ export function unknownTransformMessage(name: string): string | undefined {
   return `unknown transform "${name}" (built-in: ${known}; third-party transforms are named by package name)`;
 }
 
+/** What a third-party module is loaded as, with the error codes of each failure. */
+interface ExternalKind {
+  /** `transform`, `secret source`: named in messages. */
+  readonly noun: string;
+  readonly notFound: ErrorCode;
+  readonly invalidExport: ErrorCode;
+}
+
+const TRANSFORM: ExternalKind = { noun: 'transform', notFound: ErrorCodes.TRANSFORM_NOT_FOUND, invalidExport: ErrorCodes.TRANSFORM_INVALID_EXPORT };
+const SECRET_SOURCE: ExternalKind = {
+  noun: 'secret source',
+  notFound: ErrorCodes.SECRET_SOURCE_NOT_FOUND,
+  invalidExport: ErrorCodes.SECRET_SOURCE_INVALID_EXPORT,
+};
+
 /**
- * Loads a third-party transform the way Node would resolve it from the config file's
- * directory: `@acme/transform-foo` from the nearest `node_modules`, or a relative/absolute file
- * path. The module's `default` export (or its named `transform` export) must be a transform
- * definition whose `name` equals the configured name (file paths are exempt from that check).
+ * Imports a third-party module the way Node would resolve it from the config file's directory:
+ * a package name from the nearest `node_modules`, or a relative/absolute file path.
+ */
+async function importExternal(name: string, configDir: string, kind: ExternalKind): Promise<{ mod: Record<string, unknown>; isPath: boolean }> {
+  const isPath = name.startsWith('.') || isAbsolute(name);
+  const file = isPath ? resolve(configDir, name) : resolvePackageEntry(name, configDir, kind);
+  if (!existsSync(file)) {
+    throw new ProxyError(kind.notFound, `${kind.noun} module "${name}" not found at ${file}`);
+  }
+  try {
+    return { mod: (await import(pathToFileURL(file).href)) as Record<string, unknown>, isPath };
+  } catch (err) {
+    throw new ProxyError(kind.invalidExport, `${kind.noun} package "${name}" failed to load: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Loads a third-party transform (see {@link importExternal}). The module's `default` export (or
+ * its named `transform` export) must be a transform definition whose `name` equals the
+ * configured name (file paths are exempt from that check).
  */
 export async function loadExternalTransform(name: string, configDir: string): Promise<TransformDefinition> {
-  const isPath = name.startsWith('.') || isAbsolute(name);
-  const file = isPath ? resolve(configDir, name) : resolvePackageEntry(name, configDir);
-  if (!existsSync(file)) {
-    throw new ProxyError(ErrorCodes.TRANSFORM_NOT_FOUND, `transform module "${name}" not found at ${file}`);
-  }
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  } catch (err) {
-    throw new ProxyError(ErrorCodes.TRANSFORM_INVALID_EXPORT, `transform package "${name}" failed to load: ${(err as Error).message}`, { cause: err });
-  }
+  const { mod, isPath } = await importExternal(name, configDir, TRANSFORM);
   const candidate = mod.default ?? mod.transform;
   if (!isTransformDefinition(candidate)) {
     throw new ProxyError(
@@ -73,8 +102,32 @@ export async function loadExternalTransform(name: string, configDir: string): Pr
   return candidate;
 }
 
+/**
+ * Loads a third-party secret source named by its `type` (see {@link importExternal}). The
+ * module's `default` export (or its named `source` export) must be a secret source definition
+ * whose `type` equals the configured type; a file path's definition takes the path as its type.
+ */
+export async function loadExternalSecretSource(type: string, configDir: string): Promise<SecretSourceDefinition> {
+  const { mod, isPath } = await importExternal(type, configDir, SECRET_SOURCE);
+  const candidate = mod.default ?? mod.source;
+  if (!isSecretSourceDefinition(candidate)) {
+    throw new ProxyError(
+      ErrorCodes.SECRET_SOURCE_INVALID_EXPORT,
+      `secret source package "${type}" does not export a secret source definition (expected a default or named "source" export with type, properties, required, label and create)`,
+    );
+  }
+  if (isPath) return { ...candidate, type };
+  if (candidate.type !== type) {
+    throw new ProxyError(
+      ErrorCodes.SECRET_SOURCE_TYPE_MISMATCH,
+      `secret source package "${type}" exports a definition of type "${candidate.type}"; the type must be the package name`,
+    );
+  }
+  return candidate;
+}
+
 /** Finds `node_modules/<name>` from `fromDir` upwards and resolves its ESM entry point. */
-function resolvePackageEntry(name: string, fromDir: string): string {
+function resolvePackageEntry(name: string, fromDir: string, kind: ExternalKind): string {
   for (let dir = resolve(fromDir); ; dir = dirname(dir)) {
     const pkgDir = join(dir, 'node_modules', name);
     const manifest = join(pkgDir, 'package.json');
@@ -85,8 +138,8 @@ function resolvePackageEntry(name: string, fromDir: string): string {
     if (dirname(dir) === dir) break;
   }
   throw new ProxyError(
-    ErrorCodes.TRANSFORM_NOT_FOUND,
-    `transform package "${name}" is not installed: no node_modules/${name} from ${fromDir} upwards (run "npm install ${name}" in the config file's directory)`,
+    kind.notFound,
+    `${kind.noun} package "${name}" is not installed: no node_modules/${name} from ${fromDir} upwards (run "npm install ${name}" in the config file's directory)`,
   );
 }
 

@@ -11,8 +11,18 @@ import {
   SecretRedactor,
   systemClock,
 } from '@proxy/core';
-import type { ConfigIssue, Logger, Pipeline, SecretResolver, TransformDefinition, TransformEnv, TransformSpec } from '@proxy/core';
-import { DEFAULT_MAX_REQUEST_BODY_BYTES, issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
+import type {
+  ConfigIssue,
+  Logger,
+  Pipeline,
+  SecretHandle,
+  SecretResolver,
+  SecretSourceDefinition,
+  TransformDefinition,
+  TransformEnv,
+  TransformSpec,
+} from '@proxy/core';
+import { DEFAULT_MAX_REQUEST_BODY_BYTES, findSecretSources, issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
 import type { ConfigDocument, ConfigRegistry, ProxyConfig } from '@proxy/config';
 import { createEngine } from '@proxy/engine';
 import { mcpPolicy } from '@proxy/mcp';
@@ -25,10 +35,12 @@ import { forwardListeners, type ForwardListeners } from './forward-listeners.js'
 import { inactiveSections } from './inactive.js';
 import { createLogger, writeAudit } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { SecretsState } from './metrics-server.js';
 import {
   builtinSecretSources,
   builtinTransforms,
   isExternalTransformName,
+  loadExternalSecretSource,
   loadExternalTransform,
   unknownTransformMessage,
 } from './registry.js';
@@ -51,8 +63,8 @@ export interface ConfigText {
 }
 
 /**
- * Reads and validates a config file (or config text): loads the third-party transforms it
- * names (from the file's directory), then validates every section and every transform config
+ * Reads and validates a config file (or config text): loads the third-party transforms and
+ * secret sources it names (from the file's directory), then validates every section and every transform config
  * against the composed schema. Throws one `ConfigError` listing every problem found, each with
  * file, line, column and field path.
  */
@@ -60,6 +72,7 @@ export async function loadProxyConfig(source: string | ConfigText): Promise<Load
   const document = typeof source === 'string' ? await readConfigFile(source) : parseConfigText(source.text, source.name);
   const issues: ConfigIssue[] = [];
   const transforms = new Map<string, TransformDefinition>(builtinTransforms);
+  const secretSources: SecretSourceDefinition[] = [...builtinSecretSources];
   for (const { index, name } of document.transformNames()) {
     const unknown = unknownTransformMessage(name);
     if (unknown !== undefined) {
@@ -74,7 +87,8 @@ export async function loadProxyConfig(source: string | ConfigText): Promise<Load
       issues.push(issueAt(document, ['transforms', index, 'name'], `${e.message} [${e.code ?? 'error'}]`));
     }
   }
-  const registry: ConfigRegistry = { transforms, secretSources: builtinSecretSources };
+  issues.push(...(await loadExternalSecretSources(document, transforms, secretSources)));
+  const registry: ConfigRegistry = { transforms, secretSources };
   let config: ProxyConfig | undefined;
   try {
     config = validateConfig(document, registry);
@@ -92,6 +106,37 @@ export async function loadProxyConfig(source: string | ConfigText): Promise<Load
   return { document, config, registry };
 }
 
+/**
+ * Loads the third-party secret sources the config's transforms name (a `type` that is a
+ * package name or a file path, in any source block a transform schema declares) into
+ * `sources`, so that validation composes their schemas. A source that cannot be loaded is an
+ * issue at its `type`.
+ */
+async function loadExternalSecretSources(
+  document: ConfigDocument,
+  transforms: ReadonlyMap<string, TransformDefinition>,
+  sources: SecretSourceDefinition[],
+): Promise<ConfigIssue[]> {
+  const issues: ConfigIssue[] = [];
+  // Each failure is reported at every block naming that type.
+  const failures = new Map<string, string>();
+  for (const { path, source } of findSecretSources(document.data, transforms)) {
+    const type = source.type;
+    if (typeof type !== 'string' || !isExternalTransformName(type) || sources.some((s) => s.type === type)) continue;
+    if (!failures.has(type)) {
+      try {
+        sources.push(await loadExternalSecretSource(type, dirname(document.file)));
+        continue;
+      } catch (err) {
+        const e = err as ProxyError;
+        failures.set(type, `${e.message} [${e.code ?? 'error'}]`);
+      }
+    }
+    issues.push(issueAt(document, [...path, 'type'], failures.get(type)!));
+  }
+  return issues;
+}
+
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
   return [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 }
@@ -104,7 +149,7 @@ export type StartProxyOptions = StartProxyCommonOptions &
 export interface StartProxyCommonOptions {
   /** Where log lines and audit records go instead of stdout (e.g. the text format of the aws-outbound-jwt-proxy command line). */
   readonly logDestination?: DestinationStream;
-  /** Environment the `env` secret source reads (default `process.env`). */
+  /** Environment the secret sources read: `env` variables, backends' endpoints and credentials (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -116,21 +161,26 @@ export interface RunningProxy {
   readonly addresses: readonly RunningAddress[];
   readonly config: ProxyConfig;
   readonly logger: PinoLogger;
-  /** The labels of the secrets no value could be fetched for yet (empty when every secret is available). */
+  /** The labels of the secrets whose fetches have all failed so far (empty when every secret is available or pending). */
   unavailableSecrets(): string[];
+  /** The labels of the secrets still on their first fetch. */
+  pendingSecrets(): string[];
+  /** Settles once every secret's first fetch has succeeded or failed (the proxy serves meanwhile). */
+  secretsSettled(): Promise<void>;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then releases everything. */
   close(graceMs?: number): Promise<void>;
 }
 
 /**
  * Starts the proxy on a config file: validates everything first (nothing listens on a bad
- * config), opens the secrets, creates the transforms, then opens the listeners.
+ * config), opens the secrets (their first fetches go on in the background: startup never waits
+ * for a secret backend), creates the transforms, then opens the listeners.
  */
 export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
   const source = 'configFile' in options ? options.configFile : { text: options.configText, name: options.configName };
   const { document, config, registry } = await loadProxyConfig(source);
   // Bound once the secret resolver exists; the metrics listener's /readyz reads it.
-  let unavailableSecrets = (): string[] => [];
+  let secretsState = (): SecretsState => ({ pending: [], unavailable: [] });
   // Every secret value fetched is registered here, and every log line passes through it.
   const redactor = new SecretRedactor();
   const logger = createLogger(config.log.level, options.logDestination, redactor);
@@ -147,7 +197,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const metrics: Metrics | undefined =
     config.metrics === undefined
       ? undefined
-      : (await import('./metrics.js')).createMetrics({ ...config.metrics, unavailableSecrets: () => unavailableSecrets() });
+      : (await import('./metrics.js')).createMetrics({ ...config.metrics, secretsState: () => secretsState() });
   const countAudit = metrics === undefined ? undefined : createAuditCounter(metrics.meter('@proxy/app'));
   const noopMeter = createNoopMeter();
 
@@ -179,9 +229,10 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     http: engine.http,
     signal: shutdown.signal,
     redactor,
+    baseDir: configDir,
     ...(options.env === undefined ? {} : { env: options.env }),
   });
-  unavailableSecrets = () => unavailableLabels(secrets);
+  secretsState = () => secretLabels(secrets);
   const specs: TransformSpec[] = config.transforms.map((entry, index) => ({
     definition: registry.transforms.get(entry.name)!,
     config: entry.config,
@@ -238,17 +289,24 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   }
   for (const a of addresses) logger.info({ listener: a.kind, address: `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` }, 'listening');
   for (const s of inactiveSections(document)) logger.warn({ section: s.section }, `${s.section}: ${s.detail}`);
-  const missing = unavailableSecrets();
-  if (missing.length > 0) {
-    logger.warn({ secrets_unavailable: missing }, `serving without ${missing.length} unavailable secret(s): requests that need them get the documented failure; /readyz lists them`);
-  }
+  // Sources are fetched in the background: the proxy serves at once, and requests that need a
+  // secret still being fetched wait for it. Once every first fetch has settled, the ones that
+  // failed are named.
+  const settled = Promise.all(secrets.handles().map((h) => h.ready())).then(() => {
+    const missing = secretsState().unavailable;
+    if (missing.length > 0 && !shutdown.signal.aborted) {
+      logger.warn({ secrets_unavailable: missing }, `serving without ${missing.length} unavailable secret(s): requests that need them get the documented failure; /readyz lists them`);
+    }
+  });
 
   let closing: Promise<void> | undefined;
   return {
     addresses,
     config,
     logger,
-    unavailableSecrets: () => unavailableSecrets(),
+    unavailableSecrets: () => [...secretsState().unavailable],
+    pendingSecrets: () => [...secretsState().pending],
+    secretsSettled: () => settled,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await dnsServer?.close();
@@ -262,9 +320,10 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   };
 }
 
-/** The labels of the open secrets without a value, each once. */
-function unavailableLabels(secrets: SecretResolver): string[] {
-  return [...new Set(secrets.handles().filter((h) => !h.available).map((h) => h.label))];
+/** The labels of the open secrets without a value, each once: pending, and unavailable after their first fetch. */
+function secretLabels(secrets: SecretResolver): SecretsState {
+  const labels = (pick: (h: SecretHandle) => boolean): string[] => [...new Set(secrets.handles().filter(pick).map((h) => h.label))];
+  return { pending: labels((h) => h.pending), unavailable: labels((h) => !h.pending && !h.available) };
 }
 
 /** `proxy.max_request_body_bytes`, where 0 means the default as in iron-proxy: one request can never buffer without bound. */

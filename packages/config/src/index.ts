@@ -10,6 +10,8 @@ export { issueAt } from './issues.js';
 export { configSchema, DEFAULT_MAX_REQUEST_BODY_BYTES, DEFAULT_UPSTREAM_DENY_CIDRS } from './schema.js';
 export type { ConfigRegistry } from './schema.js';
 export { loadConfigFile, validateConfig } from './validate.js';
+export { findSecretSources } from './secret-sources.js';
+export type { FoundSecretSource } from './secret-sources.js';
 export type {
   DnsConfig,
   DnsRecordConfig,

@@ -46,7 +46,8 @@ export {
   secretSourceSchema,
   secretSourceRef,
   SECRET_SOURCE_SCHEMA_ID,
-  FIRST_FETCH_TIMEOUT_MS,
+  SECRET_FETCH_TIMEOUT_MS,
+  isSecretSourceDefinition,
   DEFAULT_FAILURE_TTL_MS,
 } from './secrets.js';
 export { SecretRedactor, MIN_SECRET_LENGTH } from './redactor.js';

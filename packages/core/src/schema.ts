@@ -19,6 +19,13 @@ const addFormats = addFormatsModule as unknown as typeof addFormatsModule.defaul
 export interface SchemaValidatorOptions {
   /** Secret backends the `source` schema ({@link SECRET_SOURCE_SCHEMA_ID}) accepts; default `[envSource]`. */
   readonly secretSources?: readonly SecretSourceDefinition[];
+  /**
+   * Instead of checking secret sources, accept any value where a schema `$ref`s
+   * {@link SECRET_SOURCE_SCHEMA_ID} and report it here with its JSON pointer: lets a loader
+   * find which source types a config uses before it knows every backend (third-party ones are
+   * loaded by type). `secretSources` is ignored then.
+   */
+  readonly onSecretSource?: (source: unknown, instancePath: string) => void;
 }
 
 /**
@@ -56,7 +63,19 @@ export function createSchemaValidator(options: SchemaValidatorOptions = {}): Ajv
   ajv.addFormat('header-pattern', { type: 'string', validate: isHeaderPattern });
   ajv.addKeyword(proxyTemplateKeyword);
   ajv.addKeyword(hostWithoutPortKeyword);
-  registerSecretSources(ajv, options.secretSources ?? [envSource]);
+  const probe = options.onSecretSource;
+  if (probe === undefined) {
+    registerSecretSources(ajv, options.secretSources ?? [envSource]);
+  } else {
+    ajv.addKeyword({
+      keyword: 'proxySecretSourceProbe',
+      validate: (_schema: unknown, data: unknown, _parent: unknown, cxt?: { instancePath: string }) => {
+        probe(data, cxt?.instancePath ?? '');
+        return true;
+      },
+    });
+    ajv.addSchema({ proxySecretSourceProbe: true }, SECRET_SOURCE_SCHEMA_ID);
+  }
   return ajv;
 }
 

@@ -1,7 +1,7 @@
 import { durationSchema, parseDuration } from './duration.js';
 import { ErrorCodes, ProxyError } from './errors.js';
 import type { JsonSchema } from './schema.js';
-import type { SecretRedactor } from './redactor.js';
+import { SecretRedactor } from './redactor.js';
 import type { Clock, HttpClient, Logger } from './transform.js';
 
 /** The `source` block of a secret, as written in config: `{ type: env, var: X, json_key?, ttl? }`. */
@@ -19,37 +19,79 @@ export interface SecretSourceConfig {
 /** What a secret backend gets to fetch with. */
 export interface SecretSourceContext {
   readonly logger: Logger;
+  /** The proxy's guarded client (it refuses `upstream_deny_cidrs`); backends on control-plane addresses use their own. */
   readonly http: HttpClient;
+  /**
+   * The environment a backend reads its settings and credentials from (endpoints, tokens, AWS
+   * variables): the proxy's `process.env` in the app, anything a test or an embedding gives.
+   */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Directory relative paths in a source's config resolve from: the config file's directory in the app. */
+  readonly baseDir: string;
+  /**
+   * Register every credential the backend reads to fetch with (an API token, a secret key) so
+   * logs and audit records never show it. Fetched values are registered by the resolver.
+   */
+  readonly redactor: SecretRedactor;
 }
 
 /** Fetches the current raw value of one configured secret. */
 export interface SecretFetcher {
+  /**
+   * Fetches the value. `signal` aborts after {@link SECRET_FETCH_TIMEOUT_MS} or when the secret
+   * is closed; it is never tied to a request. Reject with an error whose message says what
+   * failed (`ResourceNotFoundException: ...`, `the file is empty`), never a value or a
+   * credential: the resolver reports it as `secret <label> (<type>) could not be fetched: <message>`.
+   */
   fetch(signal: AbortSignal): Promise<string>;
+  /** Releases what the fetcher holds (a client's sockets); called when the secret is closed. */
+  close?(): void;
 }
 
 /**
- * A secret backend (`env` here; `aws_sm`, `1password_connect`, ... in `@proxy/source-*`).
- * `json_key` and `ttl` are handled once, by the resolver, for every backend.
+ * A secret backend (`env` here; `aws_sm`, `1password_connect`, `file`, ... in `@proxy/source-*`,
+ * or a third-party package named by its package name). `json_key`, `ttl` and `failure_ttl` are
+ * handled once, by the resolver, for every backend.
  */
 export interface SecretSourceDefinition<Config extends SecretSourceConfig = SecretSourceConfig> {
-  /** The `type` value that selects this backend. */
+  /** The `type` value that selects this backend (a third-party backend's is its package name). */
   readonly type: string;
-  /** JSON Schema of the backend's own fields (not `type`, `json_key`, `ttl`). */
+  /** JSON Schema of the backend's own fields (not `type`, `json_key`, `ttl`, `failure_ttl`). */
   readonly properties: Readonly<Record<string, JsonSchema>>;
   /** Which of the backend's own fields are required. */
   readonly required: readonly string[];
   /** A label naming the secret in audit records and logs (never its value), e.g. the env var. */
   label(config: Config): string;
+  /** Builds the fetcher of one configured secret; called once per `open`, without fetching. */
   create(config: Config, context: SecretSourceContext): SecretFetcher;
 }
 
-/** A resolved secret. `value()` is synchronous so the request path never waits on a backend. */
+/** True when `value` has the shape of a {@link SecretSourceDefinition} (for loading third-party sources). */
+export function isSecretSourceDefinition(value: unknown): value is SecretSourceDefinition {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.type === 'string' &&
+    v.type.length > 0 &&
+    typeof v.properties === 'object' &&
+    v.properties !== null &&
+    Array.isArray(v.required) &&
+    typeof v.label === 'function' &&
+    typeof v.create === 'function'
+  );
+}
+
+/**
+ * A resolved secret. `value()` is synchronous so the request path never waits on a backend
+ * once the first fetch has settled; before that the handle is `pending`.
+ */
 export interface SecretHandle {
   /** Names the secret for audit records: the env var name, the secret id, ... */
   readonly label: string;
   /** The source's `type` (`env`, `aws_sm`, ...). */
   readonly type: string;
+  /** True until the first fetch has succeeded or failed (`available` is false meanwhile). */
+  readonly pending: boolean;
   /**
    * True once a value was fetched. A secret whose fetches all failed so far is unavailable:
    * requests that need it get the transform's documented failure, and the resolver keeps
@@ -57,22 +99,29 @@ export interface SecretHandle {
    */
   readonly available: boolean;
   /**
+   * Settles when the first fetch has succeeded or failed (at most
+   * {@link SECRET_FETCH_TIMEOUT_MS}, or at `close()`); never rejects. Waiting on it never
+   * cancels the fetch, so a request that gives up cannot abort it.
+   */
+  ready(): Promise<void>;
+  /**
    * The current value. Throws a `ProxyError` (`PROXY_ERR_SECRET_UNAVAILABLE`, status 502)
-   * when no value could be fetched yet.
+   * while pending and when no value could be fetched yet.
    */
   value(): string;
-  /** Stops background refresh. */
+  /** Stops background refresh and aborts a fetch in flight. */
   close(): void;
 }
 
 /** Opens secrets for transforms. */
 export interface SecretResolver {
   /**
-   * Resolves a source: fetches it once (at most {@link FIRST_FETCH_TIMEOUT_MS}), applies
-   * `json_key`, and, with a `ttl`, refreshes it in the background, keeping the last good value
-   * while a refresh fails (retrying at half the ttl). A first fetch that fails does not fail
-   * `open`: the handle is unavailable, the failure is logged (by label), and the fetch is tried
-   * again every `failure_ttl` (default 1m). Rejects only for a source type nobody registered.
+   * Opens a source and returns at once: the first fetch starts in the background (see
+   * {@link SecretHandle.ready}) and is bounded by {@link SECRET_FETCH_TIMEOUT_MS}. The value
+   * gets `json_key` applied and, with a `ttl`, is refreshed in the background, the last good
+   * value kept while a refresh fails (retrying at half the ttl). A failed first fetch leaves
+   * the handle unavailable, is logged (by label), and is tried again every `failure_ttl`
+   * (default 1m). Rejects only for a source type nobody registered.
    */
   open(source: SecretSourceConfig): Promise<SecretHandle>;
   /** Every secret opened so far and not closed, for readiness checks. */
@@ -90,7 +139,7 @@ export const envSource: SecretSourceDefinition<SecretSourceConfig & { readonly v
       fetch() {
         const value = context.env[config.var];
         if (value === undefined || value === '') {
-          return Promise.reject(unavailable(`environment variable ${config.var} is not set or empty`));
+          return Promise.reject(secretUnavailable(`environment variable ${config.var} is not set or empty`));
         }
         return Promise.resolve(value);
       },
@@ -139,9 +188,11 @@ export interface SecretResolverOptions {
   readonly http: HttpClient;
   /** Aborting stops every background refresh. */
   readonly signal: AbortSignal;
-  /** Environment the `env` backend reads; defaults to `process.env`. */
+  /** Environment backends read (the `env` backend's variables, the others' endpoints and credentials); defaults to `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Every value fetched is registered here, so that logs and audit records never show it. */
+  /** Directory relative paths in source configs resolve from (the config file's directory); defaults to the working directory. */
+  readonly baseDir?: string;
+  /** Every value fetched (and every credential a backend reads) is registered here, so that logs and audit records never show it. */
   readonly redactor?: SecretRedactor;
 }
 
@@ -149,7 +200,7 @@ export interface SecretResolverOptions {
 const MAX_TIMER_MS = 2_147_483_647;
 
 /** Longest a fetch may take; no request's cancellation can cut it shorter. */
-export const FIRST_FETCH_TIMEOUT_MS = 30_000;
+export const SECRET_FETCH_TIMEOUT_MS = 30_000;
 
 /** Wait before retrying a failed fetch when the source sets no `failure_ttl`. */
 export const DEFAULT_FAILURE_TTL_MS = 60_000;
@@ -160,7 +211,14 @@ export const DEFAULT_FAILURE_TTL_MS = 60_000;
  */
 export function createSecretResolver(options: SecretResolverOptions): SecretResolver {
   const byType = new Map(options.sources.map((s) => [s.type, s]));
-  const context: SecretSourceContext = { logger: options.logger, http: options.http, env: options.env ?? process.env };
+  // Without a redactor to report to, backends still get one to register their credentials with.
+  const context: SecretSourceContext = {
+    logger: options.logger,
+    http: options.http,
+    env: options.env ?? process.env,
+    baseDir: options.baseDir ?? process.cwd(),
+    redactor: options.redactor ?? new SecretRedactor(),
+  };
   const open = new Set<SecretHandle>();
   const shortWarned = new Set<string>();
   return {
@@ -183,11 +241,11 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
       const read = async (): Promise<string> => {
         let raw: string;
         try {
-          raw = await fetcher.fetch(AbortSignal.any([signal, AbortSignal.timeout(FIRST_FETCH_TIMEOUT_MS)]));
+          raw = await fetchWithin(fetcher, signal, SECRET_FETCH_TIMEOUT_MS);
         } catch (err) {
           if (err instanceof ProxyError && err.code === ErrorCodes.SECRET_UNAVAILABLE) throw err;
           const detail = err instanceof Error ? err.message : String(err);
-          throw unavailable(`secret ${label} (${source.type}) could not be fetched: ${detail}`, err);
+          throw secretUnavailable(`secret ${label} (${source.type}) could not be fetched: ${detail}`, err);
         }
         const value = source.json_key === undefined ? raw : extractJsonKey(raw, source.json_key, label);
         if (options.redactor !== undefined && !options.redactor.add(value, label) && !shortWarned.has(label)) {
@@ -209,16 +267,12 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
           what,
         );
       };
+      const asUnavailable = (err: unknown): ProxyError =>
+        err instanceof ProxyError ? err : secretUnavailable(`secret ${label} (${source.type}) could not be fetched`, err);
 
       let current: string | undefined;
       let lastError: ProxyError | undefined;
-      try {
-        current = await read();
-      } catch (err) {
-        lastError = err instanceof ProxyError ? err : unavailable(`secret ${label} (${source.type}) could not be fetched`, err);
-        logFailure(err, `secret ${label} is unavailable; requests that need it get the documented failure until a fetch succeeds`);
-      }
-
+      let pending = true;
       let timer: NodeJS.Timeout | undefined;
       const schedule = (ms: number): void => {
         if (signal.aborted) return;
@@ -236,7 +290,7 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
           .catch((err: unknown) => {
             if (signal.aborted) return;
             if (current === undefined) {
-              lastError = err instanceof ProxyError ? err : lastError;
+              lastError = asUnavailable(err);
               schedule(failureTtl);
               return;
             }
@@ -244,33 +298,74 @@ export function createSecretResolver(options: SecretResolverOptions): SecretReso
             schedule(Math.max(1, Math.floor(ttl / 2)));
           });
       };
+      // The first fetch runs detached from whoever opened the secret: only close() or the
+      // resolver's signal end it early. A value read once needs no timer; a failed first read
+      // is retried every failure_ttl, and a ttl refreshes.
+      const first = read()
+        .then(
+          (value) => {
+            current = value;
+            if (ttl > 0) schedule(ttl);
+          },
+          (err: unknown) => {
+            lastError = asUnavailable(err);
+            if (signal.aborted) return;
+            logFailure(err, `secret ${label} is unavailable; requests that need it get the documented failure until a fetch succeeds`);
+            schedule(failureTtl);
+          },
+        )
+        .finally(() => {
+          pending = false;
+        });
+
       const handle: SecretHandle = {
         label,
         type: source.type,
+        get pending() {
+          return pending;
+        },
         get available() {
           return current !== undefined;
         },
+        ready: () => first,
         value: () => {
-          if (current === undefined) throw lastError ?? unavailable(`secret ${label} (${source.type}) is not available`);
-          return current;
+          if (current !== undefined) return current;
+          if (pending) throw secretUnavailable(`secret ${label} (${source.type}) is still being fetched`);
+          throw lastError ?? secretUnavailable(`secret ${label} (${source.type}) is not available`);
         },
         close: () => {
           clearTimeout(timer);
           timer = undefined;
           controller.abort();
+          fetcher.close?.();
           options.signal.removeEventListener('abort', handle.close);
           open.delete(handle);
         },
       };
-      // A value read once needs no timer; a failed first read is retried, and a ttl refreshes.
-      if (!signal.aborted && (current === undefined || ttl > 0)) {
-        options.signal.addEventListener('abort', handle.close, { once: true });
-        schedule(current === undefined ? failureTtl : ttl);
-      }
+      if (!options.signal.aborted) options.signal.addEventListener('abort', handle.close, { once: true });
       open.add(handle);
       return handle;
     },
   };
+}
+
+/**
+ * Runs one fetch, bounded by `timeoutMs` and `signal`: the fetcher gets a signal that aborts on
+ * either, and the result is given up on then even if the fetcher ignores its signal.
+ */
+function fetchWithin(fetcher: SecretFetcher, signal: AbortSignal, timeoutMs: number): Promise<string> {
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error(`timed out after ${timeoutMs / 1000}s`)), timeoutMs);
+  timer.unref();
+  const bounded = AbortSignal.any([signal, deadline.signal]);
+  return new Promise<string>((resolve, reject) => {
+    const onAbort = (): void => reject(bounded.reason instanceof Error ? bounded.reason : new Error('secret closed'));
+    if (bounded.aborted) return onAbort();
+    bounded.addEventListener('abort', onAbort, { once: true });
+    fetcher.fetch(bounded).then(resolve, reject);
+  }).finally(() => {
+    clearTimeout(timer);
+  });
 }
 
 /** Parses `raw` as JSON and returns field `key` (a string as is, anything else as JSON). */
@@ -294,6 +389,6 @@ function jsonKeyError(message: string): ProxyError {
   return new ProxyError(ErrorCodes.SECRET_JSON_KEY, message, { status: 502, reason: 'secret_unavailable' });
 }
 
-function unavailable(message: string, cause?: unknown): ProxyError {
+function secretUnavailable(message: string, cause?: unknown): ProxyError {
   return new ProxyError(ErrorCodes.SECRET_UNAVAILABLE, message, { status: 502, reason: 'secret_unavailable', cause });
 }

@@ -134,31 +134,50 @@ export const secretsTransform: TransformDefinition<SecretsConfig> = defineTransf
       throw err;
     }
 
+    /** Runs the entries on a request once every in-scope secret has settled its first fetch. */
+    const apply = (request: ProxyRequest, trace: Trace): Decision | Promise<Decision> => {
+      const applied: Applied[] = [];
+      let bodyWork = false;
+      let unavailable: string[] | undefined;
+      for (const live of secrets) {
+        if (live.scope !== undefined && !live.scope.matches(request)) continue;
+        if (!live.handle.available) {
+          (unavailable ??= []).push(live.handle.label);
+          noteUnavailable(trace, unavailable);
+          if (live.action.required) {
+            annotate(applied, trace);
+            trace.annotate('missing_secret', live.handle.label);
+            return reject(403, SECRET_UNAVAILABLE);
+          }
+          continue;
+        }
+        let value: string | undefined;
+        const secret = (): string => (value ??= live.handle.value());
+        const locations = live.action.apply(request, secret);
+        applied.push({ live, secret, locations });
+        if (live.action.applyToBody !== undefined) bodyWork = true;
+        else if (locations.length === 0 && live.action.required) return refuseMissing(applied, trace, live);
+      }
+      return bodyWork ? applyToBodies(request, applied, trace) : conclude(applied, trace);
+    };
+
+    // True once every first fetch has settled: a handle is pending only before its first one.
+    let settled = false;
     return {
       onRequest(request, trace) {
-        const applied: Applied[] = [];
-        let bodyWork = false;
-        let unavailable: string[] | undefined;
+        if (settled) return apply(request, trace);
+        // A secret in scope still on its first fetch is waited for (never longer than the
+        // resolver's fetch timeout; waiting never cancels the fetch).
+        let waits: Promise<void>[] | undefined;
+        let anyPending = false;
         for (const live of secrets) {
-          if (live.scope !== undefined && !live.scope.matches(request)) continue;
-          if (!live.handle.available) {
-            (unavailable ??= []).push(live.handle.label);
-            noteUnavailable(trace, unavailable);
-            if (live.action.required) {
-              annotate(applied, trace);
-              trace.annotate('missing_secret', live.handle.label);
-              return reject(403, SECRET_UNAVAILABLE);
-            }
-            continue;
-          }
-          let value: string | undefined;
-          const secret = (): string => (value ??= live.handle.value());
-          const locations = live.action.apply(request, secret);
-          applied.push({ live, secret, locations });
-          if (live.action.applyToBody !== undefined) bodyWork = true;
-          else if (locations.length === 0 && live.action.required) return refuseMissing(applied, trace, live);
+          if (!live.handle.pending) continue;
+          anyPending = true;
+          if (live.scope === undefined || live.scope.matches(request)) (waits ??= []).push(live.handle.ready());
         }
-        return bodyWork ? applyToBodies(request, applied, trace) : conclude(applied, trace);
+        settled = !anyPending;
+        if (waits === undefined) return apply(request, trace);
+        return Promise.all(waits).then(() => apply(request, trace));
       },
       close() {
         for (const secret of secrets) secret.handle.close();

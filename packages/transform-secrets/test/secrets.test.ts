@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runTransform, validateTransformConfig, type TestRequestInit } from '@proxy/core/testing';
+import { createTransformEnv, envSource, type SecretSourceDefinition } from '@proxy/core';
+import { recordingLogger, runTransform, testRequest, validateTransformConfig, type TestRequestInit } from '@proxy/core/testing';
 import secrets, { secretsTransform } from '../src/index.js';
 
 const REAL = {
@@ -459,3 +460,80 @@ describe('secrets: a secret that cannot be fetched', () => {
   });
 });
 
+
+describe('secrets: a secret still on its first fetch', () => {
+  /** An `env`-typed backend whose fetches wait for the test, so requests can arrive while it is pending. */
+  function gatedEnv(): { definition: SecretSourceDefinition; settle: Map<string, { resolve: (v: string) => void; reject: (e: Error) => void }> } {
+    const settle = new Map<string, { resolve: (v: string) => void; reject: (e: Error) => void }>();
+    return {
+      settle,
+      definition: {
+        ...envSource,
+        create: (config) => ({ fetch: () => new Promise<string>((resolve, reject) => settle.set(String(config.var), { resolve, reject })) }),
+      },
+    };
+  }
+
+  async function create(config: unknown) {
+    const gated = gatedEnv();
+    const controller = new AbortController();
+    const env = createTransformEnv({
+      instanceId: 'secrets#0',
+      logger: recordingLogger([]),
+      http: () => Promise.reject(new Error('offline')),
+      signal: controller.signal,
+      secretSources: [gated.definition],
+    });
+    const instance = await secretsTransform.create(config as never, env);
+    return { instance, settle: gated.settle, close: () => (instance.close?.(), controller.abort()) };
+  }
+
+  const recordingTrace = () => {
+    const annotations: Record<string, unknown> = {};
+    return { annotations, annotate: (key: string, value: unknown) => void (annotations[key] = value), group: () => undefined };
+  };
+
+  const config = {
+    secrets: [
+      { source: { type: 'env', var: 'SCOPED' }, replace: { proxy_value: 'ph-scoped', require: true }, rules: [{ host: 'api.example.com' }] },
+      { source: { type: 'env', var: 'OTHER' }, inject: { header: 'X-Other' }, rules: [{ host: 'other.example.com' }] },
+    ],
+  };
+
+  it('waits for the fetch of a secret in scope, then swaps the value it got', async () => {
+    const { instance, settle, close } = await create(config);
+    const request = testRequest({ host: 'api.example.com', headers: { 'X-Key': 'ph-scoped' } });
+    const trace = recordingTrace();
+    const decision = instance.onRequest!(request, trace);
+    expect(decision).toBeInstanceOf(Promise);
+    settle.get('SCOPED')!.resolve('scoped-real-value');
+    await expect(decision).resolves.toEqual({ action: 'continue' });
+    expect(request.headers.get('x-key')).toBe('scoped-real-value');
+    close();
+  });
+
+  it('applies the unavailable rules when the fetch it waited for fails (require: 403)', async () => {
+    const { instance, settle, close } = await create(config);
+    const trace = recordingTrace();
+    const decision = instance.onRequest!(testRequest({ host: 'api.example.com', headers: { 'X-Key': 'ph-scoped' } }), trace);
+    settle.get('SCOPED')!.reject(new Error('backend down'));
+    await expect(decision).resolves.toMatchObject({ action: 'reject', status: 403, reason: 'secret_unavailable' });
+    expect(trace.annotations).toMatchObject({ missing_secret: 'SCOPED' });
+    close();
+  });
+
+  it('does not wait for a pending secret out of scope, and answers synchronously once all have settled', async () => {
+    const { instance, settle, close } = await create(config);
+    const elsewhere = instance.onRequest!(testRequest({ host: 'unrelated.example.com' }), recordingTrace());
+    expect(elsewhere).not.toBeInstanceOf(Promise);
+    settle.get('SCOPED')!.resolve('scoped-real-value');
+    settle.get('OTHER')!.resolve('other-real-value');
+    const waited = instance.onRequest!(testRequest({ host: 'other.example.com' }), recordingTrace());
+    await waited;
+    const request = testRequest({ host: 'other.example.com' });
+    const later = instance.onRequest!(request, recordingTrace());
+    expect(later).not.toBeInstanceOf(Promise);
+    expect(request.headers.get('x-other')).toBe('other-real-value');
+    close();
+  });
+});

@@ -15,3 +15,7 @@ export { startOAuthMockServer } from './oauth-mock-server.js';
 export type { OAuthMockServer, OAuthMockServerOptions, AssertionPolicy, MockTokenCall } from './oauth-mock-server.js';
 export { startProtectedApi } from './protected-api.js';
 export type { ProtectedApi, ProtectedApiRequest } from './protected-api.js';
+export { startFakeAwsSecrets } from './fake-aws-secrets.js';
+export type { FakeAwsSecrets, FakeAwsSecretsOptions, FakeAwsSecretsCall, FakeAwsSecretsFailure, FakeAwsSecretsTarget, FakeSsmParameterType } from './fake-aws-secrets.js';
+export { startFakeOnePasswordConnect } from './fake-onepassword-connect.js';
+export type { FakeOnePasswordConnect, FakeOnePasswordConnectOptions, FakeConnectCall, FakeConnectField, FakeConnectItemInit } from './fake-onepassword-connect.js';
