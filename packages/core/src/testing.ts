@@ -136,7 +136,8 @@ export function validateTransformConfig(definition: TransformDefinition, config:
 /**
  * Validates the config (throwing a `ConfigError` listing every issue), creates the transform,
  * runs it on the request through the pipeline runner, closes it, and reports what happened.
- * Secrets resolve through the real resolver over `options.env`; the meter is a no-op.
+ * Secrets resolve through the real resolver over `options.env`, and the request runs once their
+ * first fetches have settled; the meter is a no-op.
  */
 export async function runTransform(
   definition: TransformDefinition,
@@ -151,16 +152,20 @@ export async function runTransform(
   const clock = options.transformEnv?.clock ?? systemClock;
   const http = options.transformEnv?.http ?? offlineHttp;
   const controller = new AbortController();
+  const envs: TransformEnv[] = [];
   let pipeline;
   try {
     pipeline = await createPipeline(
       [{ definition, config: validated.config, index: 0 }],
-      (_spec, instanceId) => ({
-        ...createTransformEnv({ instanceId, logger, http, clock, signal: controller.signal, env: options.env ?? {} }),
-        ...options.transformEnv,
-      }),
+      (_spec, instanceId) => {
+        const env = { ...createTransformEnv({ instanceId, logger, http, clock, signal: controller.signal, env: options.env ?? {} }), ...options.transformEnv };
+        envs.push(env);
+        return env;
+      },
       { clock, logger },
     );
+    // The request runs as on a proxy that has started: every secret's first fetch has settled.
+    await Promise.all(envs.flatMap((env) => env.secrets.handles().map((handle) => handle.ready())));
   } catch (err) {
     controller.abort();
     throw err;
