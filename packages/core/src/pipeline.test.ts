@@ -268,3 +268,66 @@ describe('Pipeline lifecycle', () => {
     expect(log).toEqual(['close:a']);
   });
 });
+
+describe('Pipeline and secrets on their first fetch', () => {
+  // A backend that answers once `release` is called.
+  function slowSource() {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const source = {
+      type: 'slow',
+      schema: { type: 'object', properties: { name: { type: 'string' } } },
+      label: (c: { name?: string }) => `slow:${c.name ?? ''}`,
+      create: () => ({ fetch: () => released.then(() => 'the-value') }),
+    };
+    return { source, release };
+  }
+  function transformReading(waitsForSecrets: boolean, seen: string[]): TransformDefinition {
+    return {
+      name: 'reader',
+      schema: {},
+      waitsForSecrets,
+      async create(_config, env) {
+        const handle = await env.secrets.open({ type: 'slow', name: 'k' });
+        return {
+          onRequest() {
+            seen.push(handle.pending ? 'pending' : handle.value());
+            return undefined;
+          },
+          close: () => handle.close(),
+        };
+      },
+    };
+  }
+  async function pipelineWith(def: TransformDefinition, source: ReturnType<typeof slowSource>['source']) {
+    const signal = new AbortController().signal;
+    const http = () => Promise.reject(new Error('offline'));
+    const secrets = createSecretResolver({ sources: [envSource, source as never], logger: silent, clock, http, signal, env: {} });
+    return createPipeline([{ definition: def, config: {}, index: 0 }], (spec, id) => ({ ...envFor(spec, id), secrets }), { clock, logger: silent });
+  }
+
+  it('runs a hook only once the secrets its transform opened have settled', async () => {
+    const { source, release } = slowSource();
+    const seen: string[] = [];
+    const pipeline = await pipelineWith(transformReading(false, seen), source);
+    const request = testRequest();
+    const decided = pipeline.runRequest(request, new AuditBuilder(request));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual([]);
+    release();
+    expect((await decided).action).toBe('continue');
+    expect(seen).toEqual(['the-value']);
+    await pipeline.close();
+  });
+
+  it('leaves the waiting to a transform that declares waitsForSecrets', async () => {
+    const { source, release } = slowSource();
+    const seen: string[] = [];
+    const pipeline = await pipelineWith(transformReading(true, seen), source);
+    const request = testRequest();
+    await pipeline.runRequest(request, new AuditBuilder(request));
+    expect(seen).toEqual(['pending']);
+    release();
+    await pipeline.close();
+  });
+});

@@ -1,6 +1,7 @@
 import type { AuditBuilder, TraceRecorder } from './audit.js';
 import { ErrorCodes, ProxyError } from './errors.js';
 import type { ProxyRequest, ProxyResponse } from './request.js';
+import type { SecretHandle, SecretResolver } from './secrets.js';
 import {
   CONTINUE,
   reject,
@@ -20,6 +21,8 @@ export interface PipelineEntry {
   /** Position-qualified id, e.g. `secrets#1`. */
   readonly instanceId: string;
   readonly transform: Transform;
+  /** The secrets this instance opened whose first fetch its hooks wait for (see `waitsForSecrets`). */
+  readonly secrets?: readonly SecretHandle[];
 }
 
 /** One hook of one transform, bound once when the pipeline is built. */
@@ -35,6 +38,11 @@ type HookResult = Awaitable<Decision | void>;
 function stagesOf(entries: readonly PipelineEntry[], phase: Stage['phase']): readonly Stage[] {
   const stages: Stage[] = [];
   for (const entry of entries) {
+    const unsettled = entry.secrets ?? [];
+    if (unsettled.length > 0) {
+      for (const stage of stagesOf([{ ...entry, secrets: [] }], phase)) stages.push(afterSecretsSettle(stage, unsettled));
+      continue;
+    }
     const t = entry.transform;
     if (phase === 'request' && t.onRequest !== undefined) {
       const hook = t.onRequest;
@@ -48,6 +56,22 @@ function stagesOf(entries: readonly PipelineEntry[], phase: Stage['phase']): rea
     }
   }
   return Object.freeze(stages);
+}
+
+/**
+ * Wraps a stage so that its hook runs once every secret in `handles` has had its first fetch
+ * settled. Costs one flag check per call after that.
+ */
+function afterSecretsSettle(stage: Stage, handles: readonly SecretHandle[]): Stage {
+  let settled = false;
+  const call: Stage['call'] = (request, response, trace) => {
+    if (settled || handles.every((h) => !h.pending)) {
+      settled = true;
+      return stage.call(request, response, trace);
+    }
+    return Promise.all(handles.map((h) => h.ready())).then(() => stage.call(request, response, trace));
+  };
+  return { ...stage, call };
 }
 
 function isPromiseLike(value: HookResult): value is Promise<Decision | void> {
@@ -244,8 +268,21 @@ export async function createPipeline(
   for (const spec of specs) {
     const instanceId = `${spec.definition.name}#${spec.index}`;
     try {
-      const transform = await spec.definition.create(spec.config, envFor(spec, instanceId));
-      entries.push({ name: spec.definition.name, instanceId, transform });
+      const env = envFor(spec, instanceId);
+      const opened: SecretHandle[] = [];
+      const secrets: SecretResolver =
+        spec.definition.waitsForSecrets === true
+          ? env.secrets
+          : {
+              handles: () => env.secrets.handles(),
+              open: async (source) => {
+                const handle = await env.secrets.open(source);
+                opened.push(handle);
+                return handle;
+              },
+            };
+      const transform = await spec.definition.create(spec.config, { ...env, secrets });
+      entries.push({ name: spec.definition.name, instanceId, transform, secrets: opened });
     } catch (err) {
       await closeTransforms(entries, options.logger);
       const detail = err instanceof Error ? err.message : String(err);

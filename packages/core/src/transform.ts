@@ -168,6 +168,13 @@ export interface TransformDefinition<Config = unknown> {
    * Only a declaration read at load time; it changes nothing at request time.
    */
   readonly decidesDestinations?: boolean;
+  /**
+   * By default a transform's hooks run only once every secret it opened has had its first
+   * fetch settled (a request arriving earlier waits, at most the 30 s fetch bound), so
+   * `handle.value()` never throws for a fetch still in flight. Set to `true` on a transform
+   * that waits itself (`handle.ready()`), e.g. only for the secrets a request's host needs.
+   */
+  readonly waitsForSecrets?: boolean;
   create(config: Config, env: TransformEnv): Awaitable<Transform>;
 }
 

@@ -120,6 +120,8 @@ function noteUnavailable(trace: Trace, labels: readonly string[]): void {
 /** The `secrets` transform definition. */
 export const secretsTransform: TransformDefinition<SecretsConfig> = defineTransform<SecretsConfig>({
   name: 'secrets',
+  // Waits per request only for the secrets whose scope matches it (see onRequest).
+  waitsForSecrets: true,
   schema: secretsSchema,
   async create(config, env) {
     const secrets: LiveSecret[] = [];
