@@ -121,6 +121,7 @@ describe('parseAwsJwtCommandLine', () => {
     ['a metrics path without /', ['--metrics-path=metrics'], {}, '--metrics-path'],
     ['an empty audience flag', ['--token-audience='], {}, '--token-audience'],
     ['a whitespace audience flag', ['--token-audience=https://a.test', '--token-audience=  '], {}, '--token-audience'],
+    ['TOKEN_AUDIENCE set but empty', [], { TOKEN_AUDIENCE: '' }, '--token-audience'],
     ['an empty audience in the env list', [], { TOKEN_AUDIENCE: 'https://a.test,,https://b.test' }, '--token-audience'],
     ['a bad scheme', ['--upstream-scheme=ftp'], {}, '--upstream-scheme'],
     ['a URL as upstream host', ['--upstream-host=https://api.example.com'], {}, '--upstream-host'],

@@ -193,11 +193,15 @@ function resolveSettings(given: ReadonlyMap<string, string[]>, env: Readonly<Rec
   };
 }
 
-/** `--token-audience` values (each flag one audience), else `TOKEN_AUDIENCE` split on commas. */
+/**
+ * `--token-audience` values (each flag one audience), else `TOKEN_AUDIENCE` split on commas.
+ * `TOKEN_AUDIENCE` set but empty is refused, as aws-outbound-jwt-proxy refuses it: unset it to
+ * derive audiences from the destination host.
+ */
 function audiences(given: ReadonlyMap<string, string[]>, env: Readonly<Record<string, string | undefined>>): string[] {
   const fromFlags = given.get('token-audience');
   const fromEnv = env.TOKEN_AUDIENCE;
-  const list = fromFlags ?? (fromEnv === undefined || fromEnv === '' ? [] : fromEnv.split(','));
+  const list = fromFlags ?? (fromEnv === undefined ? [] : fromEnv.split(','));
   for (const audience of list) {
     if (audience.trim() === '') throw new UsageError('--token-audience: an audience must not be empty or whitespace');
   }

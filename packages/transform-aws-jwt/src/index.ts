@@ -101,7 +101,7 @@ export const awsJwtTransform: TransformDefinition<AwsJwtConfig> = defineTransfor
           trace.annotate('token_result', 'fetch_error');
           return reject(502, TOKEN_UNAVAILABLE, TOKEN_UNAVAILABLE_MESSAGE);
         }
-        metrics.served(served.outcome);
+        metrics.served(audience.join(','), served.outcome);
         trace.annotate('cache', served.outcome);
 
         const replaced = request.headers.has('authorization');

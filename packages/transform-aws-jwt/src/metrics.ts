@@ -6,11 +6,11 @@ import type { CacheOutcome } from './token-cache.js';
  * `_total` suffix, which the Prometheus exporter appends.
  */
 export const MetricNames = {
-  /** Counter of STS `GetWebIdentityToken` calls: `audience`, `result` (`success`|`error`), `error_class` on errors. */
+  /** Counter of STS `GetWebIdentityToken` calls: `audience`, `result` (`ok`|`error`), `error_class` on errors. */
   TOKEN_FETCH: 'token_fetch_count',
-  /** Counter of requests served a cached token. */
+  /** Counter of requests served a cached token: `audience`. */
   TOKEN_CACHE_HIT: 'token_cache_hit_count',
-  /** Counter of requests that waited for STS because no valid token was cached. */
+  /** Counter of requests that waited for STS because no valid token was cached: `audience`. */
   TOKEN_CACHE_MISS: 'token_cache_miss_count',
   /** Gauge (up/down counter) of audience sets with a cache entry. */
   TOKEN_CACHED_AUDIENCES: 'token_cached_audiences',
@@ -40,12 +40,12 @@ export class TokenMetrics {
 
   /** One STS call ended; `errorClass` is set when it failed. */
   fetched(audience: string, errorClass?: string): void {
-    this.#fetches.add(1, errorClass === undefined ? { audience, result: 'success' } : { audience, result: 'error', error_class: errorClass });
+    this.#fetches.add(1, errorClass === undefined ? { audience, result: 'ok' } : { audience, result: 'error', error_class: errorClass });
   }
 
-  /** One request was served (`hit`, `refresh`) or waited (`miss`). */
-  served(outcome: CacheOutcome): void {
-    (outcome === 'miss' ? this.#misses : this.#hits).add(1);
+  /** One request for `audience` (the set joined with `,`) was served (`hit`, `refresh`) or waited (`miss`). */
+  served(audience: string, outcome: CacheOutcome): void {
+    (outcome === 'miss' ? this.#misses : this.#hits).add(1, { audience });
   }
 
   evicted(): void {

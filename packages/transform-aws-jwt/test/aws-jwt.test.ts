@@ -133,7 +133,7 @@ describe('aws_jwt: no token, no request', () => {
     expect(errors[0]?.fields.aws_request_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(result.decision.action === 'reject' && result.decision.message).not.toMatch(/authorized|AccessDenied/);
     expect(await metrics.value('token_fetch_count', { result: 'error', error_class: 'AccessDenied', audience: 'https://example.test' })).toBe(1);
-    expect(await metrics.value('token_fetch_count', { result: 'success' })).toBe(0);
+    expect(await metrics.value('token_fetch_count', { result: 'ok' })).toBe(0);
   });
 
   it('reports OutboundWebIdentityFederationDisabled by its AWS error code', async () => {

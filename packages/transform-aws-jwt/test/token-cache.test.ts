@@ -32,13 +32,13 @@ describe('aws_jwt token cache', () => {
     const tokens = new Set(results.map((r) => bearerToken(r.request)));
     expect(tokens.size).toBe(1);
     expect(results.every((r) => r.annotations.cache === 'miss')).toBe(true);
-    expect(await metrics.value('token_cache_miss_count')).toBe(100);
-    expect(await metrics.value('token_fetch_count', { result: 'success', audience: 'https://example.test' })).toBe(1);
+    expect(await metrics.value('token_cache_miss_count', { audience: 'https://example.test' })).toBe(100);
+    expect(await metrics.value('token_fetch_count', { result: 'ok', audience: 'https://example.test' })).toBe(1);
 
     const again = await live.run({ host: 'api.example.test' });
     expect(again.annotations.cache).toBe('hit');
     expect(bearerToken(again.request)).toBe([...tokens][0]);
-    expect(await metrics.value('token_cache_hit_count')).toBe(1);
+    expect(await metrics.value('token_cache_hit_count', { audience: 'https://example.test' })).toBe(1);
     expect(sts.calls).toHaveLength(1);
   });
 
@@ -102,7 +102,7 @@ describe('aws_jwt token cache', () => {
     expect(bearerToken(stillHeld.request)).toBe(oldToken);
     release();
 
-    await expect.poll(() => metrics.value('token_fetch_count', { result: 'success' })).toBe(2);
+    await expect.poll(() => metrics.value('token_fetch_count', { result: 'ok' })).toBe(2);
     const after = await live.run();
     const newToken = bearerToken(after.request);
     expect(newToken).not.toBe(oldToken);
@@ -138,7 +138,7 @@ describe('aws_jwt token cache', () => {
     clock.advance(10_001);
     sts.failWith(undefined);
     expect((await live.run()).annotations.cache).toBe('refresh');
-    await expect.poll(() => metrics.value('token_fetch_count', { result: 'success' })).toBe(2);
+    await expect.poll(() => metrics.value('token_fetch_count', { result: 'ok' })).toBe(2);
     expect(bearerToken((await live.run()).request)).not.toBe(oldToken);
   });
 
