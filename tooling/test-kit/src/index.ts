@@ -9,3 +9,5 @@ export { createTestPki } from './test-pki.js';
 export type { TestPki, TestPkiOptions } from './test-pki.js';
 export { startFakeSts } from './fake-sts.js';
 export type { FakeSts, FakeStsOptions, FakeStsCall, FakeStsFailure, FakeStsSigningAlgorithm } from './fake-sts.js';
+export { startOtlpReceiver } from './otlp-receiver.js';
+export type { OtlpReceiver, OtlpReceiverOptions, OtlpReceiverTransport, OtlpLogRecord, OtlpEncoding } from './otlp-receiver.js';
