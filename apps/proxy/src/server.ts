@@ -36,6 +36,8 @@ import { inactiveSections } from './inactive.js';
 import { createLogger, writeAudit } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { SecretsState } from './metrics-server.js';
+import type { AuditExport } from './otlp-audit.js';
+import { readOtlpAuditSettings } from './otlp-settings.js';
 import {
   builtinSecretSources,
   builtinTransforms,
@@ -200,11 +202,19 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       : (await import('./metrics.js')).createMetrics({ ...config.metrics, secretsState: () => secretsState() });
   const countAudit = metrics === undefined ? undefined : createAuditCounter(metrics.meter('@proxy/app'));
   const noopMeter = createNoopMeter();
+  let auditExport: AuditExport | undefined;
+  try {
+    auditExport = await startAuditExport(redactor, logger, metrics);
+  } catch (err) {
+    await metrics?.close();
+    throw err;
+  }
 
   const engine = createEngine({
     logger: coreLogger,
     onAudit: (record) => {
       writeAudit(logger, record);
+      auditExport?.write(record);
       countAudit?.(record);
     },
     ...(metrics === undefined ? {} : { meter: metrics.meter('@proxy/engine') }),
@@ -259,6 +269,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   } catch (err) {
     shutdown.abort();
     await engine.close(0);
+    await auditExport?.close();
     await metrics?.close();
     throw locateCreateFailure(document, err);
   }
@@ -285,6 +296,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     await dnsServer?.close();
     await engine.close(0);
     await pipeline.close();
+    await auditExport?.close();
     throw err;
   }
   for (const a of addresses) logger.info({ listener: a.kind, address: `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` }, 'listening');
@@ -313,11 +325,30 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
         await engine.close(graceMs);
         shutdown.abort();
         await pipeline.close();
+        // After the engine: every audit record has been written, and the last ones are flushed.
+        await auditExport?.close();
         await metrics?.close();
       })();
       return closing;
     },
   };
+}
+
+/**
+ * The OTLP audit export, when the standard `OTEL_EXPORTER_OTLP_*` variables of the process
+ * turn it on (see {@link readOtlpAuditSettings}); the SDK is loaded only then. Its drop and
+ * queue counters go to `/metrics` when the `metrics` section is set.
+ */
+async function startAuditExport(redactor: SecretRedactor, logger: PinoLogger, metrics: Metrics | undefined): Promise<AuditExport | undefined> {
+  const settings = readOtlpAuditSettings(process.env);
+  if (settings === undefined) return undefined;
+  const { startOtlpAuditExport } = await import('./otlp-audit.js');
+  return startOtlpAuditExport(settings, {
+    redactor,
+    logger,
+    env: process.env,
+    ...(metrics === undefined ? {} : { meterProvider: { getMeter: (name: string) => metrics.meter(name) } }),
+  });
 }
 
 /** The labels of the open secrets without a value, each once: pending, and unavailable after their first fetch. */

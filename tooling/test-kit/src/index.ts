@@ -19,3 +19,5 @@ export { startFakeAwsSecrets } from './fake-aws-secrets.js';
 export type { FakeAwsSecrets, FakeAwsSecretsOptions, FakeAwsSecretsCall, FakeAwsSecretsFailure, FakeAwsSecretsTarget, FakeSsmParameterType } from './fake-aws-secrets.js';
 export { startFakeOnePasswordConnect } from './fake-onepassword-connect.js';
 export type { FakeOnePasswordConnect, FakeOnePasswordConnectOptions, FakeConnectCall, FakeConnectField, FakeConnectItemInit } from './fake-onepassword-connect.js';
+export { startOtlpReceiver } from './otlp-receiver.js';
+export type { OtlpReceiver, OtlpReceiverOptions, OtlpReceiverTransport, OtlpLogRecord, OtlpEncoding } from './otlp-receiver.js';
