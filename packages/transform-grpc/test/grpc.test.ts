@@ -263,6 +263,13 @@ describe('grpc: config', () => {
     expect(String((failure as Error).message)).toContain('tls.ca_cert');
   });
 
+  it('warns that TLS files are ignored while tls.enabled is false (plaintext, as iron-proxy)', async () => {
+    server.handlers = {};
+    const { decision, logs } = await runTransform(grpcTransform, config({ tls: { enabled: false, ca_cert: '/nonexistent/ca.pem' } }), {});
+    expect(decision.action).toBe('continue');
+    expect(logs.some((l) => l.level === 'warn' && String(l.msg).includes('tls.enabled is false'))).toBe(true);
+  });
+
   it('writes header names as Go does', () => {
     expect(canonicalHeaderKey('x-api-KEY')).toBe('X-Api-Key');
     expect(canonicalHeaderKey('content-type')).toBe('Content-Type');
