@@ -10,6 +10,7 @@ import allowlist from '@proxy/transform-allowlist';
 import annotate from '@proxy/transform-annotate';
 import awsJwt from '@proxy/transform-aws-jwt';
 import bodyCapture from '@proxy/transform-body-capture';
+import grpc from '@proxy/transform-grpc';
 import headerAllowlist from '@proxy/transform-header-allowlist';
 import headerCapture from '@proxy/transform-header-capture';
 import hmacSign from '@proxy/transform-hmac-sign';
@@ -18,7 +19,7 @@ import secrets from '@proxy/transform-secrets';
 
 /** The first-party transforms, by config name. The engine never imports these; the app does. */
 export const builtinTransforms: ReadonlyMap<string, TransformDefinition> = new Map(
-  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture, headerCapture, awsJwt, hmacSign, oauthToken] as TransformDefinition[]).map((d) => [d.name, d]),
+  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture, headerCapture, awsJwt, hmacSign, oauthToken, grpc] as TransformDefinition[]).map((d) => [d.name, d]),
 );
 
 /** The secret backends this build knows; a third-party backend is named by its package name (see {@link loadExternalSecretSource}). */
@@ -33,7 +34,7 @@ export const builtinSecretSources: readonly SecretSourceDefinition[] = [
  * iron-proxy transform names that this project has not shipped yet: named in the error so an
  * operator knows the config is right but the feature is not here yet.
  */
-const plannedTransforms = new Set(['aws_auth', 'gcp_auth', 'grpc', 'judge']);
+const plannedTransforms = new Set(['aws_auth', 'gcp_auth', 'judge']);
 
 /** True when a transform name (or a secret source type) refers to a package or a file rather than a built-in. */
 export function isExternalTransformName(name: string): boolean {

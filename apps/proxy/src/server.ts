@@ -261,6 +261,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     clock,
     signal: shutdown.signal,
     instanceId,
+    configDir,
   });
 
   let pipeline: Pipeline;

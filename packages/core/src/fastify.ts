@@ -16,7 +16,9 @@
  * proxy's config loader uses), creates the transform on registration, runs `onRequest` in a
  * `preHandler` hook through the same pipeline runner the proxy uses, applies the changes the
  * transform made (method, path, query, headers) to the Fastify request, answers rejects and
- * stubs itself, and closes the transform when Fastify closes.
+ * stubs itself, and closes the transform when Fastify closes. A request the transform
+ * re-targets to another destination is refused (502 `retarget_unsupported`): the server's own
+ * route decides where requests go.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
@@ -127,6 +129,7 @@ export function transformPlugin<Config>(
         maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       });
       const audit = new AuditBuilder(proxyRequest);
+      const { host, port } = proxyRequest;
       const done = pipeline.enter();
       let decision: Decision;
       try {
@@ -139,6 +142,10 @@ export function transformPlugin<Config>(
         // A transform read the body, failed and carried on: the stream is spent, never forward it.
         audit.rejected('engine', readError.reason);
         decision = reject(readError.status, readError.reason);
+      } else if (decision.action === 'continue' && (proxyRequest.host !== host || proxyRequest.port !== port)) {
+        // The route of the server around the plugin cannot follow a re-targeted request.
+        audit.failed('retarget_unsupported', 'engine');
+        decision = reject(502, 'retarget_unsupported');
       }
       if (decision.action !== 'continue') {
         options.onAudit?.(audit.finish(decision.status, clock.now()));

@@ -16,7 +16,7 @@ export {
 export { BytePool, BudgetLease, bufferBudgetExhausted, connectionBudgetExceeded } from './body-budget.js';
 export type { BodyBudget } from './body-budget.js';
 export type { ProxyRequest, ProxyResponse, ProxyRequestInit, MessageBody, MessageBodyOptions, RequestMode, TunnelInfo } from './request.js';
-export { CONTINUE, reject, rejectJson, respond, defineTransform, isTransformDefinition } from './transform.js';
+export { CONTINUE, reject, rejectJson, respond, retarget, defineTransform, isTransformDefinition } from './transform.js';
 export type {
   Awaitable,
   AnnotationValue,
@@ -27,6 +27,7 @@ export type {
   Logger,
   RejectDecision,
   RespondDecision,
+  RetargetDecision,
   Trace,
   Transform,
   TransformDefinition,

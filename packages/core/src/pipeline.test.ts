@@ -6,7 +6,7 @@ import { createPipeline, type TransformSpec } from './pipeline.js';
 import { SecretRedactor } from './redactor.js';
 import { createSecretResolver, envSource } from './secrets.js';
 import { testRequest } from './testing.js';
-import { reject, respond, type Logger, type Transform, type TransformDefinition, type TransformEnv } from './transform.js';
+import { reject, respond, retarget, type Logger, type Transform, type TransformDefinition, type TransformEnv } from './transform.js';
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 const clock = { now: () => Date.now() };
@@ -23,6 +23,7 @@ function envFor(_spec: TransformSpec, instanceId: string): TransformEnv {
     clock,
     signal,
     instanceId,
+    configDir: process.cwd(),
   };
 }
 
@@ -329,5 +330,90 @@ describe('Pipeline and secrets on their first fetch', () => {
     expect(seen).toEqual(['pending']);
     release();
     await pipeline.close();
+  });
+});
+
+describe('Pipeline: re-targeting a request', () => {
+  /** A destination decider that allows only the hosts in `allowed`, recording what it saw. */
+  function decider(log: string[], allowed: string[]): TransformDefinition {
+    return {
+      ...definition('allowlist', log, (request) => {
+        log.push(`allowlist saw ${request.host}:${request.port}`);
+        return allowed.includes(request.host) ? undefined : reject(403, 'not_allowlisted');
+      }),
+      decidesDestinations: true,
+    };
+  }
+
+  async function runOn(defs: TransformDefinition[], init: Parameters<typeof testRequest>[0] = {}) {
+    const pipeline = await pipelineOf(defs);
+    const request = testRequest({ host: 'api.example.com', ...init });
+    const audit = new AuditBuilder(request);
+    const decision = await pipeline.runRequest(request, audit);
+    return { request, decision, record: audit.finish(decision.action === 'continue' ? 200 : decision.status, clock.now()) };
+  }
+
+  it('switches host, port and Host header, re-runs the deciders before it on the new host, then the rest', async () => {
+    const log: string[] = [];
+    const { request, decision, record } = await runOn([
+      decider(log, ['api.example.com', 'mirror.example.com']),
+      definition('router', log, async () => retarget('Mirror.Example.com.', 8080)),
+      definition('after', log, (r) => void log.push(`after saw ${r.host}`)),
+    ]);
+    expect(decision.action).toBe('continue');
+    expect(request.host).toBe('mirror.example.com');
+    expect(request.port).toBe(8080);
+    expect(request.headers.getAll('host')).toEqual(['mirror.example.com:8080']);
+    expect(log).toEqual(['allowlist', 'allowlist saw api.example.com:80', 'router', 'allowlist', 'allowlist saw mirror.example.com:8080', 'after', 'after saw mirror.example.com']);
+    expect(record.host).toBe('api.example.com');
+    expect(record.request_transforms.map((t) => t.name)).toEqual(['allowlist', 'router', 'allowlist', 'after']);
+    expect(record.request_transforms[1]).toMatchObject({ action: 'continue', annotations: { retarget: 'mirror.example.com:8080' } });
+  });
+
+  it('refuses the request when a decider does not allow the new host', async () => {
+    const log: string[] = [];
+    const { decision, record } = await runOn([decider(log, ['api.example.com']), definition('router', log, () => retarget('evil.example.net', 80))]);
+    expect(decision).toMatchObject({ action: 'reject', status: 403, reason: 'not_allowlisted' });
+    expect(record).toMatchObject({ action: 'reject', rejected_by: 'allowlist' });
+  });
+
+  it('refuses (502 retarget_unsafe) when a transform other than a decider ran before', async () => {
+    const log: string[] = [];
+    const { request, decision, record } = await runOn([
+      definition('secrets', log, (r) => r.headers.set('Authorization', 'Bearer real')),
+      definition('router', log, () => retarget('mirror.example.com', 80)),
+    ]);
+    expect(decision).toMatchObject({ action: 'reject', status: 502, reason: 'retarget_unsafe' });
+    expect(record).toMatchObject({ action: 'error', reason: 'retarget_unsafe', rejected_by: 'router' });
+    expect(request.host).toBe('api.example.com');
+  });
+
+  it('re-targets at most once', async () => {
+    const log: string[] = [];
+    const { decision } = await runOn([definition('a', log, () => retarget('b.example.com', 80)), definition('b', log, () => retarget('c.example.com', 80))]);
+    expect(decision).toMatchObject({ action: 'reject', status: 502, reason: 'retarget_unsafe' });
+  });
+
+  it('refuses passthrough requests and invalid destinations, re-targets requests inside tunnels', async () => {
+    const log: string[] = [];
+    const router = (host: string, port = 80) => definition('router', log, () => retarget(host, port));
+    expect((await runOn([router('b.example.com')], { mode: 'sni-only' })).decision).toMatchObject({ status: 502, reason: 'retarget_unsupported' });
+    expect((await runOn([router('exa mple.com')])).decision).toMatchObject({ status: 502, reason: 'retarget_invalid' });
+    expect((await runOn([router('b.example.com', 0)])).decision).toMatchObject({ status: 502, reason: 'retarget_invalid' });
+    const tunnelled = await runOn([router('b.example.com', 8443)], { scheme: 'https', tunnel: { protocol: 'connect', target: 'api.example.com:443', decision: 'allow' } });
+    expect(tunnelled.decision.action).toBe('continue');
+    expect(tunnelled.request.host).toBe('b.example.com');
+    const ipv6 = await runOn([router('[2001:db8::1]', 443)], { scheme: 'https' });
+    expect(ipv6.request.host).toBe('2001:db8::1');
+    expect(ipv6.request.headers.get('host')).toBe('[2001:db8::1]');
+  });
+});
+
+describe('createPipeline: audit names', () => {
+  it('names trace entries and rejected_by after the instance\'s auditName', async () => {
+    const log: string[] = [];
+    const { record } = await run([definition('grpc', log, () => reject(403, 'denied'), { auditName: 'policy-engine' })]);
+    expect(record.request_transforms[0]!.name).toBe('policy-engine');
+    expect(record.rejected_by).toBe('policy-engine');
   });
 });

@@ -1,13 +1,16 @@
 import type { AuditBuilder, TraceRecorder } from './audit.js';
 import { ErrorCodes, ProxyError } from './errors.js';
+import { isIpLiteral } from './cidr.js';
 import type { ProxyRequest, ProxyResponse } from './request.js';
 import type { SecretHandle, SecretResolver } from './secrets.js';
+import { normalizeHost } from './rules.js';
 import {
   CONTINUE,
   reject,
   type Clock,
   type Awaitable,
   type Decision,
+  type RetargetDecision,
   type Logger,
   type Transform,
   type TransformDefinition,
@@ -16,8 +19,13 @@ import {
 
 /** One created transform in a pipeline. */
 export interface PipelineEntry {
-  /** The config name (`allowlist`, `@acme/transform-foo`): what the audit record shows. */
+  /**
+   * What the audit record shows: the instance's `auditName`, else the config name
+   * (`allowlist`, `@acme/transform-foo`).
+   */
   readonly name: string;
+  /** The definition's `decidesDestinations`: its `onRequest` runs again on a re-targeted request. */
+  readonly decidesDestinations?: boolean;
   /** Position-qualified id, e.g. `secrets#1`. */
   readonly instanceId: string;
   readonly transform: Transform;
@@ -32,7 +40,7 @@ interface Stage {
   readonly call: (request: ProxyRequest, response: ProxyResponse | undefined, trace: TraceRecorder) => HookResult;
 }
 
-type HookResult = Awaitable<Decision | void>;
+type HookResult = Awaitable<Decision | RetargetDecision | void>;
 
 /** The stages of one phase: the transforms that have its hook, in pipeline order. */
 function stagesOf(entries: readonly PipelineEntry[], phase: Stage['phase']): readonly Stage[] {
@@ -74,7 +82,7 @@ function afterSecretsSettle(stage: Stage, handles: readonly SecretHandle[]): Sta
   return { ...stage, call };
 }
 
-function isPromiseLike(value: HookResult): value is Promise<Decision | void> {
+function isPromiseLike(value: HookResult): value is Promise<Decision | RetargetDecision | void> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
 
@@ -166,8 +174,16 @@ export class Pipeline {
    * Runs one phase's hooks in order from `from`. Stays synchronous while hooks answer
    * synchronously; the first hook that returns a promise hands the rest of the run to
    * {@link #resume}. A pipeline of synchronous transforms thus costs no promise at all.
+   * `retargeted` is true once the request was re-targeted (the stages then are the rerun).
    */
-  #run(stages: readonly Stage[], from: number, request: ProxyRequest, response: ProxyResponse | undefined, audit: AuditBuilder): Awaitable<Decision> {
+  #run(
+    stages: readonly Stage[],
+    from: number,
+    request: ProxyRequest,
+    response: ProxyResponse | undefined,
+    audit: AuditBuilder,
+    retargeted = false,
+  ): Awaitable<Decision> {
     for (let i = from; i < stages.length; i++) {
       const stage = stages[i]!;
       const now = this.#clock.now();
@@ -178,8 +194,10 @@ export class Pipeline {
       } catch (err) {
         return this.#failed(stage.entry, trace, audit, err);
       }
-      if (isPromiseLike(result)) return this.#resume(stages, i, trace, result, request, response, audit);
-      const decision = this.#settle(stage.entry, trace, audit, result ?? CONTINUE);
+      if (isPromiseLike(result)) return this.#resume(stages, i, trace, result, request, response, audit, retargeted);
+      const outcome = result ?? CONTINUE;
+      if (outcome.action === 'retarget') return this.#retarget(stages, i, trace, outcome, request, audit, retargeted);
+      const decision = this.#settle(stage.entry, trace, audit, outcome);
       if (decision.action !== 'continue') return decision;
     }
     return CONTINUE;
@@ -190,21 +208,63 @@ export class Pipeline {
     stages: readonly Stage[],
     index: number,
     trace: TraceRecorder,
-    pending: Promise<Decision | void>,
+    pending: Promise<Decision | RetargetDecision | void>,
     request: ProxyRequest,
     response: ProxyResponse | undefined,
     audit: AuditBuilder,
+    retargeted: boolean,
   ): Promise<Decision> {
     const entry = stages[index]!.entry;
-    let outcome: Decision | void;
+    let outcome: Decision | RetargetDecision | void;
     try {
       outcome = await pending;
     } catch (err) {
       return this.#failed(entry, trace, audit, err);
     }
-    const decision = this.#settle(entry, trace, audit, outcome ?? CONTINUE);
+    outcome ??= CONTINUE;
+    if (outcome.action === 'retarget') return this.#retarget(stages, index, trace, outcome, request, audit, retargeted);
+    const decision = this.#settle(entry, trace, audit, outcome);
     if (decision.action !== 'continue') return decision;
-    return this.#run(stages, index + 1, request, response, audit);
+    return this.#run(stages, index + 1, request, response, audit, retargeted);
+  }
+
+  /**
+   * Honours the re-target the hook at `index` asked for, when it is safe (see
+   * `RetargetDecision`): switches the request's destination, then runs the destination
+   * deciders before `index` again and the stages after it. Otherwise fails the request (502).
+   */
+  #retarget(
+    stages: readonly Stage[],
+    index: number,
+    trace: TraceRecorder,
+    decision: RetargetDecision,
+    request: ProxyRequest,
+    audit: AuditBuilder,
+    retargeted: boolean,
+  ): Awaitable<Decision> {
+    const stage = stages[index]!;
+    const refuse = (reason: string, message: string): Decision =>
+      this.#failed(stage.entry, trace, audit, new ProxyError(ErrorCodes.RETARGET_REFUSED, message, { status: 502, reason }));
+    if (stage.phase !== 'request' || request.mode === 'sni-only' || request.mode === 'tunnel') {
+      return refuse('retarget_unsupported', 'cannot re-target a request bound to its destination (TLS passthrough or tunnel opening)');
+    }
+    const before = stages.slice(0, index);
+    if (retargeted || before.some((s) => s.entry.decidesDestinations !== true)) {
+      return refuse('retarget_unsafe', 'cannot re-target a request after a transform other than a destination decider acted on it; place the re-targeting transform first');
+    }
+    const host = normalizeHost(decision.host);
+    if (!isHostName(host) || !Number.isInteger(decision.port) || decision.port < 1 || decision.port > 65_535) {
+      return refuse('retarget_invalid', 'the re-target destination is not a valid host and port');
+    }
+    const target = request as { host: string; port: number };
+    target.host = host;
+    target.port = decision.port;
+    const defaultPort = request.scheme === 'https' ? 443 : 80;
+    const bracketed = host.includes(':') ? `[${host}]` : host;
+    request.headers.set('Host', decision.port === defaultPort ? bracketed : `${bracketed}:${decision.port}`);
+    trace.annotate('retarget', `${bracketed}:${decision.port}`);
+    this.#settle(stage.entry, trace, audit, CONTINUE);
+    return this.#run([...before, ...stages.slice(index + 1)], 0, request, undefined, audit, true);
   }
 
   /** Closes the trace entry of a hook that returned `decision` and records a refusal. */
@@ -282,7 +342,13 @@ export async function createPipeline(
               },
             };
       const transform = await spec.definition.create(spec.config, { ...env, secrets });
-      entries.push({ name: spec.definition.name, instanceId, transform, secrets: opened });
+      entries.push({
+        name: transform.auditName ?? spec.definition.name,
+        instanceId,
+        transform,
+        secrets: opened,
+        ...(spec.definition.decidesDestinations === true ? { decidesDestinations: true } : {}),
+      });
     } catch (err) {
       await closeTransforms(entries, options.logger);
       const detail = err instanceof Error ? err.message : String(err);
@@ -292,6 +358,11 @@ export async function createPipeline(
     }
   }
   return new Pipeline(entries, options);
+}
+
+/** A host name (letters, digits, `-`, `_`, dots between labels) or an IP literal, in normal form. */
+function isHostName(host: string): boolean {
+  return isIpLiteral(host) || /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/.test(host);
 }
 
 async function closeTransforms(entries: readonly PipelineEntry[], logger: Logger): Promise<void> {

@@ -83,7 +83,8 @@ export interface MessageBody {
  * The one view of a request that every transform sees, whatever listener it came from.
  * `host` is the destination that will be dialled (lowercase, no trailing dot, IPv6 without
  * brackets); rules are matched against it. Transforms may change `method`, `path`, `query`,
- * `headers` and the body; the destination itself is fixed.
+ * `headers` and the body; the destination changes only when a transform re-targets the
+ * request (`RetargetDecision`), which the pipeline does for it.
  */
 export interface ProxyRequest {
   /** Unique id of this request, also written to its audit record. */

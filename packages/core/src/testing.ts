@@ -14,7 +14,7 @@ import { AuditBuilder, type AuditRecord } from './audit.js';
 import { ConfigError, ErrorCodes, ProxyError, type ConfigIssue } from './errors.js';
 import { HeaderList } from './headers.js';
 import { createPipeline } from './pipeline.js';
-import { createMessageBody, createProxyRequest, type ProxyRequest, type ProxyResponse, type RequestMode } from './request.js';
+import { createMessageBody, createProxyRequest, type ProxyRequest, type ProxyResponse, type RequestMode, type TunnelInfo } from './request.js';
 import { createSchemaValidator, toConfigIssues } from './schema.js';
 import { createTransformEnv, systemClock } from './transform-env.js';
 import type { Decision, HttpClient, Logger, TransformDefinition, TransformEnv } from './transform.js';
@@ -39,6 +39,10 @@ export interface TestRequestInit {
   readonly mode?: RequestMode;
   /** Default: `127.0.0.1`. */
   readonly clientAddress?: string;
+  /** The TLS server name the client sent (default: none). */
+  readonly sni?: string;
+  /** The tunnel the request travelled in (default: none). */
+  readonly tunnel?: TunnelInfo;
   /** Largest body `body.read()` buffers (default 1 MiB, the proxy's default; 0 = no limit). */
   readonly maxBodyBytes?: number;
   /** `ProxyRequest.maxHeadBytes` (default 64 KiB, as the engine's). */
@@ -111,6 +115,8 @@ export function testRequest(init: TestRequestInit = {}): ProxyRequest {
     query: init.query ?? '',
     headers,
     clientAddress: init.clientAddress ?? '127.0.0.1',
+    sni: init.sni,
+    tunnel: init.tunnel,
     mode: init.mode ?? (scheme === 'https' ? 'mitm' : 'http'),
     bodyStream: bodyStream(headers, init.body),
     maxBodyBytes: init.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,

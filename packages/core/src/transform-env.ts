@@ -23,6 +23,8 @@ export interface TransformEnvOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Where secret values are registered for redaction (default: a new one, also given to the default resolver). */
   readonly redactor?: SecretRedactor;
+  /** Where relative paths in the config resolve from (default: the working directory). */
+  readonly configDir?: string;
 }
 
 /** The system clock. */
@@ -53,5 +55,6 @@ export function createTransformEnv(options: TransformEnvOptions): TransformEnv {
     clock,
     signal: options.signal,
     instanceId: options.instanceId,
+    configDir: options.configDir ?? process.cwd(),
   };
 }

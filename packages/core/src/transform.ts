@@ -41,6 +41,26 @@ export interface RespondDecision {
 
 export type Decision = ContinueDecision | RejectDecision | RespondDecision;
 
+/**
+ * Continue, but to another destination (an external policy server routing a request to a
+ * mirror). Only `onRequest` may return it, and the pipeline honours it only when it is safe:
+ * no transform other than destination deciders (`decidesDestinations`) has run before the one
+ * re-targeting (none can have acted on the old host, e.g. injected its credential), the
+ * request is not a TLS passthrough (whose connection is bound to its destination), and the
+ * host is a valid name or IP literal. Inside a CONNECT or SOCKS5 tunnel a re-targeted request
+ * leaves the tunnel's own upstream connection for a new one. The pipeline then switches the
+ * request's `host`, `port` and `Host` header, runs the destination deciders that ran before
+ * again on the new destination, and carries on; the upstream guard checks the new host when
+ * it is dialled. Otherwise the request fails with 502 (`retarget_unsafe`,
+ * `retarget_unsupported`, `retarget_invalid`). A request is re-targeted at most once.
+ */
+export interface RetargetDecision {
+  readonly action: 'retarget';
+  /** The new destination host (a name or an IP literal; IPv6 with or without brackets). */
+  readonly host: string;
+  readonly port: number;
+}
+
 /** Decision constructors, so transforms read as prose: `return reject(403, 'not_allowlisted')`. */
 export const CONTINUE: ContinueDecision = Object.freeze({ action: 'continue' });
 export function reject(status: number, reason: string, message?: string, contentType?: string): RejectDecision {
@@ -68,6 +88,11 @@ export function respond(
     ...(headers === undefined ? {} : { headers }),
     ...(reason === undefined ? {} : { reason }),
   };
+}
+
+/** Re-targets the request to `host:port` (see {@link RetargetDecision}). */
+export function retarget(host: string, port: number): RetargetDecision {
+  return { action: 'retarget', host, port };
 }
 
 /** A JSON value allowed in an audit annotation. */
@@ -126,6 +151,11 @@ export interface TransformEnv {
   readonly signal: AbortSignal;
   /** This instance's position in the pipeline, e.g. `secrets#1`. */
   readonly instanceId: string;
+  /**
+   * The directory relative file paths in the config are resolved against: the config file's
+   * directory in the proxy. Absent: the working directory.
+   */
+  readonly configDir?: string;
 }
 
 /**
@@ -133,8 +163,14 @@ export interface TransformEnv {
  * hook that throws fails the request closed (502, or the status of a thrown `ProxyError`).
  */
 export interface Transform {
-  /** Runs on every request, in pipeline order, before it is forwarded. */
-  onRequest?(request: ProxyRequest, trace: Trace): Awaitable<Decision | void>;
+  /**
+   * The name this instance's entries carry in the audit record (`request_transforms[].name`,
+   * `rejected_by`), for transforms configured with an instance name (`grpc`); default: the
+   * definition's `name`.
+   */
+  readonly auditName?: string;
+  /** Runs on every request, in pipeline order, before it is forwarded. May re-target it (see {@link RetargetDecision}). */
+  onRequest?(request: ProxyRequest, trace: Trace): Awaitable<Decision | RetargetDecision | void>;
   /**
    * Runs when a CONNECT or SOCKS5 tunnel is about to open, on a host-only request (mode
    * `tunnel`: the target's host and port, no method, path, headers or body). Implement it in a
@@ -165,7 +201,9 @@ export interface TransformDefinition<Config = unknown> {
    * Set to `true` on a transform whose `onTunnel`/`onRequest` refuse destinations it does not
    * permit, as the allowlist does. The app warns about a config in which no transform decides
    * destinations: the proxy then forwards to any host outside `proxy.upstream_deny_cidrs`.
-   * Only a declaration read at load time; it changes nothing at request time.
+   * Such a transform's `onRequest` must only decide, never change the request: when a later
+   * transform re-targets a request ({@link RetargetDecision}), the pipeline runs it again on
+   * the new destination.
    */
   readonly decidesDestinations?: boolean;
   /**

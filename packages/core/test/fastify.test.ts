@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../src/audit.js';
 import { ConfigError } from '../src/errors.js';
 import { sendDecision, transformPlugin } from '../src/fastify.js';
-import { CONTINUE, defineTransform, reject, rejectJson, respond } from '../src/transform.js';
+import { CONTINUE, defineTransform, reject, rejectJson, respond, retarget } from '../src/transform.js';
 
 /** What the upstream saw of one request. */
 interface Seen {
@@ -37,6 +37,7 @@ const rewrite = defineTransform<{ header: string; value: string; blocked_path?: 
         if (request.path === config.blocked_path) return reject(403, 'blocked_path');
         if (request.path === '/stub') return respond(200, '{"stub":true}', { 'content-type': 'application/json', 'x-stub': '1' }, 'stubbed');
         if (request.path === '/explode') throw new Error('transform bug');
+        if (request.path === '/retarget') return retarget('elsewhere.example.com', 443);
         request.headers.set(config.header, config.value);
         request.headers.delete('x-remove-me');
         if (request.path === '/rewrite') {
@@ -142,6 +143,15 @@ describe('transformPlugin in front of @fastify/http-proxy', () => {
     expect(res.status).toBe(502);
     expect(await res.text()).toBe('request refused by the proxy: transform_error\n');
     expect(seen).toHaveLength(0);
+  });
+
+  it('refuses a re-targeted request with 502: the route decides where requests go', async () => {
+    const audits: AuditRecord[] = [];
+    const base = await proxyApp(audits);
+    const res = await fetch(`${base}/retarget`);
+    expect(res.status).toBe(502);
+    expect(seen).toHaveLength(0);
+    expect(audits[0]).toMatchObject({ action: 'error', reason: 'retarget_unsupported', status_code: 502 });
   });
 
   it('forwards a rewritten method, path and query', async () => {

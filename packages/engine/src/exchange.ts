@@ -7,7 +7,7 @@ import type { BodyBudgets, ClientLimits } from './client-limits.js';
 import { ExchangeAudit } from './exchange-audit.js';
 import { stripHopByHop } from './hop-by-hop.js';
 import type { HttpMetrics } from './http-metrics.js';
-import { isRefusal, type Ingress, type Refusal, type Route } from './ingress.js';
+import { isRefusal, type DedicatedUpstream, type Ingress, type Refusal, type Route } from './ingress.js';
 import type { UpstreamFailure } from './upstream-failure.js';
 
 /** Status recorded when the client left before any response was sent (nginx's convention). */
@@ -47,7 +47,11 @@ export class Exchange implements InFlightWork {
   readonly id: string;
   readonly audit: ExchangeAudit;
   readonly ingress: Ingress;
-  /** The destination and the request view; undefined when the engine refused the request outright. */
+  /**
+   * The destination as the listener worked it out, and the request view; undefined when the
+   * engine refused the request outright. The request's `host` and `port` are what is dialled:
+   * they differ from the route's only when a transform re-targeted the request.
+   */
   readonly route: Route | undefined;
   readonly request: ProxyRequest | undefined;
   readonly pipeline: Pipeline | undefined;
@@ -163,6 +167,17 @@ export class Exchange implements InFlightWork {
   }
 
   /** True once the audit record has been emitted. */
+  /**
+   * The upstream connection the ingress brought (a tunnel's), unless a transform re-targeted
+   * the request elsewhere: such a request is dialled anew through the guard.
+   */
+  get dedicatedUpstream(): DedicatedUpstream | undefined {
+    const route = this.route;
+    const request = this.request;
+    if (route === undefined || request === undefined) return undefined;
+    return request.host === route.host && request.port === route.port ? this.ingress.upstream : undefined;
+  }
+
   get completed(): boolean {
     return this.#completed;
   }
@@ -201,13 +216,14 @@ export class Exchange implements InFlightWork {
   }
 
   #recordUpstream(errorType: UpstreamFailure['errorType']): void {
-    const route = this.route;
-    if (this.#upstreamRecorded || this.#upstreamStartedAt === undefined || route === undefined) return;
+    // The destination dialled: the route's, or the one the pipeline re-targeted the request to.
+    const target = this.request;
+    if (this.#upstreamRecorded || this.#upstreamStartedAt === undefined || target === undefined) return;
     this.#upstreamRecorded = true;
     this.#host.metrics.upstreamCall({
-      scheme: route.scheme,
-      host: route.host,
-      port: route.port,
+      scheme: target.scheme,
+      host: target.host,
+      port: target.port,
       seconds: secondsSince(this.#upstreamStartedAt),
       errorType,
       tokenResult: this.audit.tokenResult(),

@@ -221,8 +221,8 @@ export class ProxyApp {
       },
     });
     arrival.call = call;
-    // A tunnel's requests go over its own upstream connection; all others share the pool.
-    const dispatcher = exchange.ingress.upstream?.dispatcher ?? this.#options.dispatcher;
+    // A tunnel's requests go over its own upstream connection (unless re-targeted); all others share the pool.
+    const dispatcher = exchange.dedicatedUpstream?.dispatcher ?? this.#options.dispatcher;
     exchange.upstreamStarted();
     dispatcher.dispatch(upstreamDispatchOptions(exchange), call);
   }

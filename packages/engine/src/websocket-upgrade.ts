@@ -79,8 +79,8 @@ async function forwardUpgrade(context: UpgradeContext, exchange: Exchange, req: 
 
   let upstream: Socket;
   try {
-    // A tunnel has its own upstream connection; everything else dials through the guard.
-    const dialer = exchange.ingress.upstream ?? context.guard;
+    // A tunnel has its own upstream connection (unless re-targeted); everything else dials through the guard.
+    const dialer = exchange.dedicatedUpstream ?? context.guard;
     exchange.upstreamStarted();
     upstream = await dialer.connect({ host: request.host, port: request.port, tls: request.scheme === 'https' });
   } catch (err) {

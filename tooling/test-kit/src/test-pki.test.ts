@@ -82,6 +82,20 @@ describe.skipIf(spawnSync('openssl', ['version']).status !== 0)('createTestPki',
     expect(foreignCa.error).toMatch(/UNABLE_TO_VERIFY|unable to verify|self[- ]signed|unable to get/i);
   });
 
+  it('issues a client certificate for mutual TLS when asked', async () => {
+    const mutual = await createTestPki({ names: ['127.0.0.1'], clientName: 'workload' });
+    try {
+      expect(pki.client).toBeUndefined();
+      const client = new X509Certificate(mutual.client!.cert);
+      expect(client.subject).toBe('CN=workload');
+      expect(client.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+      expect(client.checkIssued(new X509Certificate(mutual.caCert))).toBe(true);
+      expect(await readFile(mutual.client!.keyFile, 'utf8')).toBe(mutual.client!.key);
+    } finally {
+      await mutual.remove();
+    }
+  });
+
   it('refuses an empty name list', async () => {
     await expect(createTestPki({ names: [] })).rejects.toThrow(/at least one name/);
   });

@@ -23,6 +23,11 @@ export interface TestPki {
   readonly certFile: string;
   /** `<dir>/server.key`. */
   readonly keyFile: string;
+  /**
+   * A client certificate (clientAuth) signed by the same CA, for mutual TLS, when
+   * {@link TestPkiOptions.clientName} was given: PEM texts and `<dir>/client.crt`, `<dir>/client.key`.
+   */
+  readonly client?: { readonly cert: string; readonly key: string; readonly certFile: string; readonly keyFile: string };
   /** Deletes {@link TestPki.dir}. */
   remove(): Promise<void>;
 }
@@ -33,16 +38,19 @@ export interface TestPkiOptions {
   readonly names: readonly string[];
   /** Common name of the CA; default `test-kit CA`. */
   readonly caName?: string;
-  /** Validity of both certificates in days; default 2. */
+  /** Validity of the certificates in days; default 2. */
   readonly days?: number;
+  /** When set, also issue a client certificate with this common name (see {@link TestPki.client}). */
+  readonly clientName?: string;
 }
 
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 
 /**
  * Creates a CA (basicConstraints CA:TRUE, keyUsage keyCertSign) and a server certificate it
- * signed for `names` (DNS SANs, IP SANs for IP literals; serverAuth EKU, CA:FALSE), with the
- * `openssl` CLI, in a fresh temporary directory. Call `remove()` when done.
+ * signed for `names` (DNS SANs, IP SANs for IP literals; serverAuth EKU, CA:FALSE), and a
+ * client certificate (clientAuth EKU) when `clientName` is given, with the `openssl` CLI, in a
+ * fresh temporary directory. Call `remove()` when done.
  */
 export async function createTestPki(options: TestPkiOptions): Promise<TestPki> {
   const [first] = options.names;
@@ -67,7 +75,19 @@ export async function createTestPki(options: TestPkiOptions): Promise<TestPki> {
       '-out', path('server.crt'), '-days', days, '-extfile', path('server.ext'),
     ]);
     const [caCert, cert, key] = await Promise.all(['ca.crt', 'server.crt', 'server.key'].map((name) => readFile(path(name), 'utf8')));
+    let client: TestPki['client'];
+    if (options.clientName !== undefined) {
+      await run('openssl', ['req', ...EC_KEY, '-keyout', path('client.key'), '-out', path('client.csr'), '-subj', `/CN=${options.clientName}`]);
+      await writeFile(path('client.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+      await run('openssl', [
+        'x509', '-req', '-in', path('client.csr'), '-CA', path('ca.crt'), '-CAkey', path('ca.key'), '-CAcreateserial',
+        '-out', path('client.crt'), '-days', days, '-extfile', path('client.ext'),
+      ]);
+      const [clientCert, clientKey] = await Promise.all(['client.crt', 'client.key'].map((name) => readFile(path(name), 'utf8')));
+      client = { cert: clientCert!, key: clientKey!, certFile: path('client.crt'), keyFile: path('client.key') };
+    }
     return {
+      ...(client === undefined ? {} : { client }),
       caCert: caCert!,
       cert: cert!,
       key: key!,
