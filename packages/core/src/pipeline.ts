@@ -15,7 +15,7 @@ import {
 
 /** One created transform in a pipeline. */
 export interface PipelineEntry {
-  /** The config name (`allowlist`, `@acme/transform-foo`): what the audit record shows. */
+  /** What the audit record shows: the transform's `traceName`, else the config name (`allowlist`, `@acme/transform-foo`). */
   readonly name: string;
   /** Position-qualified id, e.g. `secrets#1`. */
   readonly instanceId: string;
@@ -245,7 +245,7 @@ export async function createPipeline(
     const instanceId = `${spec.definition.name}#${spec.index}`;
     try {
       const transform = await spec.definition.create(spec.config, envFor(spec, instanceId));
-      entries.push({ name: spec.definition.name, instanceId, transform });
+      entries.push({ name: transform.traceName ?? spec.definition.name, instanceId, transform });
     } catch (err) {
       await closeTransforms(entries, options.logger);
       const detail = err instanceof Error ? err.message : String(err);

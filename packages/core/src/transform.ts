@@ -132,6 +132,12 @@ export interface TransformEnv {
  * hook that throws fails the request closed (502, or the status of a thrown `ProxyError`).
  */
 export interface Transform {
+  /**
+   * The name this instance goes by in the audit record (its trace entry and `rejected_by`),
+   * when the config names instances (iron-proxy's `judge` and `grpc` use their configured
+   * `name`). Default: the definition's `name`.
+   */
+  readonly traceName?: string;
   /** Runs on every request, in pipeline order, before it is forwarded. */
   onRequest?(request: ProxyRequest, trace: Trace): Awaitable<Decision | void>;
   /**

@@ -9,3 +9,7 @@ export { createTestPki } from './test-pki.js';
 export type { TestPki, TestPkiOptions } from './test-pki.js';
 export { startFakeSts } from './fake-sts.js';
 export type { FakeSts, FakeStsOptions, FakeStsCall, FakeStsFailure, FakeStsSigningAlgorithm } from './fake-sts.js';
+export { llmDecision } from './fake-llm.js';
+export type { FakeLlm, FakeLlmAnswer, FakeLlmCall, FakeLlmOptions, FakeLlmResponder } from './fake-llm.js';
+export { startFakeAnthropic } from './fake-anthropic.js';
+export { startFakeOpenAi } from './fake-openai.js';
