@@ -9,11 +9,12 @@ import awsJwt from '@proxy/transform-aws-jwt';
 import bodyCapture from '@proxy/transform-body-capture';
 import headerAllowlist from '@proxy/transform-header-allowlist';
 import hmacSign from '@proxy/transform-hmac-sign';
+import judge from '@proxy/transform-judge';
 import secrets from '@proxy/transform-secrets';
 
 /** The first-party transforms, by config name. The engine never imports these; the app does. */
 export const builtinTransforms: ReadonlyMap<string, TransformDefinition> = new Map(
-  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture, awsJwt, hmacSign] as TransformDefinition[]).map((d) => [d.name, d]),
+  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture, awsJwt, hmacSign, judge] as TransformDefinition[]).map((d) => [d.name, d]),
 );
 
 /** The secret backends this build knows. */
@@ -23,7 +24,7 @@ export const builtinSecretSources: readonly SecretSourceDefinition[] = [envSourc
  * iron-proxy transform names that this project has not shipped yet: named in the error so an
  * operator knows the config is right but the feature is not here yet.
  */
-const plannedTransforms = new Set(['oauth_token', 'aws_auth', 'gcp_auth', 'grpc', 'judge', 'header_capture']);
+const plannedTransforms = new Set(['oauth_token', 'aws_auth', 'gcp_auth', 'grpc', 'header_capture']);
 
 /** True when a transform name refers to a package or a file rather than a built-in. */
 export function isExternalTransformName(name: string): boolean {
