@@ -2,8 +2,9 @@
  * `judge` end to end: the built binary with an allowlist, two judges (one on the fake Anthropic
  * API, one on the fake OpenAI API) and a `secrets` entry after them, in front of the echo
  * upstream. Allowed and denied requests, what the model was sent (proxy tokens, never the real
- * secret), the audit records, the load-time refusal of a judge placed after `secrets`, and a
- * search of everything the proxy wrote for the secrets and API keys.
+ * secret), the audit records, the provider connection refused by the upstream guard, the
+ * load-time refusal of a judge placed after `secrets`, and a search of everything the proxy
+ * wrote for the secrets and API keys.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -36,6 +37,8 @@ let proxyUrl: string;
 let api: string;
 let dir: string;
 const cliRuns: CommandResult[] = [];
+/** Output of proxies stopped before the leak search. */
+const leakCheck: string[] = [];
 
 /** The judges and the secret entry, as they stand in the config. */
 const judges = (anthropicUrl: string, openaiUrl: string): string => `  - name: judge
@@ -170,6 +173,40 @@ describe('judge through the proxy', () => {
   });
 });
 
+describe('the provider connection', () => {
+  it('goes through the upstream guard: a provider on a denied address is never dialled, the fallback refuses', async () => {
+    // Default upstream_deny_cidrs: loopback, where the fake provider listens, is denied.
+    const guarded = await startProxyProcess(
+      `
+dns:
+  enabled: false
+  upstream_resolver: "${dns.resolver}"
+proxy:
+  http_listen: "127.0.0.1:0"
+transforms:
+  - name: allowlist
+    config:
+      domains: ["api.example.test:${echo.port}"]
+${judges(anthropic.url, openai.url)}`,
+      { env: ENV },
+    );
+    try {
+      const calls = anthropic.calls.length;
+      const r = await curl(['-x', `http://127.0.0.1:${guarded.port('http')}`, '-d', 'x=1', '-o', '/dev/null', '-w', '%{http_code}', `${api}/repos/o/r/issues`]);
+      expect(r.stdout).toBe('403');
+      const audit = await guarded.waitForAudit((a) => a.path === '/repos/o/r/issues');
+      expect(audit).toMatchObject({ rejected_by: 'repo-guard', reason: 'judge_fallback' });
+      const entry = (audit.request_transforms as TraceEntry[]).find((t) => t.name === 'repo-guard');
+      expect(entry?.annotations).toMatchObject({ 'judge.decision': 'FALLBACK_DENY', 'judge.fallback_applied': 'deny' });
+      expect(String(entry?.annotations?.['judge.reason'])).toMatch(/^adapter error: .*(denied|deny)/i);
+      expect(anthropic.calls.length).toBe(calls);
+    } finally {
+      await guarded.stop();
+      leakCheck.push(guarded.stdout(), guarded.stderr());
+    }
+  });
+});
+
 describe('proxy validate', () => {
   it('refuses a judge placed after secrets, and a judge name used twice, with file, line and field', async () => {
     const file = join(dir, 'bad-order.yaml');
@@ -192,7 +229,7 @@ describe('proxy validate', () => {
 
 describe('secrets and API keys in what the proxy wrote', () => {
   it('appear nowhere: not in any log line, audit record or CLI output', () => {
-    const written = [proxy.stdout(), proxy.stderr(), ...cliRuns.flatMap((r) => [r.stdout, r.stderr])].join('\n');
+    const written = [proxy.stdout(), proxy.stderr(), ...leakCheck, ...cliRuns.flatMap((r) => [r.stdout, r.stderr])].join('\n');
     expect(written).toContain('"msg":"request"');
     for (const secret of Object.values(ENV)) {
       for (const spelling of [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]) {
