@@ -176,7 +176,7 @@ describe('judge: circuit breaker', () => {
     // Half-open: one probe; while it is in flight every other request gets the fallback.
     clock.advance(1);
     mode = 'ok';
-    fake.answer(() => ({ text: llmDecision('ALLOW'), delayMs: 150 }));
+    fake.answer(() => ({ text: llmDecision('ALLOW'), delayMs: 400 }));
     const probe = j.run(write);
     await new Promise((r) => setTimeout(r, 50));
     const during = await Promise.all([j.run(write), j.run(write)]);
@@ -220,13 +220,13 @@ describe('judge: max_concurrent', () => {
   });
 
   it('bounds the wait for a slot by the timeout', async () => {
-    // One slot; each call takes 250ms of a 300ms timeout: the first two are judged one after
-    // the other, the third gives up waiting at 300ms while the second still holds the slot.
-    const fake = await anthropic(() => ({ text: llmDecision('ALLOW'), delayMs: 250 }));
-    const j = await start([judgeConfig(fake.url, { max_concurrent: 1, timeout: '300ms', fallback: 'skip' })]);
+    // One slot; each call takes 400ms of a 700ms timeout: the first two are judged one after
+    // the other, the third gives up waiting at 700ms while the second still holds the slot.
+    const fake = await anthropic(() => ({ text: llmDecision('ALLOW'), delayMs: 400 }));
+    const j = await start([judgeConfig(fake.url, { max_concurrent: 1, timeout: '700ms', fallback: 'skip' })]);
     const [a, b, c] = await Promise.all([j.run(write), j.run(write), j.run(write)]);
     expect([a!.annotations['judge.decision'], b!.annotations['judge.decision']]).toEqual(['ALLOW', 'ALLOW']);
-    expect(c!.annotations).toMatchObject({ 'judge.decision': 'FALLBACK_ALLOW', 'judge.reason': 'no LLM call slot free within 300ms (max_concurrent 1)' });
+    expect(c!.annotations).toMatchObject({ 'judge.decision': 'FALLBACK_ALLOW', 'judge.reason': 'no LLM call slot free within 700ms (max_concurrent 1)' });
     expect(fake.calls).toHaveLength(2);
   });
 });
