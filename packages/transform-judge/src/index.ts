@@ -12,6 +12,7 @@ import { LRUCache } from 'lru-cache';
 import { CircuitBreaker } from './breaker.js';
 import { judgeSchema, resolveSettings, type JudgeConfig } from './config.js';
 import { buildEnvelope } from './envelope.js';
+import { JudgeMetrics, type FallbackCause } from './metrics.js';
 import { systemPrompt } from './prompt.js';
 import { createProvider, type Completion } from './providers.js';
 import { Semaphore } from './semaphore.js';
@@ -24,6 +25,7 @@ export type { Envelope } from './envelope.js';
 export type { MultipartSummary, MultipartPart } from './multipart.js';
 export { systemPrompt } from './prompt.js';
 export { parseVerdict } from './verdict.js';
+export { MetricNames } from './metrics.js';
 export type { Verdict } from './verdict.js';
 
 /** Reject reason (403) of a request the model denied. */
@@ -72,9 +74,18 @@ export const judgeTransform: TransformDefinition<JudgeConfig> = defineTransform<
         ? undefined
         : new LRUCache<string, CachedVerdict>({ max: config.cache_max_entries, ttl: settings.cacheTtlMs, perf: { now: () => env.clock.now() } });
     const shadow = config.mode === 'shadow';
+    const metrics = new JudgeMetrics(env.meter, config.name);
 
     /** Writes the annotations of a decision and turns it into the pipeline's decision. */
-    const conclude = (trace: Trace, started: number, verdict: Verdict, model: string, extra: Readonly<Record<string, string | number | boolean>>): Decision => {
+    const conclude = (
+      trace: Trace,
+      started: number,
+      verdict: Verdict,
+      model: string,
+      source: 'model' | 'cache',
+      extra: Readonly<Record<string, string | number | boolean>>,
+    ): Decision => {
+      metrics.decided(verdict.decision, source);
       trace.annotate('judge.model', model);
       trace.annotate('judge.decision', verdict.decision);
       trace.annotate('judge.reason', verdict.reason);
@@ -85,9 +96,12 @@ export const judgeTransform: TransformDefinition<JudgeConfig> = defineTransform<
     };
 
     /** Applies the fallback after a failure described by `reason`. */
-    const fallback = (trace: Trace, started: number, reason: string, extra: Readonly<Record<string, string | boolean>> = {}): Decision => {
+    const fallback = (trace: Trace, started: number, cause: FallbackCause, reason: string, extra: Readonly<Record<string, string | boolean>> = {}): Decision => {
+      const decision = config.fallback === 'deny' ? 'FALLBACK_DENY' : 'FALLBACK_ALLOW';
+      metrics.decided(decision, 'fallback');
+      metrics.fellBack(cause);
       trace.annotate('judge.model', config.provider.model);
-      trace.annotate('judge.decision', config.fallback === 'deny' ? 'FALLBACK_DENY' : 'FALLBACK_ALLOW');
+      trace.annotate('judge.decision', decision);
       trace.annotate('judge.reason', truncateChars(reason, MAX_REASON_CHARS));
       trace.annotate('judge.fallback_applied', config.fallback);
       for (const [key, value] of Object.entries(extra)) trace.annotate(key, value);
@@ -112,14 +126,14 @@ export const judgeTransform: TransformDefinition<JudgeConfig> = defineTransform<
 
         const key = cache === undefined ? undefined : createHash('sha256').update(user).digest('hex');
         const hit = key === undefined ? undefined : cache?.get(key);
-        if (hit !== undefined) return conclude(trace, started, hit.verdict, hit.model, { 'judge.cached': true });
+        if (hit !== undefined) return conclude(trace, started, hit.verdict, hit.model, 'cache', { 'judge.cached': true });
 
         const admission = breaker.admit();
-        if (admission === 'open') return fallback(trace, started, 'circuit breaker open', { 'judge.circuit_breaker_tripped': true });
+        if (admission === 'open') return fallback(trace, started, 'breaker_open', 'circuit breaker open', { 'judge.circuit_breaker_tripped': true });
         const release = await slots.acquire(settings.timeoutMs, env.signal);
         if (release === undefined) {
           breaker.release(admission);
-          return fallback(trace, started, `no LLM call slot free within ${config.timeout} (max_concurrent ${config.max_concurrent})`);
+          return fallback(trace, started, 'no_slot', `no LLM call slot free within ${config.timeout} (max_concurrent ${config.max_concurrent})`);
         }
         let completion: Completion;
         const timeout = AbortSignal.timeout(settings.timeoutMs);
@@ -127,8 +141,8 @@ export const judgeTransform: TransformDefinition<JudgeConfig> = defineTransform<
           completion = await provider.complete({ system, user, signal: AbortSignal.any([env.signal, timeout]) });
         } catch (err) {
           breaker.record(admission, false);
-          const reason = timeout.aborted ? `LLM call timed out after ${config.timeout}` : `adapter error: ${describeError(err)}`;
-          return fallback(trace, started, reason);
+          if (timeout.aborted) return fallback(trace, started, 'timeout', `LLM call timed out after ${config.timeout}`);
+          return fallback(trace, started, 'error', `adapter error: ${describeError(err)}`);
         } finally {
           release();
         }
@@ -136,7 +150,7 @@ export const judgeTransform: TransformDefinition<JudgeConfig> = defineTransform<
         if (verdict === undefined) {
           breaker.record(admission, false);
           const raw = completion.text.length > MAX_RAW_OUTPUT_CHARS ? `${completion.text.slice(0, MAX_RAW_OUTPUT_CHARS)}...` : completion.text;
-          return fallback(trace, started, 'malformed model output: expected {"decision":"ALLOW"|"DENY","reason":"..."}', { 'judge.raw_output': raw });
+          return fallback(trace, started, 'malformed', 'malformed model output: expected {"decision":"ALLOW"|"DENY","reason":"..."}', { 'judge.raw_output': raw });
         }
         breaker.record(admission, true);
         const model = completion.model ?? config.provider.model;
@@ -144,7 +158,7 @@ export const judgeTransform: TransformDefinition<JudgeConfig> = defineTransform<
         const usage: Record<string, number> = {};
         if (completion.inputTokens !== undefined) usage['judge.input_tokens'] = completion.inputTokens;
         if (completion.outputTokens !== undefined) usage['judge.output_tokens'] = completion.outputTokens;
-        return conclude(trace, started, verdict, model, usage);
+        return conclude(trace, started, verdict, model, 'model', usage);
       },
     };
   },

@@ -16,6 +16,8 @@ import {
   type Clock,
   type Decision,
 } from '@proxy/core';
+import type { Meter } from '@opentelemetry/api';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { recordingLogger, testRequest, type LogEntry, type TestRequestInit } from '@proxy/core/testing';
 import { judgeTransform } from '../src/index.js';
 
@@ -48,6 +50,7 @@ export interface LiveJudge {
 
 export interface StartOptions {
   readonly env?: Readonly<Record<string, string>>;
+  readonly meter?: Meter;
   readonly clock?: Clock;
   readonly redactor?: SecretRedactor;
 }
@@ -74,6 +77,7 @@ export async function startJudges(configs: readonly unknown[], options: StartOpt
         clock,
         redactor,
         signal: controller.signal,
+        ...(options.meter === undefined ? {} : { meter: options.meter }),
         http: (input, init) => fetch(input, init),
         env: options.env ?? { LLM_KEY: 'sk-test-judge-key-0001' },
       }),
@@ -110,4 +114,25 @@ export function judgeConfig(url: string, overrides: Record<string, unknown> = {}
     provider: { type, model: type === 'anthropic' ? 'claude-haiku-4-5-20251001' : 'gpt-5.4-nano', api_key_env: 'LLM_KEY', base_url: url },
     ...overrides,
   };
+}
+
+/** An OpenTelemetry meter whose counters a test reads back. */
+export class TestMetrics {
+  readonly #reader = new (class extends MetricReader {
+    protected onShutdown(): Promise<void> {
+      return Promise.resolve();
+    }
+    protected onForceFlush(): Promise<void> {
+      return Promise.resolve();
+    }
+  })();
+  readonly meter: Meter = new MeterProvider({ readers: [this.#reader] }).getMeter('test');
+
+  /** Every data point of `name`, as its attributes and value. */
+  async points(name: string): Promise<{ attributes: Record<string, unknown>; value: number }[]> {
+    const { resourceMetrics } = await this.#reader.collect();
+    return resourceMetrics.scopeMetrics.flatMap((scope) =>
+      scope.metrics.filter((m) => m.descriptor.name === name).flatMap((m) => m.dataPoints.map((p) => ({ attributes: { ...p.attributes }, value: p.value as number }))),
+    );
+  }
 }

@@ -2,8 +2,8 @@ import { SecretRedactor } from '@proxy/core';
 import { runTransform, validateTransformConfig } from '@proxy/core/testing';
 import { llmDecision, startFakeAnthropic, startFakeOpenAi, type FakeLlm, type FakeLlmAnswer } from '@proxy/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
-import judge, { JUDGE_DENIED, JUDGE_FALLBACK, systemPrompt } from '../src/index.js';
-import { FakeClock, judgeConfig, startJudges, type LiveJudge } from './harness.js';
+import judge, { JUDGE_DENIED, JUDGE_FALLBACK, MetricNames, systemPrompt } from '../src/index.js';
+import { FakeClock, TestMetrics, judgeConfig, startJudges, type LiveJudge } from './harness.js';
 
 const API_KEY = 'sk-test-judge-key-0001';
 const fakes: FakeLlm[] = [];
@@ -292,6 +292,35 @@ describe('judge: several instances', () => {
     }
     expect(broken.calls).toHaveLength(1);
     expect(healthy.calls).toHaveLength(3);
+  });
+});
+
+describe('judge: metrics', () => {
+  it('counts decisions by source and fallbacks by cause, per instance', async () => {
+    const answers: FakeLlmAnswer[] = [{ text: llmDecision('DENY') }, { text: 'not json' }, { status: 500 }];
+    const fake = await anthropic((i) => answers[i] ?? { status: 500 });
+    const metrics = new TestMetrics();
+    const j = await start([judgeConfig(fake.url, { cache_ttl: '1m', circuit_breaker: { consecutive_failures: 2, cooldown: '1m' } })], { meter: metrics.meter });
+    await j.run(write); // DENY from the model
+    await j.run(write); // the same envelope: from the cache
+    await j.run({ ...write, body: 'a' }); // malformed
+    await j.run({ ...write, body: 'b' }); // 500: the breaker opens
+    await j.run({ ...write, body: 'c' }); // breaker open
+    const decisions = await metrics.points(MetricNames.DECISIONS);
+    expect(decisions).toEqual(
+      expect.arrayContaining([
+        { attributes: { instance: 'repo-guard', decision: 'DENY', source: 'model' }, value: 1 },
+        { attributes: { instance: 'repo-guard', decision: 'DENY', source: 'cache' }, value: 1 },
+        { attributes: { instance: 'repo-guard', decision: 'FALLBACK_DENY', source: 'fallback' }, value: 3 },
+      ]),
+    );
+    expect(await metrics.points(MetricNames.FALLBACKS)).toEqual(
+      expect.arrayContaining([
+        { attributes: { instance: 'repo-guard', cause: 'malformed' }, value: 1 },
+        { attributes: { instance: 'repo-guard', cause: 'error' }, value: 1 },
+        { attributes: { instance: 'repo-guard', cause: 'breaker_open' }, value: 1 },
+      ]),
+    );
   });
 });
 
