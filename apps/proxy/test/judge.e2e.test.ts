@@ -1,6 +1,6 @@
 /**
- * `judge` end to end: the built binary with an allowlist, two judges (one on the fake Anthropic
- * API, one on the fake OpenAI API) and a `secrets` entry after them, in front of the echo
+ * `judge` end to end: the built binary with an allowlist, three judges (on the fake Anthropic
+ * API, on the fake OpenAI API, and one in shadow mode with a decision cache) and a `secrets` entry after them, in front of the echo
  * upstream. Allowed and denied requests, what the model was sent (proxy tokens, never the real
  * secret), the audit records, the provider connection refused by the upstream guard, the
  * load-time refusal of a judge placed after `secrets`, and a search of everything the proxy
@@ -68,6 +68,20 @@ const judges = (anthropicUrl: string, openaiUrl: string): string => `  - name: j
         base_url: "${openaiUrl}"
       prompt: Allow posts to the release channel only.
       fallback: skip
+  - name: judge
+    config:
+      name: shadow-guard
+      mode: shadow
+      cache_ttl: 1m
+      rules:
+        - host: "api.example.test"
+          paths: ["/shadow/*"]
+      provider:
+        type: anthropic
+        model: claude-haiku-4-5-20251001
+        api_key_env: ANTHROPIC_API_KEY
+        base_url: "${anthropicUrl}"
+      prompt: Deny anything touching billing.
 `;
 
 const secrets = `  - name: secrets
@@ -163,6 +177,23 @@ describe('judge through the proxy', () => {
     const names = (audit.request_transforms as TraceEntry[]).map((t) => t.name);
     expect(names).toEqual(['allowlist', 'repo-guard', 'slack-guard']);
     expect(openai.calls.at(-1)!.apiKey).toBe(ENV.OPENAI_API_KEY);
+  });
+
+  it('in shadow mode, annotates a deny but forwards; a repeated request is answered from the cache', async () => {
+    const calls = anthropic.calls.length;
+    const before = proxy.audits().length;
+    for (let i = 0; i < 2; i++) {
+      const r = await curl(['-x', proxyUrl, '-o', '/dev/null', '-w', '%{http_code}', `${api}/shadow/billing`]);
+      expect(r.stdout).toBe('200');
+    }
+    expect(anthropic.calls.length).toBe(calls + 1);
+    await proxy.waitForAudit((a) => a.path === '/shadow/billing', before + 1);
+    const audits = proxy.audits().slice(before).filter((a) => a.path === '/shadow/billing');
+    const entries = audits.map((a) => (a.request_transforms as TraceEntry[]).find((t) => t.name === 'shadow-guard')?.annotations);
+    expect(entries[0]).toMatchObject({ 'judge.shadow': true, 'judge.decision': 'DENY', 'judge.reason': 'touches billing' });
+    expect(entries[0]).not.toHaveProperty('judge.cached');
+    expect(entries[1]).toMatchObject({ 'judge.shadow': true, 'judge.decision': 'DENY', 'judge.cached': true });
+    expect(audits.map((a) => a.action)).toEqual(['allow', 'allow']);
   });
 
   it('leaves requests outside its rules alone: no LLM call', async () => {
