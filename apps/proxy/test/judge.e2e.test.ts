@@ -1,10 +1,10 @@
 /**
  * `judge` end to end: the built binary with an allowlist, three judges (on the fake Anthropic
- * API, on the fake OpenAI API, and one in shadow mode with a decision cache) and a `secrets` entry after them, in front of the echo
- * upstream. Allowed and denied requests, what the model was sent (proxy tokens, never the real
- * secret), the audit records, the provider connection refused by the upstream guard, the
- * load-time refusal of a judge placed after `secrets`, and a search of everything the proxy
- * wrote for the secrets and API keys.
+ * API, on the fake OpenAI API, and one in shadow mode with a decision cache) and a `secrets`
+ * entry after them, in front of the echo upstream. Allowed and denied requests, what the model
+ * was sent (proxy tokens, never the real secret), the audit records, the provider connection
+ * refused by the upstream guard, the load-time refusal of a judge placed after `secrets`, and a
+ * search of everything the proxy wrote for the secrets and API keys.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
