@@ -33,6 +33,7 @@ import { createAuditCounter } from './audit-metrics.js';
 import { configWarnings } from './config-warnings.js';
 import { forwardListeners, type ForwardListeners } from './forward-listeners.js';
 import { inactiveSections } from './inactive.js';
+import { judgeIssues } from './judge-checks.js';
 import { createLogger, writeAudit } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { SecretsState } from './metrics-server.js';
@@ -104,6 +105,7 @@ export async function loadProxyConfig(source: string | ConfigText): Promise<Load
       issues.push(issue);
     }
   }
+  if (config !== undefined) issues.push(...judgeIssues(document, config));
   if (issues.length > 0 || config === undefined) throw new ConfigError(sortIssues(issues));
   return { document, config, registry };
 }

@@ -91,6 +91,16 @@ describe('Pipeline.runRequest', () => {
     expect(record.request_transforms.map((t) => t.action)).toEqual(['continue', 'reject']);
   });
 
+  it("records an instance by its auditName when it has one (trace entry and rejected_by)", async () => {
+    const log: string[] = [];
+    const { record } = await run([
+      definition('annotate', log, () => undefined),
+      definition('judge', log, () => reject(403, 'judge_denied'), { auditName: 'repo-guard' }),
+    ]);
+    expect(record.request_transforms.map((t) => t.name)).toEqual(['annotate', 'repo-guard']);
+    expect(record).toMatchObject({ rejected_by: 'repo-guard', reason: 'judge_denied' });
+  });
+
   it('short-circuits on respond and records a stub', async () => {
     const log: string[] = [];
     const { decision, record } = await run([

@@ -21,3 +21,7 @@ export { startFakeOnePasswordConnect } from './fake-onepassword-connect.js';
 export type { FakeOnePasswordConnect, FakeOnePasswordConnectOptions, FakeConnectCall, FakeConnectField, FakeConnectItemInit } from './fake-onepassword-connect.js';
 export { startOtlpReceiver } from './otlp-receiver.js';
 export type { OtlpReceiver, OtlpReceiverOptions, OtlpReceiverTransport, OtlpLogRecord, OtlpEncoding } from './otlp-receiver.js';
+export { llmDecision } from './fake-llm.js';
+export type { FakeLlm, FakeLlmAnswer, FakeLlmCall, FakeLlmOptions, FakeLlmResponder } from './fake-llm.js';
+export { startFakeAnthropic } from './fake-anthropic.js';
+export { startFakeOpenAi } from './fake-openai.js';
