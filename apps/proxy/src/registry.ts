@@ -35,7 +35,7 @@ export const builtinSecretSources: readonly SecretSourceDefinition[] = [
  * iron-proxy transform names that this project has not shipped yet: named in the error so an
  * operator knows the config is right but the feature is not here yet.
  */
-const plannedTransforms = new Set(['aws_auth', 'gcp_auth']);
+const plannedTransforms = new Set(['aws_auth', 'gcp_auth', 'gcp_id_token']);
 
 /** True when a transform name (or a secret source type) refers to a package or a file rather than a built-in. */
 export function isExternalTransformName(name: string): boolean {

@@ -50,6 +50,7 @@ export const judgeTransform: TransformDefinition<JudgeConfig> = defineTransform<
     const scope = compileRules(config.rules);
     const keyVar = config.provider.api_key_env;
     const handle = await env.secrets.open({ type: 'env', var: keyVar });
+    await handle.ready();
     const apiKey = handle.available ? handle.value() : '';
     // The env source reads once and never refreshes: the handle is not needed past this point.
     handle.close();
