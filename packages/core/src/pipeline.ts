@@ -46,24 +46,30 @@ type HookResult = Awaitable<Decision | RetargetDecision | void>;
 function stagesOf(entries: readonly PipelineEntry[], phase: Stage['phase']): readonly Stage[] {
   const stages: Stage[] = [];
   for (const entry of entries) {
-    const unsettled = entry.secrets ?? [];
-    if (unsettled.length > 0) {
-      for (const stage of stagesOf([{ ...entry, secrets: [] }], phase)) stages.push(afterSecretsSettle(stage, unsettled));
-      continue;
-    }
-    const t = entry.transform;
-    if (phase === 'request' && t.onRequest !== undefined) {
-      const hook = t.onRequest;
-      stages.push({ entry, phase, call: (request, _response, trace) => hook.call(t, request, trace) });
-    } else if (phase === 'tunnel' && t.onTunnel !== undefined) {
-      const hook = t.onTunnel;
-      stages.push({ entry, phase, call: (request, _response, trace) => hook.call(t, request, trace) });
-    } else if (phase === 'response' && t.onResponse !== undefined) {
-      const hook = t.onResponse;
-      stages.push({ entry, phase, call: (request, response, trace) => hook.call(t, request, response!, trace) });
-    }
+    const stage = stageOf(entry, phase);
+    if (stage === undefined) continue;
+    const secrets = entry.secrets ?? [];
+    stages.push(secrets.length === 0 ? stage : afterSecretsSettle(stage, secrets));
   }
   return Object.freeze(stages);
+}
+
+/** The entry's hook for `phase`, bound to its transform; undefined when it has none. */
+function stageOf(entry: PipelineEntry, phase: Stage['phase']): Stage | undefined {
+  const t = entry.transform;
+  if (phase === 'request' && t.onRequest !== undefined) {
+    const hook = t.onRequest;
+    return { entry, phase, call: (request, _response, trace) => hook.call(t, request, trace) };
+  }
+  if (phase === 'tunnel' && t.onTunnel !== undefined) {
+    const hook = t.onTunnel;
+    return { entry, phase, call: (request, _response, trace) => hook.call(t, request, trace) };
+  }
+  if (phase === 'response' && t.onResponse !== undefined) {
+    const hook = t.onResponse;
+    return { entry, phase, call: (request, response, trace) => hook.call(t, request, response!, trace) };
+  }
+  return undefined;
 }
 
 /**

@@ -12,7 +12,7 @@ import {
   canonicalHeaderName,
   compileRules,
   defineTransform,
-  reject,
+  rejectJson,
   type Decision,
   type Logger,
   type RuleSet,
@@ -181,7 +181,7 @@ export default oauthTokenTransform;
 function unavailable(live: LiveEntry, trace: Trace, reason: string): Decision {
   trace.annotate('error', reason);
   if (live.require) {
-    return reject(502, TOKEN_UNAVAILABLE, JSON.stringify({ error: MINT_FAILED_MESSAGE, grant: live.grant }), 'application/json');
+    return rejectJson(502, TOKEN_UNAVAILABLE, { error: MINT_FAILED_MESSAGE, grant: live.grant });
   }
   trace.annotate('skipped', TOKEN_UNAVAILABLE);
   return CONTINUE;

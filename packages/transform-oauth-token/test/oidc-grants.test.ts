@@ -171,7 +171,7 @@ describe('client_credentials', () => {
       status: 502,
       reason: 'token_unavailable',
       message: '{"error":"oauth_token failed to mint an access token","grant":"client_credentials"}',
-      contentType: 'application/json',
+      contentType: 'application/json; charset=utf-8',
     });
     expect(result.annotations).toEqual({ grant: 'client_credentials', error: 'token_endpoint_http_503', rejected: 'token_unavailable' });
     expect(result.audit).toMatchObject({ action: 'reject', status_code: 502, rejected_by: 'oauth_token' });

@@ -107,7 +107,7 @@ describe('failures', () => {
   it('an unreachable endpoint is mint_failed; with require, 502 and the upstream is not contacted', async () => {
     const t = await start([entry({ token_endpoint: 'http://127.0.0.1:1/token', require: true })]);
     const result = await t.run({ scheme: 'https', host: 'api.example.test' });
-    expect(result.decision).toMatchObject({ action: 'reject', status: 502, contentType: 'application/json' });
+    expect(result.decision).toMatchObject({ action: 'reject', status: 502, contentType: 'application/json; charset=utf-8' });
     expect(JSON.parse((result.decision as { message: string }).message)).toEqual({ error: 'oauth_token failed to mint an access token', grant: 'client_credentials' });
     expect(result.annotations).toEqual({ grant: 'client_credentials', error: 'mint_failed', rejected: 'token_unavailable' });
   });

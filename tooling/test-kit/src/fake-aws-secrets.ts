@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { hostForUrl } from './host.js';
+import { HoldGate, listenFake } from './fake-server.js';
 import { parseSigV4Authorization, verifySigV4 } from './sigv4.js';
 
 /** The two operations the fake serves, by their `X-Amz-Target`. */
@@ -108,11 +107,10 @@ export async function startFakeAwsSecrets(options: FakeAwsSecretsOptions = {}): 
   const host = options.host ?? '127.0.0.1';
   const account = options.accountId ?? DEFAULT_ACCOUNT;
   const calls: FakeAwsSecretsCall[] = [];
-  const sockets = new Set<Socket>();
   const secrets = new Map<string, StoredSecret>();
   const parameters = new Map<string, StoredParameter>();
   const failures = new Map<FakeAwsSecretsTarget, FakeAwsSecretsFailure>();
-  let held: Promise<void> | undefined;
+  const gate = new HoldGate();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const body = await readBody(req);
@@ -159,7 +157,7 @@ export async function startFakeAwsSecrets(options: FakeAwsSecretsOptions = {}): 
         });
       }
     }
-    if (held !== undefined) await held;
+    await gate.passed();
     const failure = failures.get(target);
     if (failure === 'drop') {
       req.socket.destroy();
@@ -219,18 +217,8 @@ export async function startFakeAwsSecrets(options: FakeAwsSecretsOptions = {}): 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const url = `http://${hostForUrl(host)}:${(server.address() as AddressInfo).port}`;
+  const listening = await listenFake(server, host);
+  const url = listening.url;
 
   return {
     url,
@@ -263,20 +251,8 @@ export async function startFakeAwsSecrets(options: FakeAwsSecretsOptions = {}): 
         else failures.set(t, mode);
       }
     },
-    hold() {
-      let release!: () => void;
-      held = new Promise<void>((resolve) => (release = resolve));
-      const gate = held;
-      return () => {
-        if (held === gate) held = undefined;
-        release();
-      };
-    },
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
+    hold: () => gate.hold(),
+    close: () => listening.close(),
   };
 }
 

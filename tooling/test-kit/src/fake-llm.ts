@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { hostForUrl } from './host.js';
+import { listenFake } from './fake-server.js';
 
 /**
  * What a fake LLM answers one call with:
@@ -81,7 +80,6 @@ export async function startFakeLlm(format: LlmWireFormat, options: FakeLlmOption
   const host = options.host ?? '127.0.0.1';
   let responder: FakeLlmResponder = options.responder ?? (() => ({ text: llmDecision('ALLOW') }));
   const calls: FakeLlmCall[] = [];
-  const sockets = new Set<Socket>();
   let inFlight = 0;
   let maxInFlight = 0;
 
@@ -124,18 +122,8 @@ export async function startFakeLlm(format: LlmWireFormat, options: FakeLlmOption
   const server: Server = createServer((req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const url = `http://${hostForUrl(host)}:${(server.address() as AddressInfo).port}`;
+  const listening = await listenFake(server, host);
+  const url = listening.url;
   return {
     url,
     calls,
@@ -148,11 +136,7 @@ export async function startFakeLlm(format: LlmWireFormat, options: FakeLlmOption
     answer(next) {
       responder = next;
     },
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
+    close: () => listening.close(),
   };
 }
 

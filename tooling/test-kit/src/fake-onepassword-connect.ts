@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { hostForUrl } from './host.js';
+import { HoldGate, listenFake } from './fake-server.js';
 
 /** A field of an item, as Connect returns it. */
 export interface FakeConnectField {
@@ -100,10 +99,9 @@ const FILTER = /^(\w+) eq "((?:[^"\\]|\\.)*)"$/;
 export async function startFakeOnePasswordConnect(options: FakeOnePasswordConnectOptions): Promise<FakeOnePasswordConnect> {
   const host = options.host ?? '127.0.0.1';
   const calls: FakeConnectCall[] = [];
-  const sockets = new Set<Socket>();
   const vaults: StoredVault[] = [];
   let failure: number | 'drop' | undefined;
-  let held: Promise<void> | undefined;
+  const gate = new HoldGate();
 
   const vaultOf = (ref: string): StoredVault => {
     const vault = vaults.find((v) => v.id === ref || v.name === ref);
@@ -124,7 +122,7 @@ export async function startFakeOnePasswordConnect(options: FakeOnePasswordConnec
     calls.push({ method: req.method ?? '', path: url.pathname, ...(filter === undefined ? {} : { filter }), authorized });
     if (!url.pathname.startsWith('/v1/')) return sendError(res, 404, 'not found');
     if (!authorized) return sendError(res, 401, 'Invalid token signature');
-    if (held !== undefined) await held;
+    await gate.passed();
     if (failure === 'drop') {
       req.socket.destroy();
       return;
@@ -158,20 +156,10 @@ export async function startFakeOnePasswordConnect(options: FakeOnePasswordConnec
   const server: Server = createServer((req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const listening = await listenFake(server, host);
 
   return {
-    url: `http://${hostForUrl(host)}:${(server.address() as AddressInfo).port}`,
+    url: listening.url,
     calls,
     putVault(name, id) {
       const existing = vaults.find((v) => (id === undefined ? v.name === name : v.id === id));
@@ -221,20 +209,8 @@ export async function startFakeOnePasswordConnect(options: FakeOnePasswordConnec
     failWith(mode) {
       failure = mode;
     },
-    hold() {
-      let release!: () => void;
-      held = new Promise<void>((resolve) => (release = resolve));
-      const gate = held;
-      return () => {
-        if (held === gate) held = undefined;
-        release();
-      };
-    },
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
+    hold: () => gate.hold(),
+    close: () => listening.close(),
   };
 }
 

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
-import { hostForUrl } from './host.js';
+import { HoldGate, listenFake } from './fake-server.js';
 import { parseSigV4Authorization, verifySigV4 } from './sigv4.js';
 
 /** The signing algorithms `GetWebIdentityToken` offers. */
@@ -104,9 +103,8 @@ export async function startFakeSts(options: FakeStsOptions = {}): Promise<FakeSt
   const keys = await Promise.all([signingKey('RS256'), signingKey('ES384')]);
   const jwks: JSONWebKeySet = { keys: keys.map((k) => k.jwk) };
   const calls: FakeStsCall[] = [];
-  const sockets = new Set<Socket>();
   let failure: FakeStsFailure | undefined;
-  let held: Promise<void> | undefined;
+  const gate = new HoldGate();
   let url = '';
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -145,7 +143,7 @@ export async function startFakeSts(options: FakeStsOptions = {}): Promise<FakeSt
         return sendError(res, { status: 403, type: 'Sender', code: 'SignatureDoesNotMatch', message: 'The request signature we calculated does not match the signature you provided.' });
       }
     }
-    if (held !== undefined) await held;
+    await gate.passed();
     if (failure === 'drop') {
       req.socket.destroy();
       return;
@@ -186,18 +184,8 @@ export async function startFakeSts(options: FakeStsOptions = {}): Promise<FakeSt
   const server: Server = createServer((req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  url = `http://${hostForUrl(host)}:${(server.address() as AddressInfo).port}`;
+  const listening = await listenFake(server, host);
+  url = listening.url;
 
   return {
     url,
@@ -207,20 +195,8 @@ export async function startFakeSts(options: FakeStsOptions = {}): Promise<FakeSt
     failWith(mode) {
       failure = mode;
     },
-    hold() {
-      let release!: () => void;
-      held = new Promise<void>((resolve) => (release = resolve));
-      const gate = held;
-      return () => {
-        if (held === gate) held = undefined;
-        release();
-      };
-    },
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
+    hold: () => gate.hold(),
+    close: () => listening.close(),
   };
 }
 
