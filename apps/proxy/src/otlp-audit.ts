@@ -10,8 +10,12 @@ import { version } from './version.js';
 
 /** The audit records' second destination, beside the JSON lines: an OTLP log exporter. */
 export interface AuditExport {
-  /** Queues one audit record for export; never blocks and never throws. */
-  write(record: AuditRecord): void;
+  /**
+   * Queues one audit record for export; never blocks and never throws. `finishedAt` is the
+   * epoch-millisecond clock read when the record was completed (before its JSON line was
+   * written), so the exported timestamp, the request's arrival, is never later than the line's.
+   */
+  write(record: AuditRecord, finishedAt: number): void;
   /**
    * Sends what is queued (each batch tried once more) and stops, waiting at most
    * {@link SHUTDOWN_FLUSH_MS}; what a dead collector did not take by then is lost, and said so.
@@ -84,10 +88,10 @@ export async function startOtlpAuditExport(settings: OtlpAuditSettings, options:
 
   let closing: Promise<void> | undefined;
   return {
-    write(record) {
+    write(record, finishedAt) {
       if (closing !== undefined) return;
       otelLogger.emit({
-        timestamp: Date.now() - record.duration_ms,
+        timestamp: finishedAt - record.duration_ms,
         ...severityOf(record),
         body: 'request',
         // The JSON line's fields, through the secret redactor as the line itself goes; the JSON

@@ -215,8 +215,9 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const engine = createEngine({
     logger: coreLogger,
     onAudit: (record) => {
+      const finishedAt = Date.now();
       writeAudit(logger, record);
-      auditExport?.write(record);
+      auditExport?.write(record, finishedAt);
       countAudit?.(record);
     },
     ...(metrics === undefined ? {} : { meter: metrics.meter('@proxy/engine') }),
