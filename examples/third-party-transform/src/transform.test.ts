@@ -28,7 +28,7 @@ describe('allow', () => {
     });
     expect(result.decision.action).toBe('continue');
     expect(result.audit.action).toBe('allow');
-    expect(result.audit.request_transforms).toEqual([expect.objectContaining({ name: packageName, action: 'continue' })]);
+    expect(result.audit.request_transforms).toEqual([expect.objectContaining({ name: packageName, action: 'allow' })]);
     expect(result.request.headers.get('x-team')).toBe('payments');
   });
 

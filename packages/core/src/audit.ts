@@ -5,7 +5,7 @@ import type { AnnotationValue, Trace } from './transform.js';
 export type AuditAction = 'allow' | 'reject' | 'stub' | 'error';
 
 /** What one transform did to a request. */
-export type TraceAction = 'continue' | 'reject' | 'stub' | 'error';
+export type TraceAction = 'allow' | 'reject' | 'stub' | 'error';
 
 /** One transform's entry in `request_transforms` / `response_transforms`. */
 export interface TransformTraceEntry {
@@ -61,7 +61,7 @@ export class TraceRecorder implements Trace {
   readonly #group: (name: string, value: AnnotationValue) => void;
 
   constructor(name: string, now: number, group: (name: string, value: AnnotationValue) => void = () => undefined) {
-    this.entry = { name, action: 'continue', duration_ms: 0 };
+    this.entry = { name, action: 'allow', duration_ms: 0 };
     this.#started = now;
     this.#group = group;
   }

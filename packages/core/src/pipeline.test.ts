@@ -72,8 +72,8 @@ describe('Pipeline.runRequest', () => {
     expect(decision.action).toBe('continue');
     expect(record.action).toBe('allow');
     expect(record.request_transforms.map((t) => [t.name, t.action])).toEqual([
-      ['a', 'continue'],
-      ['b', 'continue'],
+      ['a', 'allow'],
+      ['b', 'allow'],
     ]);
     expect(record.request_transforms[0]!.annotations).toEqual({ seen: true });
   });
@@ -88,7 +88,7 @@ describe('Pipeline.runRequest', () => {
     expect(log).toEqual(['a', 'b']);
     expect(decision).toEqual({ action: 'reject', status: 403, reason: 'not_allowlisted' });
     expect(record).toMatchObject({ action: 'reject', rejected_by: 'b', reason: 'not_allowlisted', status_code: 403 });
-    expect(record.request_transforms.map((t) => t.action)).toEqual(['continue', 'reject']);
+    expect(record.request_transforms.map((t) => t.action)).toEqual(['allow', 'reject']);
   });
 
   it("records an instance by its auditName when it has one (trace entry and rejected_by)", async () => {
@@ -158,7 +158,7 @@ describe('Pipeline.runRequest', () => {
     ]);
     expect(log).toEqual(['sync', 'async', 'last']);
     expect(decision).toMatchObject({ action: 'reject', status: 403 });
-    expect(record.request_transforms.map((t) => t.action)).toEqual(['continue', 'continue', 'reject']);
+    expect(record.request_transforms.map((t) => t.action)).toEqual(['allow', 'allow', 'reject']);
     expect([pipeline.hasRequestHooks, pipeline.hasResponseHooks]).toEqual([true, false]);
     const empty = await pipelineOf([{ name: 'quiet', schema: {}, create: () => ({}) }]);
     expect([empty.hasRequestHooks, empty.hasResponseHooks]).toEqual([false, false]);
@@ -221,7 +221,7 @@ describe('Pipeline.runTunnel', () => {
     expect(decision.action).toBe('continue');
     expect(log).toEqual(['tunnel:api.example.com:443']);
     expect(audit.finish(200, clock.now()).request_transforms).toEqual([
-      expect.objectContaining({ name: 'destinations', action: 'continue', annotations: { checked: true } }),
+      expect.objectContaining({ name: 'destinations', action: 'allow', annotations: { checked: true } }),
     ]);
   });
 
@@ -377,7 +377,7 @@ describe('Pipeline: re-targeting a request', () => {
     expect(log).toEqual(['allowlist', 'allowlist saw api.example.com:80', 'router', 'allowlist', 'allowlist saw mirror.example.com:8080', 'after', 'after saw mirror.example.com']);
     expect(record.host).toBe('api.example.com');
     expect(record.request_transforms.map((t) => t.name)).toEqual(['allowlist', 'router', 'allowlist', 'after']);
-    expect(record.request_transforms[1]).toMatchObject({ action: 'continue', annotations: { retarget: 'mirror.example.com:8080' } });
+    expect(record.request_transforms[1]).toMatchObject({ action: 'allow', annotations: { retarget: 'mirror.example.com:8080' } });
   });
 
   it('refuses the request when a decider does not allow the new host', async () => {

@@ -278,7 +278,7 @@ export class Pipeline {
     const now = this.#clock.now();
     switch (decision.action) {
       case 'continue':
-        trace.finish('continue', now);
+        trace.finish('allow', now);
         break;
       case 'reject':
         trace.annotate('rejected', decision.reason);

@@ -87,7 +87,7 @@ describe('runTransform', () => {
     expect(result.request.headers.get('authorization')).toBe('Bearer tok-xyz');
     expect(result.audit).toMatchObject({ action: 'allow', host: 'api.example.com', status_code: 0 });
     expect(result.audit.request_transforms).toEqual([
-      expect.objectContaining({ name: 'inject-header', action: 'continue', annotations: { secret: 'API_TOKEN' } }),
+      expect.objectContaining({ name: 'inject-header', action: 'allow', annotations: { secret: 'API_TOKEN' } }),
     ]);
     expect(JSON.stringify(result.audit)).not.toContain('tok-xyz');
     expect(JSON.stringify(result.logs)).not.toContain('tok-xyz');

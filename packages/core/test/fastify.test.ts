@@ -114,7 +114,7 @@ describe('transformPlugin in front of @fastify/http-proxy', () => {
     expect(seen[0]!.headers['x-remove-me']).toBeUndefined();
     expect(audits).toHaveLength(1);
     expect(audits[0]).toMatchObject({ action: 'allow', status_code: 200, host: '127.0.0.1', path: '/v1/items', mode: 'reverse' });
-    expect(audits[0]!.request_transforms[0]).toMatchObject({ name: 'rewrite', action: 'continue', annotations: { host: '127.0.0.1' } });
+    expect(audits[0]!.request_transforms[0]).toMatchObject({ name: 'rewrite', action: 'allow', annotations: { host: '127.0.0.1' } });
   });
 
   it('answers a reject itself: the upstream never sees it', async () => {

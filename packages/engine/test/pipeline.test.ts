@@ -37,7 +37,7 @@ describe('request transforms', () => {
     const audit = await proxy.audit((a) => a.path === '/blocked');
     expect(audit).toMatchObject({ action: 'reject', status_code: 403, rejected_by: 'guard', reason: 'not_allowlisted', mode: 'http' });
     expect(audit.request_transforms.map((t) => [t.name, t.action])).toEqual([
-      ['passes', 'continue'],
+      ['passes', 'allow'],
       ['guard', 'reject'],
     ]);
   });
@@ -199,7 +199,7 @@ describe('response transforms', () => {
     expect(r.headers['x-redacted']).toBe('yes');
     expect(echoed(r.body).path).toBe('/[redacted]');
     const audit = await proxy.audit((a) => a.path === '/resp-transform');
-    expect(audit.response_transforms.map((t) => [t.name, t.action])).toEqual([['redact', 'continue']]);
+    expect(audit.response_transforms.map((t) => [t.name, t.action])).toEqual([['redact', 'allow']]);
     expect(audit.status_code).toBe(203);
   });
 

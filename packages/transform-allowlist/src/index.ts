@@ -82,7 +82,7 @@ export const allowlistTransform: TransformDefinition<AllowlistConfig> = defineTr
       trace.annotate('host', request.host);
       trace.annotate('port', request.port);
       if (config.warn) {
-        trace.annotate('warn', true);
+        trace.annotate('action', 'warn');
         trace.annotate('would_reject', NOT_ALLOWLISTED);
         env.logger.warn(
           { host: request.host, port: request.port, method: request.method, path: request.path, reason: NOT_ALLOWLISTED },

@@ -42,7 +42,7 @@ describe('allowlist', () => {
     const result = await runTransform(allowlist, config, request);
     expect(result.decision.action).toBe('continue');
     expect(result.audit.action).toBe('allow');
-    expect(result.audit.request_transforms[0]).toMatchObject({ name: 'allowlist', action: 'continue' });
+    expect(result.audit.request_transforms[0]).toMatchObject({ name: 'allowlist', action: 'allow' });
   });
 
   it.each<[string, TestRequestInit]>([
@@ -177,7 +177,7 @@ describe('allowlist', () => {
       const logger = recordingLogger();
       const result = await runTransform(allowlist, { ...config, warn: true }, { host: 'registry.npmjs.org', port: 8080 }, { transformEnv: { logger } });
       expect(result.decision.action).toBe('continue');
-      expect(result.audit.request_transforms[0]?.annotations).toEqual({ warn: true, would_reject: 'not_allowlisted', host: 'registry.npmjs.org', port: 8080 });
+      expect(result.audit.request_transforms[0]?.annotations).toEqual({ action: 'warn', would_reject: 'not_allowlisted', host: 'registry.npmjs.org', port: 8080 });
       expect(logger.warnings).toEqual([expect.objectContaining({ host: 'registry.npmjs.org', port: 8080, reason: 'not_allowlisted' })]);
     });
   });
@@ -200,8 +200,8 @@ describe('allowlist', () => {
     expect(result.decision.action).toBe('continue');
     expect(result.audit.action).toBe('allow');
     expect(result.audit.request_transforms[0]).toMatchObject({
-      action: 'continue',
-      annotations: { warn: true, would_reject: 'not_allowlisted', host: 'evil.example.com' },
+      action: 'allow',
+      annotations: { action: 'warn', would_reject: 'not_allowlisted', host: 'evil.example.com' },
     });
     expect(logger.warnings).toEqual([expect.objectContaining({ host: 'evil.example.com', reason: 'not_allowlisted' })]);
   });

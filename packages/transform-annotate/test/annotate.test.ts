@@ -25,7 +25,7 @@ describe('annotate', () => {
     expect(result.decision.action).toBe('continue');
     expect(result.audit.request_transforms[0]).toMatchObject({
       name: 'annotate',
-      action: 'continue',
+      action: 'allow',
       annotations: { 'header:X-Request-Id': 'req-abc123', 'header:Authorization': 'Bearer pk-proxy-1', 'header:X-Team': 'infra' },
     });
     expect(Object.keys(result.audit.request_transforms[0]!.annotations!)).toHaveLength(3);

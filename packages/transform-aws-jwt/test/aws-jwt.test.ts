@@ -46,7 +46,7 @@ describe('aws_jwt: minting and injecting', () => {
     expect(sts.calls).toEqual([{ audience: ['https://example.test'], signingAlgorithm: 'RS256', durationSeconds: 3600, accessKeyId: credentials.accessKeyId }]);
 
     const trace = result.audit.request_transforms[0]!;
-    expect(trace).toMatchObject({ name: 'aws_jwt', action: 'continue' });
+    expect(trace).toMatchObject({ name: 'aws_jwt', action: 'allow' });
     expect(trace.annotations).toEqual({ audience: ['https://example.test'], cache: 'miss', injected: ['header:Authorization'], token_result: 'ok' });
     expect(JSON.stringify(result.audit)).not.toContain(token);
     expect(JSON.stringify(result.logs)).not.toContain(token);

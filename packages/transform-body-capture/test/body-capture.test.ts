@@ -51,7 +51,7 @@ describe('body_capture', () => {
   it('annotates a read error instead of rejecting', async () => {
     const result = await runTransform(bodyCapture, {}, { method: 'POST', body: 'c'.repeat(64), maxBodyBytes: 16 });
     expect(result.decision.action).toBe('continue');
-    expect(result.audit.request_transforms[0]).toMatchObject({ action: 'continue', annotations: { request_body_error: 'body_too_large' } });
+    expect(result.audit.request_transforms[0]).toMatchObject({ action: 'allow', annotations: { request_body_error: 'body_too_large' } });
   });
 
   it.each([

@@ -61,7 +61,7 @@ describe('grpc: continue', () => {
       'Content-Length': { values: ['17'] },
     });
     expect(request.headers.getAll('x-trace')).toEqual(['a', 'b']);
-    expect(audit.request_transforms[0]).toMatchObject({ name: 'policy-engine', action: 'continue' });
+    expect(audit.request_transforms[0]).toMatchObject({ name: 'policy-engine', action: 'allow' });
   });
 
   it('treats UNSPECIFIED as continue and skips requests outside its rules', async () => {

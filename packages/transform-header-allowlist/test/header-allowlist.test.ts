@@ -34,7 +34,7 @@ describe('header_allowlist', () => {
     expect(kept).toEqual(['Host', 'authorization', 'Content-Type', 'x-trace-id', 'X-TRACE-SPAN', 'Content-Length']);
     expect(result.audit.request_transforms[0]).toMatchObject({
       name: 'header_allowlist',
-      action: 'continue',
+      action: 'allow',
       annotations: { stripped_headers: ['Cookie', 'X-Debug', 'User-Agent'] },
     });
     expect(result.forwardedBody.toString()).toBe('{}');
