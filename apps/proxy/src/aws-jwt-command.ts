@@ -34,7 +34,10 @@ export async function runAwsJwtCommand(command: string, argv: readonly string[],
       }
       const { logFormat } = parsed.settings;
       const logDestination = logFormat === 'text' ? createTextDestination() : undefined;
-      return serveUntilSignal(() => startProxy({ configText, configName: CONFIG_NAME, ...(logDestination === undefined ? {} : { logDestination }) }), command);
+      return serveUntilSignal(
+        () => startProxy({ configText, configName: CONFIG_NAME, logStyle: 'aws-outbound-jwt-proxy', ...(logDestination === undefined ? {} : { logDestination }) }),
+        command,
+      );
     }
   }
 }

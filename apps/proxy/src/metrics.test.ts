@@ -26,6 +26,7 @@ function audit(fields: Partial<AuditRecord>): AuditRecord {
   return {
     request_id: 'r',
     host: 'api.example.com',
+    port: 443,
     method: 'GET',
     path: '/private/path',
     remote_addr: '127.0.0.1',

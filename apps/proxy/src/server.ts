@@ -34,7 +34,8 @@ import { configWarnings } from './config-warnings.js';
 import { forwardListeners, type ForwardListeners } from './forward-listeners.js';
 import { inactiveSections } from './inactive.js';
 import { judgeIssues } from './judge-checks.js';
-import { createLogger, writeAudit } from './logger.js';
+import { createProcessLog } from './logger.js';
+import type { LogStyle } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { SecretsState } from './metrics-server.js';
 import type { AuditExport } from './otlp-audit.js';
@@ -153,6 +154,8 @@ export type StartProxyOptions = StartProxyCommonOptions &
 export interface StartProxyCommonOptions {
   /** Where log lines and audit records go instead of stdout (e.g. the text format of the aws-outbound-jwt-proxy command line). */
   readonly logDestination?: DestinationStream;
+  /** How log lines and audit records are written (default: the config's `log.audit_format`). */
+  readonly logStyle?: LogStyle;
   /** Environment the secret sources read: `env` variables, backends' endpoints and credentials (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
@@ -187,7 +190,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   let secretsState = (): SecretsState => ({ pending: [], unavailable: [] });
   // Every secret value fetched is registered here, and every log line passes through it.
   const redactor = new SecretRedactor();
-  const logger = createLogger(config.log.level, options.logDestination, redactor);
+  const { logger, writeAudit } = createProcessLog(config.log.level, options.logStyle ?? config.log.audit_format, options.logDestination, redactor);
   for (const w of configWarnings({ document, config, registry })) {
     logger.warn({ file: w.file, line: w.line, column: w.column, path: w.path, warning: w.message }, 'config warning');
   }
@@ -216,7 +219,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     logger: coreLogger,
     onAudit: (record) => {
       const finishedAt = Date.now();
-      writeAudit(logger, record);
+      writeAudit(record);
       auditExport?.write(record, finishedAt);
       countAudit?.(record);
     },

@@ -10,9 +10,11 @@ export interface FlushableDestination extends DestinationStream {
 }
 
 /**
- * Renders one JSON log line as `<time> <LEVEL> <msg> key=value ...`: every field is kept (an
- * audit record loses nothing), strings are quoted only when they hold spaces, quotes or `=`,
- * objects and arrays are written as JSON. A line that is not a JSON object passes unchanged.
+ * Renders one JSON log line as Go slog's text handler writes it, the form
+ * aws-outbound-jwt-proxy's `--log-format=text` users parse: `time=… level=INFO msg=… key=value …`.
+ * Every field is kept (an audit record loses nothing): a nested object becomes dotted keys
+ * (`tunnel.target=…`, slog's groups), arrays are written as JSON, strings are quoted only when
+ * they hold spaces, quotes, `=` or nothing. A line that is not a JSON object passes unchanged.
  */
 export function formatTextLine(jsonLine: string): string {
   let entry: unknown;
@@ -21,11 +23,22 @@ export function formatTextLine(jsonLine: string): string {
   } catch {
     return jsonLine.endsWith('\n') ? jsonLine : `${jsonLine}\n`;
   }
-  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return `${jsonLine.trimEnd()}\n`;
-  const { time, level, msg, ...fields } = entry as Record<string, unknown>;
-  const head = [String(time ?? ''), String(level ?? '').toUpperCase().padEnd(5), textValue(msg ?? '')];
-  const tail = Object.entries(fields).map(([key, value]) => `${key}=${textValue(value)}`);
-  return `${[...head, ...tail].join(' ')}\n`;
+  if (!isObject(entry)) return `${jsonLine.trimEnd()}\n`;
+  const { time, level, msg, ...fields } = entry;
+  const pairs = [`time=${textValue(time ?? '')}`, `level=${String(level ?? '').toUpperCase()}`, `msg=${textValue(msg ?? '')}`];
+  appendPairs(pairs, '', fields);
+  return `${pairs.join(' ')}\n`;
+}
+
+function appendPairs(pairs: string[], prefix: string, fields: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(fields)) {
+    if (isObject(value)) appendPairs(pairs, `${prefix}${key}.`, value);
+    else pairs.push(`${prefix}${key}=${textValue(value)}`);
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function textValue(value: unknown): string {

@@ -65,7 +65,8 @@ async function closedPort(): Promise<number> {
 }
 
 /** The flags every test proxy gets: ephemeral loopback ports for the listener and the metrics. */
-const LOCAL = ['--listen-addr=127.0.0.1:0', '--metrics-listen-addr=127.0.0.1:0'];
+// Per-request records are written at debug only, as aws-outbound-jwt-proxy writes them.
+const LOCAL = ['--listen-addr=127.0.0.1:0', '--metrics-listen-addr=127.0.0.1:0', '--log-level=debug'];
 
 async function startCompat(flags: readonly string[], env: Record<string, string> = {}): Promise<ProxyProcess> {
   const proxy = await startAwsJwtProcess(flags, { env: { ...awsEnv, ...env } });
@@ -252,10 +253,10 @@ describe('aws-outbound-jwt-proxy command line: --log-format text', () => {
         check();
       });
     try {
-      const port = Number((await waitFor(/ INFO {2}listening listener=reverse address=127\.0\.0\.1:(\d+)/))[1]);
+      const port = Number((await waitFor(/^time=\S+ level=INFO msg=listening listener=reverse address=127\.0\.0\.1:(\d+)/m))[1]);
       const result = await curl(['-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/text-log`]);
       expect(result.stdout).toBe('200');
-      const [line] = await waitFor(/^\S+ INFO {2}request .*path=\/text-log.*$/m);
+      const [line] = await waitFor(/^time=\S+ level=DEBUG msg=request .*path=\/text-log.*$/m);
       expect(line).toContain('action=allow');
       expect(line).toContain('status_code=200');
       expect(line).toContain('mode=reverse');

@@ -128,3 +128,42 @@ describe("iron-proxy's quickstart config", () => {
     expect((JSON.parse(r.stdout) as { query: string }).query).toBe('token=proxy-openai-abc123&q=hello');
   });
 });
+
+describe('the quickstart config with log.audit_format: iron-proxy', () => {
+  let ironLog: ProxyProcess;
+  beforeAll(async () => {
+    const config = quickstart(dns.resolver, certDir).replace('  level: "info"', '  level: "info"\n  audit_format: "iron-proxy"');
+    ironLog = await startProxyProcess(config, { env });
+    const via = ['-x', `http://127.0.0.1:${ironLog.port('http')}`];
+    await curl([...via, '-H', 'Authorization: Bearer proxy-openai-abc123', `http://httpbin.org:${echo.port}/headers`]);
+    await curl([...via, `http://example.com:${echo.port}/blocked`]);
+    await ironLog.waitForAudit((a) => (a.audit as { path?: string } | undefined)?.path === '/blocked');
+  });
+  afterAll(async () => {
+    await ironLog?.stop();
+  });
+
+  it('writes every line on stderr with upper-case levels, nothing on stdout', () => {
+    expect(ironLog.stdout()).toBe('');
+    const lines = ironLog.lines();
+    expect(lines.length).toBeGreaterThan(3);
+    for (const line of lines) expect(['DEBUG', 'INFO', 'WARN', 'ERROR']).toContain(line.level);
+  });
+
+  it("writes each record as iron-proxy does: an audit group, the host with its port, traces with action allow", () => {
+    const [allowed, refused] = ['/headers', '/blocked'].map((path) => ironLog.audits().find((a) => (a.audit as { path: string }).path === path));
+    expect(allowed).toMatchObject({
+      level: 'INFO',
+      msg: 'request',
+      audit: { host: `httpbin.org:${echo.port}`, method: 'GET', path: '/headers', mode: 'mitm', action: 'allow', status_code: 200 },
+      request_transforms: [{ name: 'allowlist', action: 'allow' }, { name: 'secrets', action: 'allow' }],
+    });
+    expect(allowed).not.toHaveProperty('host');
+    expect(refused).toMatchObject({ level: 'WARN', audit: { host: `example.com:${echo.port}`, action: 'reject', status_code: 403 }, rejected_by: 'allowlist' });
+  });
+
+  it('writes no secret value', () => {
+    expect(ironLog.stderr()).not.toContain(env.OPENAI_API_KEY);
+    expect(ironLog.stderr()).not.toContain(env.INTERNAL_TOKEN);
+  });
+});

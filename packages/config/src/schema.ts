@@ -160,7 +160,10 @@ const logSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   default: {},
-  properties: { level: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], default: 'info' } },
+  properties: {
+    level: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], default: 'info' },
+    audit_format: { type: 'string', enum: ['native', 'iron-proxy'], default: 'native' },
+  },
 };
 
 /** One `transforms[]` entry, with its `config` constrained only to be a mapping. */

@@ -138,4 +138,9 @@ export interface MetricsConfig {
 export interface LogConfig {
   /** Default `info`. */
   readonly level: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * Default `native` (JSON lines on stdout, the record's fields at the top level); `iron-proxy`
+   * writes every line as iron-proxy does (stderr, upper-case levels, an `audit` group).
+   */
+  readonly audit_format: 'native' | 'iron-proxy';
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuditBuilder } from './audit.js';
 
-const base = { id: 'r-1', host: 'api.example.com', method: '', path: '', clientAddress: '10.0.0.7', sni: undefined, receivedAt: 1_000 };
+const base = { id: 'r-1', host: 'api.example.com', port: 443, method: '', path: '', clientAddress: '10.0.0.7', sni: undefined, receivedAt: 1_000 };
 
 describe('AuditBuilder tunnel group', () => {
   it('records the tunnel a request travelled in with the decision that opened it', () => {

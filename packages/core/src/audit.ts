@@ -23,6 +23,11 @@ export interface TransformTraceEntry {
 export interface AuditRecord {
   request_id: string;
   host: string;
+  /**
+   * The destination port (an addition to iron-proxy's record, which writes it inside `host`);
+   * 0 when the request was refused before it named a usable destination.
+   */
+  port: number;
   method: string;
   path: string;
   remote_addr: string;
@@ -49,7 +54,7 @@ export interface AuditRecord {
 
 /** Field names of the record itself: `Trace.group()` may not write them. */
 const RECORD_FIELDS = new Set([
-  'request_id', 'host', 'method', 'path', 'remote_addr', 'mode', 'action', 'status_code', 'duration_ms',
+  'request_id', 'host', 'port', 'method', 'path', 'remote_addr', 'mode', 'action', 'status_code', 'duration_ms',
   'request_transforms', 'response_transforms', 'rejected_by', 'stubbed_by', 'reason', 'sni', 'tunnel', 'upstream_addr',
   'level', 'time', 'msg',
 ]);
@@ -90,11 +95,12 @@ export class AuditBuilder {
   readonly #record: AuditRecord;
   readonly #started: number;
 
-  constructor(request: Pick<ProxyRequest, 'id' | 'host' | 'method' | 'path' | 'clientAddress' | 'mode' | 'sni' | 'tunnel' | 'receivedAt'>) {
+  constructor(request: Pick<ProxyRequest, 'id' | 'host' | 'port' | 'method' | 'path' | 'clientAddress' | 'mode' | 'sni' | 'tunnel' | 'receivedAt'>) {
     this.#started = request.receivedAt;
     this.#record = {
       request_id: request.id,
       host: request.host,
+      port: request.port,
       method: request.method,
       path: request.path,
       remote_addr: request.clientAddress,

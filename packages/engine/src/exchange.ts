@@ -119,6 +119,7 @@ export class Exchange implements InFlightWork {
       const audit = new ExchangeAudit({
         id,
         host: isRefusal(routed) ? (routed.host ?? '') : routed.host,
+        port: isRefusal(routed) ? 0 : routed.port,
         method: req.method ?? '',
         path: isRefusal(routed) ? pathOf(target) : routed.path,
         clientAddress,

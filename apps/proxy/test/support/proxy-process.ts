@@ -33,7 +33,7 @@ export interface ProxyProcess {
   /** Every byte the process wrote to stdout / stderr so far. */
   stdout(): string;
   stderr(): string;
-  /** Parsed stdout JSON lines. */
+  /** Parsed JSON log lines of stdout, then of stderr. */
   lines(): LogLine[];
   /** Audit records (`msg: "request"`) so far. */
   audits(): LogLine[];
@@ -86,6 +86,7 @@ async function startBuiltProcess(args: readonly string[], options: StartOptions 
   });
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     err += d;
+    for (const w of waiters) w();
   });
   let dead = false;
   // 'close' comes after the process exited and its output was read to the end: waiters see it all.
@@ -97,11 +98,8 @@ async function startBuiltProcess(args: readonly string[], options: StartOptions 
     }),
   );
 
-  const lines = (): LogLine[] =>
-    out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as LogLine);
+  // Complete log lines from both streams (`log.audit_format: iron-proxy` writes them on stderr).
+  const lines = (): LogLine[] => [...completeJsonLines(out), ...completeJsonLines(err)];
 
   const audits = (): LogLine[] => lines().filter((l) => l.msg === 'request');
 
@@ -193,4 +191,13 @@ export function runCli(args: readonly string[], env?: Record<string, string>): P
 /** Runs curl (`-s` added); the result's stdout is the body unless the args say otherwise. */
 export function curl(args: readonly string[]): Promise<CommandResult> {
   return runCommand('curl', ['-s', '--max-time', '15', ...args]);
+}
+
+/** The JSON objects of `text`'s complete lines (a line still being written is left out). */
+function completeJsonLines(text: string): LogLine[] {
+  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+  return complete
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine);
 }
