@@ -10,7 +10,7 @@
  * upstream, that refused requests never do, and that no real credential is in anything the
  * proxy wrote.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -86,37 +86,23 @@ transforms:
 ${transforms}`;
 }
 
+/** An `aws_auth` entry with static credentials from the environment (the secret key from `secretVar`). */
+const staticEntry = (settings: string, rule: string, secretVar = 'REAL_AWS_SECRET'): string => `  - name: aws_auth
+    config:
+      access_key_id: {type: env, var: REAL_AWS_KEY_ID}
+      secret_access_key: {type: env, var: ${secretVar}}
+${settings}      rules:
+        - ${rule}
+`;
+
 /** The static-credential proxy: one entry per body policy, told apart by bucket. */
 const STATIC = () =>
-  base(`  - name: aws_auth
-    config:
-      access_key_id: {type: env, var: REAL_AWS_KEY_ID}
-      secret_access_key: {type: env, var: REAL_AWS_SECRET}
-      allowed_regions: ["us-east-1", "eu-west-1"]
-      allowed_services: ["s3", "sts", "secretsmanager"]
-      rules:
-        - {host: "*.amazonaws.test", paths: ["/", "/bucket/*"]}
-  - name: aws_auth
-    config:
-      access_key_id: {type: env, var: REAL_AWS_KEY_ID}
-      secret_access_key: {type: env, var: REAL_AWS_SECRET}
-      unsigned_payload: true
-      rules:
-        - {host: "${HOSTS.s3}", paths: ["/streams/*"]}
-  - name: aws_auth
-    config:
-      access_key_id: {type: env, var: REAL_AWS_KEY_ID}
-      secret_access_key: {type: env, var: REAL_AWS_SECRET}
-      allow_chunked_body: true
-      rules:
-        - {host: "${HOSTS.s3}", paths: ["/chunked/*"]}
-  - name: aws_auth
-    config:
-      access_key_id: {type: env, var: REAL_AWS_KEY_ID}
-      secret_access_key: {type: env, var: NOT_SET_ANYWHERE}
-      rules:
-        - {host: "${HOSTS.s3}", paths: ["/unavailable/*"]}
-`);
+  base(
+    staticEntry('      allowed_regions: ["us-east-1", "eu-west-1"]\n      allowed_services: ["s3", "sts", "secretsmanager"]\n', '{host: "*.amazonaws.test", paths: ["/", "/bucket/*"]}') +
+      staticEntry('      unsigned_payload: true\n', `{host: "${HOSTS.s3}", paths: ["/streams/*"]}`) +
+      staticEntry('      allow_chunked_body: true\n', `{host: "${HOSTS.s3}", paths: ["/chunked/*"]}`) +
+      staticEntry('', `{host: "${HOSTS.s3}", paths: ["/unavailable/*"]}`, 'NOT_SET_ANYWHERE'),
+  );
 
 const WORKLOAD_IDENTITY = () =>
   base(`  - name: aws_auth
@@ -335,6 +321,26 @@ describe('aws_auth: workload identity (the AWS SDK default chain in the proxy)',
       await proxy.stop();
       proxies.splice(proxies.indexOf(proxy), 1);
       expect(proxy.stdout() + proxy.stderr()).not.toContain(REAL.secretAccessKey);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('aws_auth: proxy validate', () => {
+  it.each([
+    ['both credential forms', 'access_key_id: {type: env, var: A}\n      secret_access_key: {type: env, var: B}\n      credentials_provider: {type: workload_identity}', [':4:22: transforms[0].config.access_key_id: is not allowed here', ':5:26: transforms[0].config.secret_access_key: is not allowed here']],
+    ['neither', 'allowed_services: ["s3"]', [':3:5: transforms[0].config: set one of: access_key_id, credentials_provider']],
+    ['half a pair', 'access_key_id: {type: env, var: A}', [':4:22: transforms[0].config.secret_access_key: required when "access_key_id" is set (set both or neither)']],
+    ['an upper-case region', 'credentials_provider: {type: workload_identity}\n      allowed_regions: ["US-EAST-1"]', [':5:25: transforms[0].config.allowed_regions[0]: "US-EAST-1" does not match the pattern ^[a-z0-9-]+$']],
+  ])('reports %s at its file, line and field', async (_name, fields, expected) => {
+    const dir = await mkdtemp(join(tmpdir(), 'aws-auth-validate-'));
+    try {
+      const file = join(dir, 'proxy.yaml');
+      await writeFile(file, `transforms:\n  - name: aws_auth\n    config:\n      ${fields}\n      rules:\n        - host: "*.amazonaws.com"\n`);
+      const r = await runCli(['validate', '--config', file]);
+      expect(r.code).not.toBe(0);
+      for (const line of expected) expect(r.stderr).toContain(`${file}${line}`);
+    } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });

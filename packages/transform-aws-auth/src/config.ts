@@ -32,7 +32,7 @@ export interface AwsAuthConfig {
 const SCOPE_PART = { type: 'string', pattern: '^[a-z0-9-]+$' };
 
 /** A schema fragment refusing each of `keys`. */
-const forbid = (keys: readonly string[]): JsonSchema => ({ properties: Object.fromEntries(keys.map((key) => [key, false])) });
+const forbid = (keys: readonly string[]): JsonSchema => ({ properties: Object.fromEntries(keys.map((key) => [key, { not: {} }])) });
 
 /** JSON Schema of the `aws_auth` config: exactly one of the static pair or `credentials_provider`. */
 export const awsAuthSchema: JsonSchema = {
@@ -58,8 +58,9 @@ export const awsAuthSchema: JsonSchema = {
     rules: { ...rulesSchema, minItems: 1 },
   },
   required: ['rules'],
-  oneOf: [
-    { required: ['access_key_id', 'secret_access_key'], ...forbid(['credentials_provider']) },
-    { required: ['credentials_provider'], ...forbid(['access_key_id', 'secret_access_key', 'session_token']) },
-  ],
+  // The static pair, or the provider: never both, never neither, never half a pair.
+  dependencies: { access_key_id: ['secret_access_key'], secret_access_key: ['access_key_id'], session_token: ['access_key_id'] },
+  anyOf: [{ required: ['access_key_id'] }, { required: ['credentials_provider'] }],
+  if: { required: ['credentials_provider'] },
+  then: forbid(['access_key_id', 'secret_access_key', 'session_token']),
 };

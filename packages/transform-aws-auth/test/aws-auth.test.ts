@@ -235,14 +235,17 @@ describe('aws_auth: config', () => {
     expect(validateTransformConfig(awsAuthTransform, { credentials_provider: { type: 'workload_identity', region: 'us-east-1' }, rules: [{ host: '*' }] })).toEqual([]);
   });
 
-  it('refuses both credential forms, neither, half a pair, no rules, and a typo', () => {
+  it('refuses both credential forms, neither, half a pair, no rules, a bad region and a typo, naming the field', () => {
     const provider = { credentials_provider: { type: 'workload_identity' } };
-    expect(validateTransformConfig(awsAuthTransform, config(provider))).not.toEqual([]);
-    expect(validateTransformConfig(awsAuthTransform, { rules: [{ host: '*' }] })).not.toEqual([]);
-    expect(validateTransformConfig(awsAuthTransform, { access_key_id: { type: 'env', var: 'A' }, rules: [{ host: '*' }] })).not.toEqual([]);
-    expect(validateTransformConfig(awsAuthTransform, { ...provider, session_token: { type: 'env', var: 'T' }, rules: [{ host: '*' }] })).not.toEqual([]);
-    expect(validateTransformConfig(awsAuthTransform, config({ rules: [] }))).toEqual([expect.objectContaining({ path: 'rules' })]);
-    expect(validateTransformConfig(awsAuthTransform, config({ unsigned_paylod: true }))).toEqual([expect.objectContaining({ path: expect.stringContaining('unsigned_paylod') })]);
-    expect(validateTransformConfig(awsAuthTransform, { credentials_provider: { type: 'static' }, rules: [{ host: '*' }] })).not.toEqual([]);
+    const rules = [{ host: '*' }];
+    const paths = (cfg: Record<string, unknown>) => validateTransformConfig(awsAuthTransform, cfg).map((i) => i.path);
+    expect(paths(config(provider))).toEqual(expect.arrayContaining(['access_key_id', 'secret_access_key']));
+    expect(paths({ rules })).not.toEqual([]);
+    expect(paths({ access_key_id: { type: 'env', var: 'A' }, rules })).not.toEqual([]);
+    expect(paths({ ...provider, session_token: { type: 'env', var: 'T' }, rules })).toContain('session_token');
+    expect(paths(config({ rules: [] }))).toEqual(['rules']);
+    expect(paths(config({ unsigned_paylod: true }))).toEqual([expect.stringContaining('unsigned_paylod')]);
+    expect(paths(config({ allowed_regions: ['US-EAST-1'] }))).toEqual(['allowed_regions[0]']);
+    expect(paths({ credentials_provider: { type: 'static' }, rules })).toEqual(['credentials_provider.type']);
   });
 });
