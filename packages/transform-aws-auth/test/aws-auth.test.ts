@@ -219,12 +219,15 @@ describe('aws_auth: refusals', () => {
     expect(JSON.stringify(result.audit)).not.toContain(REAL.accessKeyId);
   });
 
-  it('leaves requests outside its rules and TLS passthrough untouched', async () => {
+  it('leaves requests outside its rules, TLS passthrough and tunnel openings untouched', async () => {
     const outside = await run(config({ rules: [{ host: 's3.amazonaws.com' }] }), await headerSigned(DYNAMO));
     expect(outside.decision).toEqual({ action: 'continue' });
     expect(outside.request.headers.get('authorization')).toContain(PLACEHOLDER.accessKeyId);
     const passthrough = await run(config(), { scheme: 'https', host: 's3.amazonaws.com', mode: 'sni-only', path: '', method: '' });
     expect(passthrough.decision).toEqual({ action: 'continue' });
+    const tunnel = await run(config(), { method: 'CONNECT', host: 's3.amazonaws.com', port: 443, mode: 'tunnel' });
+    expect(tunnel.decision).toEqual({ action: 'continue' });
+    expect(tunnel.audit.request_transforms).toEqual([]);
   });
 });
 
