@@ -5,7 +5,7 @@
  * accepts only the real credentials and recomputes every SigV4 signature with the SDK's signer.
  * Covered: header re-signing for three protocols, a presigned GET, an aws-chunked streaming
  * upload under `unsigned_payload`, a chunked upload (400 unless allowed), region and service
- * refusals, an unsigned request, a credential that cannot be had, workload-identity credentials
+ * refusals, a body over the limit, an unsigned request, a credential that cannot be had, workload-identity credentials
  * from the environment and from a credentials file; that the placeholder key never reaches the
  * upstream, that refused requests never do, and that no real credential is in anything the
  * proxy wrote.
@@ -74,6 +74,7 @@ proxy:
   https_listen: "127.0.0.1:0"
   tunnel_listen: "127.0.0.1:0"
   upstream_deny_cidrs: []
+  max_request_body_bytes: 4096
 tls:
   mode: mitm
   ca_cert: "${join(caDir, 'ca.crt')}"
@@ -243,6 +244,7 @@ describe('aws_auth: bodies', () => {
     );
     expect(error).toMatchObject({ $metadata: { httpStatusCode: 400 } });
     expect(record).toMatchObject({ status_code: 400, rejected_by: 'aws_auth', reason: 'streaming_payload_not_allowed' });
+    expect(rejector(record)).toMatchObject({ service: 's3', payload: 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', rejected: 'streaming_payload_not_allowed' });
   });
 
   it('a chunked upload is refused with 400 unless allow_chunked_body, then signed with its hash', async () => {
@@ -262,6 +264,15 @@ describe('aws_auth: bodies', () => {
 });
 
 describe('aws_auth: refusals never reach the upstream', () => {
+  it('a body over max_request_body_bytes: 413 body_truncated, never forwarded in part', async () => {
+    const { error, record } = await expectRefused(staticProxy, '/bucket/big.bin', () =>
+      s3(staticProxy).send(new PutObjectCommand({ Bucket: 'bucket', Key: 'big.bin', Body: Buffer.alloc(8192, 0x61) })),
+    );
+    expect(error).toMatchObject({ $metadata: { httpStatusCode: 413 } });
+    expect(record).toMatchObject({ status_code: 413, reason: 'body_truncated' });
+    expect(rejector(record)).toMatchObject({ service: 's3', content_length: 8192, max_request_body_bytes: 4096, rejected: 'body_truncated' });
+  });
+
   it('a region outside allowed_regions: 403 region_not_allowed', async () => {
     const { error, record } = await expectRefused(staticProxy, '/bucket/x', () => s3(staticProxy, 'ap-south-1').send(new GetObjectCommand({ Bucket: 'bucket', Key: 'x' })));
     expect(error).toMatchObject({ $metadata: { httpStatusCode: 403 } });
@@ -281,7 +292,9 @@ describe('aws_auth: refusals never reach the upstream', () => {
     const after = staticProxy.audits().length;
     const r = await curl(['-sS', '-w', '\n%{http_code}', '--cacert', join(caDir, 'ca.crt'), '-x', `http://127.0.0.1:${staticProxy.port('tunnel')}`, `${endpoint(HOSTS.s3)}/bucket/report.csv`]);
     expect(r.stdout).toBe('{"error":"aws_auth","reason":"missing_sigv4"}\n400');
-    expect(await auditOf(staticProxy, after, '/bucket/report.csv')).toMatchObject({ status_code: 400, reason: 'missing_sigv4' });
+    const record = await auditOf(staticProxy, after, '/bucket/report.csv');
+    expect(record).toMatchObject({ status_code: 400, reason: 'missing_sigv4' });
+    expect(rejector(record)).toEqual({ rejected: 'missing_sigv4' });
     expect(upstream.requests.length).toBe(before);
   });
 
