@@ -5,10 +5,10 @@
  * accepts only the real credentials and recomputes every SigV4 signature with the SDK's signer.
  * Covered: header re-signing for three protocols, a presigned GET, an aws-chunked streaming
  * upload under `unsigned_payload`, a chunked upload (400 unless allowed), region and service
- * refusals, a body over the limit, an unsigned request, a credential that cannot be had, workload-identity credentials
- * from the environment and from a credentials file; that the placeholder key never reaches the
- * upstream, that refused requests never do, and that no real credential is in anything the
- * proxy wrote.
+ * refusals, a body over the limit, an unsigned request, a credential that cannot be had,
+ * workload-identity credentials from the environment and from a credentials file, config errors
+ * from `proxy validate`; that the placeholder key never reaches the upstream, that refused
+ * requests never do, and that no real credential is in anything the proxy wrote.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
