@@ -27,6 +27,7 @@ export interface QuerySignature extends InboundScope {
   readonly kept: readonly QueryPair[];
 }
 
+/** The workload's signature, in a header or in a presigned URL. */
 export type InboundSignature = HeaderSignature | QuerySignature;
 
 /** The query parameters of a presigned URL's signature (the placeholder ones are all removed). */
