@@ -83,6 +83,14 @@ describe('aws_auth: header signatures', () => {
     expect(result.forwardedBody.toString()).toBe(DYNAMO.body);
   });
 
+  it('signs a non-S3 path with its encoding doubled, as the SDK does (Lambda)', async () => {
+    const lambda = { method: 'POST', host: 'lambda.us-east-1.amazonaws.com', path: '/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af/invocations', service: 'lambda', body: '{}' };
+    const result = await run(config(), await headerSigned(lambda));
+    expect(result.request.path).toBe(lambda.path);
+    await expect(checkForwarded(result, REAL)).resolves.toMatchObject({ service: 'lambda' });
+    expect((await checkForwarded(result, REAL)).error).toBeUndefined();
+  });
+
   it('signs with the current time, not the workload\'s', async () => {
     const old = await headerSigned(DYNAMO, new Date(Date.now() - 3_600_000));
     const result = await run(config(), old);
