@@ -8,8 +8,8 @@ import type { ConfigIssue } from '@proxy/core';
 import { issueAt, type ConfigDocument, type ProxyConfig } from '@proxy/config';
 
 /**
- * Transforms that put real credentials into requests: this project's `secrets`, `aws_jwt` and
- * `hmac_sign`, and iron-proxy's `oauth_token`, `aws_auth` and `gcp_auth` once they ship.
+ * Transforms that put real credentials into requests: `secrets`, `aws_jwt`, `hmac_sign`,
+ * `oauth_token` and `aws_auth`, and iron-proxy's `gcp_auth` once it ships.
  */
 export const CREDENTIAL_TRANSFORMS: ReadonlySet<string> = new Set(['secrets', 'aws_jwt', 'hmac_sign', 'oauth_token', 'aws_auth', 'gcp_auth']);
 

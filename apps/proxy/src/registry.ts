@@ -8,6 +8,7 @@ import { fileSource } from '@proxy/source-file';
 import { onePasswordSources } from '@proxy/source-1password';
 import allowlist from '@proxy/transform-allowlist';
 import annotate from '@proxy/transform-annotate';
+import awsAuth from '@proxy/transform-aws-auth';
 import awsJwt from '@proxy/transform-aws-jwt';
 import bodyCapture from '@proxy/transform-body-capture';
 import grpc from '@proxy/transform-grpc';
@@ -20,7 +21,7 @@ import secrets from '@proxy/transform-secrets';
 
 /** The first-party transforms, by config name. The engine never imports these; the app does. */
 export const builtinTransforms: ReadonlyMap<string, TransformDefinition> = new Map(
-  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture, headerCapture, awsJwt, hmacSign, oauthToken, grpc, judge] as TransformDefinition[]).map((d) => [d.name, d]),
+  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture, headerCapture, awsJwt, awsAuth, hmacSign, oauthToken, grpc, judge] as TransformDefinition[]).map((d) => [d.name, d]),
 );
 
 /** The secret backends this build knows; a third-party backend is named by its package name (see {@link loadExternalSecretSource}). */
@@ -35,7 +36,7 @@ export const builtinSecretSources: readonly SecretSourceDefinition[] = [
  * iron-proxy transform names that this project has not shipped yet: named in the error so an
  * operator knows the config is right but the feature is not here yet.
  */
-const plannedTransforms = new Set(['aws_auth', 'gcp_auth', 'gcp_id_token']);
+const plannedTransforms = new Set(['gcp_auth', 'gcp_id_token']);
 
 /** True when a transform name (or a secret source type) refers to a package or a file rather than a built-in. */
 export function isExternalTransformName(name: string): boolean {

@@ -13,6 +13,8 @@ export {
   headTooLarge,
   DEFAULT_MAX_HEAD_BYTES,
 } from './request.js';
+export { readSignedBody } from './body-integrity.js';
+export type { BodyRefusal, SignedBody } from './body-integrity.js';
 export { BytePool, BudgetLease, bufferBudgetExhausted, connectionBudgetExceeded } from './body-budget.js';
 export type { BodyBudget } from './body-budget.js';
 export type { ProxyRequest, ProxyResponse, ProxyRequestInit, MessageBody, MessageBodyOptions, RequestMode, TunnelInfo } from './request.js';

@@ -12,6 +12,7 @@ import {
   compileRules,
   compileTemplate,
   defineTransform,
+  readSignedBody,
   rejectJson,
   type AnnotationValue,
   type CompiledTemplate,
@@ -21,7 +22,6 @@ import {
   type Trace,
   type TransformDefinition,
 } from '@proxy/core';
-import { readSignedBody } from './body-integrity.js';
 import { CREDENTIALS_PREFIX, HEADER_FIELDS, hmacSignSchema, KEY_CREDENTIAL, MESSAGE_FIELDS, type HmacSignConfig } from './config.js';
 import { decodeKey, formatTimestamp, KeyDecodeError, sign } from './signature.js';
 

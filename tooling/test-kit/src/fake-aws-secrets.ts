@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { HoldGate, listenFake } from './fake-server.js';
-import { parseSigV4Authorization, verifySigV4 } from './sigv4.js';
+import { parseSigV4Authorization } from './sigv4.js';
+import { checkSigV4 } from './sigv4-check.js';
 
 /** The two operations the fake serves, by their `X-Amz-Target`. */
 export type FakeAwsSecretsTarget = 'secretsmanager.GetSecretValue' | 'AmazonSSM.GetParameter';
@@ -149,7 +150,7 @@ export async function startFakeAwsSecrets(options: FakeAwsSecretsOptions = {}): 
       if (auth.accessKeyId !== options.credentials.accessKeyId) {
         return sendError(res, { status: 400, type: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' });
       }
-      if (!verifySigV4({ method: req.method, url: req.url ?? '/', headers: req.headers, body }, auth, options.credentials.secretAccessKey)) {
+      if ((await checkSigV4({ method: req.method ?? 'POST', url: req.url ?? '/', headers: req.headers, body }, options.credentials)).error !== undefined) {
         return sendError(res, {
           status: 400,
           type: 'InvalidSignatureException',

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
 import { HoldGate, listenFake } from './fake-server.js';
-import { parseSigV4Authorization, verifySigV4 } from './sigv4.js';
+import { parseSigV4Authorization } from './sigv4.js';
+import { checkSigV4 } from './sigv4-check.js';
 
 /** The signing algorithms `GetWebIdentityToken` offers. */
 export type FakeStsSigningAlgorithm = 'RS256' | 'ES384';
@@ -139,7 +140,7 @@ export async function startFakeSts(options: FakeStsOptions = {}): Promise<FakeSt
       if (auth.accessKeyId !== options.credentials.accessKeyId) {
         return sendError(res, { status: 403, type: 'Sender', code: 'InvalidClientTokenId', message: 'The security token included in the request is invalid.' });
       }
-      if (!verifySigV4({ method: req.method, url: req.url ?? '/', headers: req.headers, body }, auth, options.credentials.secretAccessKey)) {
+      if ((await checkSigV4({ method: req.method ?? 'POST', url: req.url ?? '/', headers: req.headers, body }, options.credentials)).error !== undefined) {
         return sendError(res, { status: 403, type: 'Sender', code: 'SignatureDoesNotMatch', message: 'The request signature we calculated does not match the signature you provided.' });
       }
     }

@@ -25,3 +25,7 @@ export { llmDecision } from './fake-llm.js';
 export type { FakeLlm, FakeLlmAnswer, FakeLlmCall, FakeLlmOptions, FakeLlmResponder } from './fake-llm.js';
 export { startFakeAnthropic } from './fake-anthropic.js';
 export { startFakeOpenAi } from './fake-openai.js';
+export { checkSigV4 } from './sigv4-check.js';
+export type { SigV4Check, SigV4Credentials } from './sigv4-check.js';
+export { startSigV4Upstream } from './sigv4-upstream.js';
+export type { SigV4Upstream, SigV4UpstreamOptions, SigV4UpstreamRequest } from './sigv4-upstream.js';

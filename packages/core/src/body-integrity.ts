@@ -1,4 +1,6 @@
-import { ProxyError, type AnnotationValue, type ProxyRequest } from '@proxy/core';
+import { ProxyError } from './errors.js';
+import type { ProxyRequest } from './request.js';
+import type { AnnotationValue } from './transform.js';
 
 /** Why a body cannot be signed: the status and reason the client gets, and what the audit record says. */
 export interface BodyRefusal {
