@@ -44,9 +44,9 @@ export class ManagementServer {
     app.addHook('onRequest', async (req, reply) => {
       const header = req.headers.authorization ?? '';
       const token = /^Bearer (.+)$/i.exec(header)?.[1] ?? '';
-      if (!timingSafeEqual(digest(token), expected)) {
-        await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
-      }
+      // Returning the sent reply ends the request here: no handler, no method check.
+      if (!timingSafeEqual(digest(token), expected)) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
+      return undefined;
     });
     app.all('/v1/reload', async (req, reply) => {
       if (req.method !== 'POST') return methodNotAllowed(reply, 'POST');
