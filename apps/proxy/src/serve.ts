@@ -7,16 +7,32 @@ const SHUTDOWN_GRACE_MS = 10_000;
 /**
  * Starts a proxy and serves until SIGTERM or SIGINT, then stops accepting, lets in-flight
  * requests finish for up to 10 seconds and resolves with the exit code (0, or 1 when startup
- * or shutdown failed; startup failures are printed under `command`'s name).
+ * or shutdown failed; startup failures are printed under `command`'s name). SIGHUP reloads
+ * the configuration file meanwhile.
  */
 export async function serveUntilSignal(start: () => Promise<RunningProxy>, command: string): Promise<number> {
-  let proxy;
+  // SIGHUP reloads the configuration (the reloader logs how it went). Installed first, so that
+  // a SIGHUP during startup is ignored rather than ending the process (Node's default).
+  let running: RunningProxy | undefined;
+  const onHangup = (): void => {
+    if (running === undefined) {
+      process.stderr.write(`${command}: SIGHUP before the proxy was serving: ignored\n`);
+      return;
+    }
+    running.reload('signal').catch(() => undefined);
+  };
+  process.on('SIGHUP', onHangup);
   try {
-    proxy = await start();
+    running = await start();
   } catch (err) {
+    process.off('SIGHUP', onHangup);
     return reportStartupError(err, command);
   }
-  const running = proxy;
+  return waitForStop(running);
+}
+
+/** Serves until SIGTERM or SIGINT, then closes the proxy; resolves with the exit code. */
+function waitForStop(running: RunningProxy): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {

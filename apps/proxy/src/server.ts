@@ -1,45 +1,35 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createNoopMeter } from '@opentelemetry/api';
 import {
   ConfigError,
   ErrorCodes,
-  createPipeline,
-  createSecretResolver,
   parseDuration,
   ProxyError,
   SecretRedactor,
   systemClock,
 } from '@proxy/core';
-import type {
-  ConfigIssue,
-  Logger,
-  Pipeline,
-  SecretHandle,
-  SecretResolver,
-  SecretSourceDefinition,
-  TransformDefinition,
-  TransformEnv,
-  TransformSpec,
-} from '@proxy/core';
+import type { ConfigIssue, Logger, SecretHandle, SecretResolver, SecretSourceDefinition, TransformDefinition } from '@proxy/core';
 import { DEFAULT_MAX_REQUEST_BODY_BYTES, findSecretSources, issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
 import type { ConfigDocument, ConfigRegistry, ProxyConfig } from '@proxy/config';
 import { createEngine } from '@proxy/engine';
-import { mcpPolicy } from '@proxy/mcp';
 import type { ClientLimits, EngineOptions, ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
 import { createDnsServer, type DnsServer } from '@proxy/dns';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { createAuditCounter } from './audit-metrics.js';
 import { configWarnings } from './config-warnings.js';
 import { forwardListeners, type ForwardListeners } from './forward-listeners.js';
-import { inactiveSections } from './inactive.js';
+import { buildGeneration, type Generation, type GenerationServices } from './generation.js';
 import { judgeIssues } from './judge-checks.js';
 import { createProcessLog } from './logger.js';
 import type { LogStyle } from './logger.js';
+import { ManagementServer } from './management-server.js';
 import type { Metrics } from './metrics.js';
 import type { SecretsState } from './metrics-server.js';
 import type { AuditExport } from './otlp-audit.js';
 import { readOtlpAuditSettings } from './otlp-settings.js';
+import { loadConfigSnapshot, Reloader, type ReloadOutcome, type ReloadStatus, type ReloadTrigger } from './reloader.js';
 import {
   builtinSecretSources,
   builtinTransforms,
@@ -106,7 +96,7 @@ export async function loadProxyConfig(source: string | ConfigText): Promise<Load
       issues.push(issue);
     }
   }
-  if (config !== undefined) issues.push(...judgeIssues(document, config));
+  if (config !== undefined) issues.push(...judgeIssues(document, config), ...managementIssues(document, config));
   if (issues.length > 0 || config === undefined) throw new ConfigError(sortIssues(issues));
   return { document, config, registry };
 }
@@ -142,6 +132,17 @@ async function loadExternalSecretSources(
   return issues;
 }
 
+/**
+ * The management API needs its key: the variable `management.api_key_env` names must be set
+ * and non-empty in the process environment, or the config is refused (as iron-proxy does).
+ */
+function managementIssues(document: ConfigDocument, config: ProxyConfig): ConfigIssue[] {
+  const management = config.management;
+  if (management === undefined || (process.env[management.api_key_env] ?? '') !== '') return [];
+  const path = document.locate(['management', 'api_key_env']) === undefined ? ['management'] : ['management', 'api_key_env'];
+  return [issueAt(document, path, `environment variable ${management.api_key_env} is unset or empty: the management API needs a bearer key`)];
+}
+
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
   return [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 }
@@ -161,7 +162,7 @@ export interface StartProxyCommonOptions {
 }
 
 /** Where one listener of a running proxy listens (the engine's, plus the DNS server's and the metrics endpoint's). */
-export type RunningAddress = ListenerAddress | { readonly kind: 'dns' | 'metrics'; readonly address: string; readonly port: number };
+export type RunningAddress = ListenerAddress | { readonly kind: 'dns' | 'metrics' | 'management'; readonly address: string; readonly port: number };
 
 /** A running proxy. */
 export interface RunningProxy {
@@ -174,6 +175,13 @@ export interface RunningProxy {
   pendingSecrets(): string[];
   /** Settles once every secret's first fetch has succeeded or failed (the proxy serves meanwhile). */
   secretsSettled(): Promise<void>;
+  /**
+   * Re-reads the config file and swaps in a new pipeline (see `Reloader`); rejects with a
+   * `ConfigError` listing every problem when the new config cannot be applied.
+   */
+  reload(trigger: ReloadTrigger): Promise<ReloadOutcome>;
+  /** The serving configuration: file, hash, generation, last reload. */
+  status(): ReloadStatus;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then releases everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -184,8 +192,15 @@ export interface RunningProxy {
  * for a secret backend), creates the transforms, then opens the listeners.
  */
 export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
-  const source = 'configFile' in options ? options.configFile : { text: options.configText, name: options.configName };
-  const { document, config, registry } = await loadProxyConfig(source);
+  const configFile = 'configFile' in options ? options.configFile : undefined;
+  const { loaded, hash } =
+    'configFile' in options
+      ? await loadConfigSnapshot(options.configFile)
+      : {
+          loaded: await loadProxyConfig({ text: options.configText, name: options.configName }),
+          hash: createHash('sha256').update(options.configText).digest('hex'),
+        };
+  const { document, config, registry } = loaded;
   // Bound once the secret resolver exists; the metrics listener's /readyz reads it.
   let secretsState = (): SecretsState => ({ pending: [], unavailable: [] });
   // Every secret value fetched is registered here, and every log line passes through it.
@@ -238,49 +253,42 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       : { upstreamCa: await readConfiguredFile(resolve(configDir, config.tls.upstream_ca_bundle), 'tls.upstream_ca_bundle') }),
   });
 
-  const secrets = createSecretResolver({
-    sources: registry.secretSources,
-    logger: coreLogger.child({ component: 'secrets' }),
-    clock,
-    http: engine.http,
-    signal: shutdown.signal,
+  const services: GenerationServices = {
+    logger: coreLogger,
     redactor,
-    baseDir: configDir,
+    http: engine.http,
+    clock,
+    meter: (name) => metrics?.meter(name) ?? noopMeter,
     ...(options.env === undefined ? {} : { env: options.env }),
-  });
-  secretsState = () => secretLabels(secrets);
-  const specs: TransformSpec[] = config.transforms.map((entry, index) => ({
-    definition: registry.transforms.get(entry.name)!,
-    config: entry.config,
-    index,
-  }));
-  // The MCP tool policy runs after every transform, as iron-proxy's interceptor does.
-  if (config.mcp !== undefined && config.mcp.servers.length > 0) {
-    specs.push({ definition: mcpPolicy as TransformDefinition, config: config.mcp, index: specs.length });
-  }
-  const envFor = (spec: TransformSpec, instanceId: string): TransformEnv => ({
-    logger: coreLogger.child({ transform: instanceId }),
-    secrets,
-    redactor,
-    meter: metrics?.meter(spec.definition.name) ?? noopMeter,
-    http: engine.http,
-    clock,
-    signal: shutdown.signal,
-    instanceId,
-    configDir,
-  });
-
-  let pipeline: Pipeline;
+  };
+  let initial: Generation;
   try {
-    pipeline = await createPipeline(specs, envFor, { clock, logger: coreLogger });
+    initial = await buildGeneration(loaded, 1, hash, services, { waitForSecrets: false });
   } catch (err) {
     shutdown.abort();
     await engine.close(0);
     await auditExport?.close();
     await metrics?.close();
-    throw locateCreateFailure(document, err);
+    throw err;
   }
-  engine.setPipeline(pipeline);
+  engine.setPipeline(initial.pipeline);
+  const reloader = new Reloader({
+    file: configFile,
+    initial,
+    // A reload waits for the new generation's secrets: a source that cannot be fetched fails it.
+    build: (next, number, nextHash) => buildGeneration(next, number, nextHash, services, { waitForSecrets: true }),
+    setPipeline: (pipeline) => engine.setPipeline(pipeline),
+    logger,
+  });
+  const secrets = (): SecretResolver => reloader.current.secrets;
+  secretsState = () => secretLabels(secrets());
+  const management =
+    config.management === undefined
+      ? undefined
+      : new ManagementServer(
+          { listen: config.management.listen, apiKey: process.env[config.management.api_key_env] ?? '', logger: coreLogger.child({ component: 'management' }) },
+          { reload: () => reloader.reload('api'), status: () => reloader.status() },
+        );
 
   const dnsServer = createDnsService(config, logger, coreLogger);
   const addresses: RunningAddress[] = [];
@@ -288,8 +296,8 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     addresses.push(...(await engine.listen()));
     // The process's other servers are no upstream either: each is registered with the engine
     // once bound, so the guard refuses them as it refuses the engine's own listeners (508
-    // forwarding_loop). A management listener, when it ships, registers the same way.
-    const other = async (kind: 'dns' | 'metrics', listen: () => Promise<{ address: string; port: number }>): Promise<void> => {
+    // forwarding_loop).
+    const other = async (kind: 'dns' | 'metrics' | 'management', listen: () => Promise<{ address: string; port: number }>): Promise<void> => {
       const bound = await listen();
       engine.addOwnAddress(bound);
       addresses.push({ kind, ...bound });
@@ -297,21 +305,22 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     // The DNS server's TCP port (UDP uses the same number; the proxy dials TCP only).
     if (dnsServer !== undefined) await other('dns', () => dnsServer.listen());
     if (metrics !== undefined) await other('metrics', () => metrics.listen());
+    if (management !== undefined) await other('management', () => management.listen());
   } catch (err) {
     shutdown.abort();
+    await management?.close();
     await metrics?.close();
     await dnsServer?.close();
     await engine.close(0);
-    await pipeline.close();
+    await initial.retire();
     await auditExport?.close();
     throw err;
   }
   for (const a of addresses) logger.info({ listener: a.kind, address: `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` }, 'listening');
-  for (const s of inactiveSections(document)) logger.warn({ section: s.section }, `${s.section}: ${s.detail}`);
   // Sources are fetched in the background: the proxy serves at once, and requests that need a
   // secret still being fetched wait for it. Once every first fetch has settled, the ones that
   // failed are named.
-  const settled = Promise.all(secrets.handles().map((h) => h.ready())).then(() => {
+  const settled = Promise.all(initial.secrets.handles().map((h) => h.ready())).then(() => {
     const missing = secretsState().unavailable;
     if (missing.length > 0 && !shutdown.signal.aborted) {
       logger.warn({ secrets_unavailable: missing }, `serving without ${missing.length} unavailable secret(s): requests that need them get the documented failure; /readyz lists them`);
@@ -326,12 +335,16 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     unavailableSecrets: () => [...secretsState().unavailable],
     pendingSecrets: () => [...secretsState().pending],
     secretsSettled: () => settled,
+    reload: (trigger) => reloader.reload(trigger),
+    status: () => reloader.status(),
     close(graceMs = 10_000) {
       closing ??= (async () => {
+        await management?.close();
         await dnsServer?.close();
         await engine.close(graceMs);
         shutdown.abort();
-        await pipeline.close();
+        // Every generation's transforms, after the engine: no request runs on them any more.
+        await reloader.close();
         // After the engine: every audit record has been written, and the last ones are flushed.
         await auditExport?.close();
         await metrics?.close();
@@ -460,12 +473,4 @@ async function reverseListeners(config: ProxyConfig, configDir: string): Promise
     });
   }
   return out;
-}
-
-/** A transform whose `create()` failed becomes a config issue at that transform's entry. */
-function locateCreateFailure(document: ConfigDocument, err: unknown): unknown {
-  if (!(err instanceof ProxyError)) return err;
-  const index = /^transforms\[(\d+)\]/.exec(err.message)?.[1];
-  if (index === undefined) return err;
-  return new ConfigError([issueAt(document, ['transforms', Number(index)], err.message)], err.code);
 }

@@ -24,3 +24,17 @@ describe('AuditBuilder tunnel group', () => {
     expect(record).not.toHaveProperty('tunnel');
   });
 });
+
+describe('AuditBuilder config_generation', () => {
+  it('names the configuration generation when one is given, and is absent otherwise', () => {
+    const audit = new AuditBuilder({ ...base, mode: 'http', tunnel: undefined });
+    expect(audit.finish(200, 1_000)).not.toHaveProperty('config_generation');
+    audit.configGeneration(3);
+    expect(audit.finish(200, 1_000).config_generation).toBe(3);
+  });
+
+  it('cannot be overwritten by a stage group', () => {
+    const audit = new AuditBuilder({ ...base, mode: 'http', tunnel: undefined });
+    expect(() => audit.group('config_generation', 9)).toThrow(/overwrite/);
+  });
+});

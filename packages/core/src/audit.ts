@@ -48,6 +48,12 @@ export interface AuditRecord {
   tunnel?: { target: string; protocol: string; decision?: string };
   /** The upstream address that was dialled, once known. */
   upstream_addr?: string;
+  /**
+   * Additive: the generation of the configuration whose pipeline the request ran on (1 for the
+   * config the process started with, one more per successful reload); absent when the
+   * pipeline carries none.
+   */
+  config_generation?: number;
   /** Top-level groups written by stages through `Trace.group()` (`mcp`, ...). */
   [group: string]: unknown;
 }
@@ -56,7 +62,7 @@ export interface AuditRecord {
 const RECORD_FIELDS = new Set([
   'request_id', 'host', 'port', 'method', 'path', 'remote_addr', 'mode', 'action', 'status_code', 'duration_ms',
   'request_transforms', 'response_transforms', 'rejected_by', 'stubbed_by', 'reason', 'sni', 'tunnel', 'upstream_addr',
-  'level', 'time', 'msg',
+  'config_generation', 'level', 'time', 'msg',
 ]);
 
 /** A trace entry under construction; also the `Trace` handed to the transform. */
@@ -160,6 +166,11 @@ export class AuditBuilder {
     this.#record.action = 'error';
     this.#record.reason = reason;
     if (by !== undefined) this.#record.rejected_by = by;
+  }
+
+  /** Records the generation of the configuration whose pipeline runs the request (`config_generation`). */
+  configGeneration(generation: number): void {
+    this.#record.config_generation = generation;
   }
 
   /** Records the upstream address that was dialled. */

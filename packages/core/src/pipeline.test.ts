@@ -258,6 +258,34 @@ describe('Pipeline lifecycle', () => {
     expect(log).toEqual(['close:b', 'close:a']);
   });
 
+  it('close(drainTimeoutMs) closes the transforms under requests still running once the bound passes, and says so', async () => {
+    const log: string[] = [];
+    const warnings: unknown[] = [];
+    const logger: Logger = { ...silent, warn: (fields: unknown) => void warnings.push(fields), child: () => logger };
+    const pipeline = await createPipeline([{ definition: definition('a', log, () => undefined), config: {}, index: 0 }], envFor, { clock, logger, generation: 7 });
+    expect(pipeline.generation).toBe(7);
+    const done = pipeline.enter();
+    pipeline.enter();
+    expect(pipeline.inFlight).toBe(2);
+    done();
+    const started = Date.now();
+    await pipeline.close(40);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(35);
+    expect(log).toEqual(['close:a']);
+    expect(warnings).toEqual([expect.objectContaining({ generation: 7, in_flight: 1, drain_timeout_ms: 40 })]);
+  });
+
+  it('close(drainTimeoutMs) does not wait for the bound once the last request is done', async () => {
+    const log: string[] = [];
+    const pipeline = await pipelineOf([definition('a', log, () => undefined)]);
+    const done = pipeline.enter();
+    const closing = pipeline.close(60_000);
+    setTimeout(done, 10);
+    await closing;
+    expect(log).toEqual(['close:a']);
+    expect(pipeline.generation).toBeUndefined();
+  });
+
   it('createPipeline closes what it created and names the failing instance', async () => {
     const log: string[] = [];
     const failing: TransformDefinition = {

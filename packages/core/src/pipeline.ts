@@ -96,6 +96,8 @@ function isPromiseLike(value: HookResult): value is Promise<Decision | RetargetD
 export interface PipelineOptions {
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The configuration generation the pipeline was built from (audit `config_generation`); none by default. */
+  readonly generation?: number;
 }
 
 /**
@@ -106,6 +108,8 @@ export interface PipelineOptions {
  */
 export class Pipeline {
   readonly entries: readonly PipelineEntry[];
+  /** The configuration generation it was built from, when the builder gave one. */
+  readonly generation: number | undefined;
   readonly #requestStages: readonly Stage[];
   readonly #tunnelStages: readonly Stage[];
   readonly #responseStages: readonly Stage[];
@@ -122,6 +126,7 @@ export class Pipeline {
     this.#responseStages = stagesOf(this.entries, 'response');
     this.#clock = options.clock;
     this.#logger = options.logger;
+    this.generation = options.generation;
   }
 
   /** Marks a request as running on this pipeline; call the returned function when it is done. */
@@ -167,10 +172,34 @@ export class Pipeline {
     return this.#responseStages.length > 0;
   }
 
-  /** Closes every transform (reverse order) once no request is running on this pipeline. Idempotent. */
-  close(): Promise<void> {
+  /** Requests running on this pipeline now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /**
+   * Closes every transform (reverse order) once no request is running on this pipeline.
+   * With `drainTimeoutMs`, waits at most that long: the transforms are then closed under the
+   * requests still running (a WebSocket or a long stream), which is logged with their count.
+   * Idempotent: later calls share the first call's close.
+   */
+  close(drainTimeoutMs?: number): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+      if (this.#inFlight > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const drained = new Promise<boolean>((resolve) => (this.#drained = () => resolve(true)));
+        const bounded =
+          drainTimeoutMs === undefined ? drained : Promise.race([drained, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), drainTimeoutMs)))]);
+        const done = await bounded;
+        clearTimeout(timer);
+        this.#drained = undefined;
+        if (!done) {
+          this.#logger.warn(
+            { generation: this.generation, in_flight: this.#inFlight, drain_timeout_ms: drainTimeoutMs },
+            `closing a replaced pipeline's transforms under ${this.#inFlight} request(s) still running after ${drainTimeoutMs} ms`,
+          );
+        }
+      }
       await closeTransforms(this.entries, this.#logger);
     })();
     return this.#closing;

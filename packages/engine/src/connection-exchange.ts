@@ -47,6 +47,9 @@ export class ConnectionExchange implements InFlightWork {
       maxBodyBytes: 0,
     });
     this.audit = new AuditBuilder(this.request);
+    // The configuration in force when the connection arrived; `decide()` names the one it ran on.
+    const generation = host.pipeline?.generation;
+    if (generation !== undefined) this.audit.configGeneration(generation);
     host.admit(this);
   }
 
@@ -61,6 +64,7 @@ export class ConnectionExchange implements InFlightWork {
       return reject(503, 'no_pipeline', 'proxy is not ready');
     }
     const release = pipeline.enter();
+    if (pipeline.generation !== undefined) this.audit.configGeneration(pipeline.generation);
     try {
       return this.request.mode === 'tunnel'
         ? await pipeline.runTunnel(this.request, this.audit)

@@ -92,6 +92,7 @@ export class Exchange implements InFlightWork {
     this.request = prepared?.request;
     this.pipeline = prepared?.pipeline;
     this.#release = prepared?.pipeline.enter() ?? noop;
+    if (this.pipeline?.generation !== undefined) audit.configGeneration(this.pipeline.generation);
     host.metrics.requestStarted();
     host.admit(this);
   }
@@ -129,6 +130,8 @@ export class Exchange implements InFlightWork {
         receivedAt,
       });
       audit.rejected('engine', refusal.reason);
+      // A refused request ran on no pipeline; its record still names the configuration in force.
+      if (pipeline?.generation !== undefined) audit.configGeneration(pipeline.generation);
       return { exchange: new Exchange(id, host, ingress, req.method ?? '', audit, undefined, null), refusal };
     }
 

@@ -22,7 +22,7 @@ export function requireBuiltCli(): void {
 export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
 
 /** The `listener` field of a "listening" log line. */
-export type ListenerKind = 'http' | 'https' | 'tunnel' | 'reverse' | 'dns' | 'metrics';
+export type ListenerKind = 'http' | 'https' | 'tunnel' | 'reverse' | 'dns' | 'metrics' | 'management';
 
 /** A `proxy` process started on a config written to a temporary directory. */
 export interface ProxyProcess {
