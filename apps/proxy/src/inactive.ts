@@ -1,4 +1,4 @@
-import type { ConfigDocument } from '@proxy/config';
+import { isWritten, type ConfigDocument } from '@proxy/config';
 
 /** A configured section whose feature this build does not run yet. */
 export interface InactiveSection {
@@ -11,7 +11,7 @@ export interface InactiveSection {
  * can say so once at startup instead of ignoring them silently or pretending.
  */
 export function inactiveSections(document: ConfigDocument): InactiveSection[] {
-  const written = (...path: string[]): boolean => document.locate(path) !== undefined;
+  const written = (...path: string[]): boolean => isWritten(document, path);
   const out: InactiveSection[] = [];
   if (written('management')) out.push({ section: 'management', detail: 'the management API is not active yet' });
   return out;

@@ -25,3 +25,5 @@ export { llmDecision } from './fake-llm.js';
 export type { FakeLlm, FakeLlmAnswer, FakeLlmCall, FakeLlmOptions, FakeLlmResponder } from './fake-llm.js';
 export { startFakeAnthropic } from './fake-anthropic.js';
 export { startFakeOpenAi } from './fake-openai.js';
+export { startFakeS3 } from './fake-s3.js';
+export type { FakeS3, FakeS3Call, FakeS3Options } from './fake-s3.js';
