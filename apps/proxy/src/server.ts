@@ -44,6 +44,7 @@ import { configWarnings } from './config-warnings.js';
 import { forwardListeners, type ForwardListeners } from './forward-listeners.js';
 import { inactiveSections } from './inactive.js';
 import { judgeIssues } from './judge-checks.js';
+import { upstreamProxyIssues } from './upstream-proxy-checks.js';
 import { createLogger, writeAudit } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { SecretsState } from './metrics-server.js';
@@ -149,7 +150,7 @@ export async function loadProxyConfig(source: string | ConfigText | CommandLineC
       issues.push(issue);
     }
   }
-  if (config !== undefined) issues.push(...judgeIssues(document, config));
+  if (config !== undefined) issues.push(...judgeIssues(document, config), ...upstreamProxyIssues(document, config));
   if (issues.length > 0 || config === undefined) throw new ConfigError(sortIssues(issues));
   return { document, config, registry };
 }
@@ -274,6 +275,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     clientLimits: clientLimits(config),
     upstreamResponseHeaderTimeoutMs: parseDuration(config.proxy.upstream_response_header_timeout),
     upstreamDenyCidrs: config.proxy.upstream_deny_cidrs,
+    ...upstreamProxyOption(config),
     ...(config.dns?.upstream_resolver === undefined ? {} : { upstreamResolver: config.dns.upstream_resolver }),
     ...(config.tls.upstream_ca_bundle === undefined
       ? {}
@@ -404,6 +406,19 @@ async function startAuditExport(redactor: SecretRedactor, logger: PinoLogger, me
 function secretLabels(secrets: SecretResolver): SecretsState {
   const labels = (pick: (h: SecretHandle) => boolean): string[] => [...new Set(secrets.handles().filter(pick).map((h) => h.label))];
   return { pending: labels((h) => h.pending), unavailable: labels((h) => !h.pending && !h.available) };
+}
+
+/** `proxy.upstream_proxy` for the engine, when any proxy URL is set. */
+function upstreamProxyOption(config: ProxyConfig): Pick<EngineOptions, 'upstreamProxy'> {
+  const p = config.proxy.upstream_proxy;
+  if (!p?.http_proxy && !p?.https_proxy) return {};
+  return {
+    upstreamProxy: {
+      ...(p.http_proxy ? { httpProxy: p.http_proxy } : {}),
+      ...(p.https_proxy ? { httpsProxy: p.https_proxy } : {}),
+      ...(p.no_proxy ? { noProxy: p.no_proxy } : {}),
+    },
+  };
 }
 
 /** `proxy.max_request_body_bytes`, where 0 means the default as in iron-proxy: one request can never buffer without bound. */

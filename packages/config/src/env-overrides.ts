@@ -6,10 +6,12 @@ import { isRecord } from './is-record.js';
 /** How an override's text becomes a config value. */
 type OverrideKind = 'string' | 'integer' | 'boolean' | 'path';
 
-/** One `IRON_*` variable and the config field it sets. */
+/** One environment variable and the config field it sets. */
 export interface EnvOverride {
   readonly variable: string;
-  readonly path: readonly [string, string];
+  /** Other spellings, read in order when `variable` is unset or empty (`http_proxy` after `HTTP_PROXY`). */
+  readonly aliases?: readonly string[];
+  readonly path: readonly string[];
   readonly kind: OverrideKind;
 }
 
@@ -19,9 +21,19 @@ const override = (variable: string, section: string, field: string, kind: Overri
   kind,
 });
 
+/** The standard proxy variables, either case (upper case first, as Go reads them), over `proxy.upstream_proxy`. */
+const proxyOverride = (variable: string, field: string): EnvOverride => ({
+  variable,
+  aliases: [variable.toLowerCase()],
+  path: ['proxy', 'upstream_proxy', field],
+  kind: 'string',
+});
+
 /**
  * The environment variables that override config fields, with iron-proxy's names: each one,
  * when set to a non-empty value, replaces the field it names (the file's value or the default).
+ * The `IRON_*` ones are iron-proxy's configuration reference; `HTTP_PROXY`, `HTTPS_PROXY` and
+ * `NO_PROXY` (either case) set `proxy.upstream_proxy` as they do in iron-proxy.
  */
 export const ENV_OVERRIDES: readonly EnvOverride[] = Object.freeze([
   override('IRON_DNS_ENABLED', 'dns', 'enabled', 'boolean'),
@@ -42,6 +54,9 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = Object.freeze([
   override('IRON_METRICS_LISTEN', 'metrics', 'listen'),
   override('IRON_MANAGEMENT_LISTEN', 'management', 'listen'),
   override('IRON_LOG_LEVEL', 'log', 'level'),
+  proxyOverride('HTTP_PROXY', 'http_proxy'),
+  proxyOverride('HTTPS_PROXY', 'https_proxy'),
+  proxyOverride('NO_PROXY', 'no_proxy'),
 ]);
 
 /** The words Go's `strconv.ParseBool` accepts, as iron-proxy reads `IRON_DNS_ENABLED`. */
@@ -78,9 +93,20 @@ function overrideValue(kind: OverrideKind, text: string, cwd: string): unknown {
   }
 }
 
-/** The overrides `env` sets (non-empty values only), in table order. */
-export function activeEnvOverrides(env: Readonly<Record<string, string | undefined>>): EnvOverride[] {
-  return ENV_OVERRIDES.filter((o) => (env[o.variable] ?? '') !== '');
+/** An override `env` sets: the spelling found and its value. */
+interface ActiveOverride {
+  readonly variable: string;
+  readonly value: string;
+  readonly path: readonly string[];
+  readonly kind: OverrideKind;
+}
+
+/** The overrides `env` sets (non-empty values only), in table order, each under the spelling that set it. */
+export function activeEnvOverrides(env: Readonly<Record<string, string | undefined>>): ActiveOverride[] {
+  return ENV_OVERRIDES.flatMap((o) => {
+    const variable = [o.variable, ...(o.aliases ?? [])].find((name) => (env[name] ?? '') !== '');
+    return variable === undefined ? [] : [{ variable, value: env[variable]!, path: o.path, kind: o.kind }];
+  });
 }
 
 /**
@@ -96,10 +122,12 @@ export function applyEnvOverrides(doc: ConfigDocument, env: Readonly<Record<stri
   const data: unknown = structuredClone(doc.data ?? {});
   if (!isRecord(data)) return doc; // A document that is not a mapping is reported as written.
   for (const o of active) {
-    const [section, field] = o.path;
-    const existing = data[section];
-    const target = isRecord(existing) ? existing : (data[section] = {});
-    (target as Record<string, unknown>)[field] = overrideValue(o.kind, env[o.variable]!, cwd);
+    let target: Record<string, unknown> = data;
+    for (const key of o.path.slice(0, -1)) {
+      const existing = target[key];
+      target = isRecord(existing) ? existing : (target[key] = {});
+    }
+    target[o.path.at(-1)!] = overrideValue(o.kind, o.value, cwd);
   }
   return new OverriddenDocument(doc, data, active);
 }
@@ -138,7 +166,7 @@ class OverriddenDocument implements ConfigDocument {
   constructor(
     private readonly written: ConfigDocument,
     readonly data: unknown,
-    private readonly overrides: readonly EnvOverride[],
+    private readonly overrides: readonly ActiveOverride[],
   ) {}
 
   get file(): string {

@@ -29,4 +29,5 @@ export type {
   ReverseListenerConfig,
   TlsConfig,
   TransformEntry,
+  UpstreamProxyConfig,
 } from './types.js';

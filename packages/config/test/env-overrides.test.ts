@@ -44,6 +44,9 @@ const CASES: readonly [variable: string, value: string, read: (c: ProxyConfig) =
   ['IRON_METRICS_LISTEN', '127.0.0.1:9191', (c) => c.metrics?.listen, '127.0.0.1:9191', 'metrics', /port|address/i],
   ['IRON_MANAGEMENT_LISTEN', '127.0.0.1:9092', (c) => c.management?.listen, '127.0.0.1:9092', '9092', /port|address/i],
   ['IRON_LOG_LEVEL', 'debug', (c) => c.log.level, 'debug', 'verbose', /must be one of: debug, info, warn, error/],
+  ['HTTP_PROXY', 'http://squid.corp:3128', (c) => c.proxy.upstream_proxy?.http_proxy, 'http://squid.corp:3128'],
+  ['HTTPS_PROXY', 'socks5h://gw:1080', (c) => c.proxy.upstream_proxy?.https_proxy, 'socks5h://gw:1080'],
+  ['NO_PROXY', '.internal,10.0.0.0/8', (c) => c.proxy.upstream_proxy?.no_proxy, '.internal,10.0.0.0/8'],
 ];
 
 describe('IRON_* environment overrides', () => {
@@ -70,6 +73,16 @@ describe('IRON_* environment overrides', () => {
     expect(config.log.level).toBe('error');
     expect(config.proxy.http_listen).toBe(':8081');
     expect(config.dns?.proxy_ip).toBe('10.0.0.1');
+  });
+
+  it('reads the proxy variables in either case, upper case first, each over its own field', () => {
+    const file = `${BASE}proxy:\n  upstream_proxy:\n    http_proxy: "http://file:3128"\n    no_proxy: "file.example"\n`;
+    const lower = load({ https_proxy: 'http://lower:8080', no_proxy: 'lower.example' }, file);
+    expect(lower.proxy.upstream_proxy).toEqual({ http_proxy: 'http://file:3128', https_proxy: 'http://lower:8080', no_proxy: 'lower.example' });
+    const both = applyEnvOverrides(parseConfigText(file, 'proxy.yaml'), { HTTPS_PROXY: 'http://upper:8080', https_proxy: 'http://lower:8080' }, CWD);
+    expect(validateConfig(both, strictStandIns).proxy.upstream_proxy?.https_proxy).toBe('http://upper:8080');
+    const onlyLower = applyEnvOverrides(parseConfigText(file, 'proxy.yaml'), { HTTPS_PROXY: '', https_proxy: 'http://lower:8080' }, CWD);
+    expect(onlyLower.envVariable(['proxy', 'upstream_proxy', 'https_proxy'])).toBe('https_proxy');
   });
 
   it('accepts every word Go reads as a boolean for IRON_DNS_ENABLED', () => {
