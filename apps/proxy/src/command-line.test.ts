@@ -19,13 +19,31 @@ describe('parseCommandLine', () => {
     ],
     [['init', '--dir', 'x', '--allow', 'a.com, b.com,'], { kind: 'init', dir: 'x', allow: ['a.com', 'b.com'] }],
     [['init'], { kind: 'init', dir: '.', allow: [] }],
+    // iron-proxy: no -config means env and defaults only; -config takes an S3 URL.
+    [[], { kind: 'run' }],
+    [['-config', 's3://bucket/prod/proxy.yaml'], { kind: 'run', configFile: 's3://bucket/prod/proxy.yaml' }],
+    [['validate'], { kind: 'validate', checkSecrets: false }],
+    [['version'], { kind: 'version' }],
+    [['-v'], { kind: 'version' }],
+    [['generate-ca'], { kind: 'ca-generate', outDir: '.', algorithm: 'rsa4096', days: 365 }],
+    [
+      ['generate-ca', '-outdir', 'certs', '-name', 'Team CA', '-expiry-hours', '36', '-alg', 'ed25519'],
+      { kind: 'ca-generate', outDir: 'certs', commonName: 'Team CA', days: 1.5, algorithm: 'ed25519' },
+    ],
+    [['generate-ca', '--outdir=tmp', '-alg=rsa4096'], { kind: 'ca-generate', outDir: 'tmp', algorithm: 'rsa4096', days: 365 }],
   ])('%j', (argv, expected) => {
     expect(parseCommandLine(argv)).toEqual(expected);
   });
 
   it.each([
-    [[], 'missing --config'],
-    [['--config'], 'needs a file path'],
+    [['--config'], 'needs a file path or s3:// URL'],
+    [['generate-ca', '-alg', 'ec'], '-alg must be rsa4096 or ed25519'],
+    [['generate-ca', '-expiry-hours', '0'], '-expiry-hours must be a whole number from 1 to 87600'],
+    [['generate-ca', '-expiry-hours', '2h'], '-expiry-hours must be'],
+    [['generate-ca', '-days', '3'], 'generate-ca: unknown flag "-days"'],
+    [['generate-ca', '-outdir'], '-outdir needs a value'],
+    [['generate-ca', 'extra'], 'unexpected argument'],
+    [['generate-ca', '-name', ' '], '-name must not be empty'],
     [['--nope'], 'unknown flag'],
     [['stray'], 'unexpected argument'],
     [['ca'], 'ca generate'],

@@ -1,12 +1,16 @@
 import { parseArgs } from 'node:util';
 
-/** Key algorithms `proxy ca generate` offers. */
-export type CaAlgorithm = 'ec' | 'rsa' | 'ed25519';
+/** Key algorithms `proxy ca generate` offers (`rsa4096` through iron-proxy's `generate-ca`). */
+export type CaAlgorithm = 'ec' | 'rsa' | 'rsa4096' | 'ed25519';
 
-/** What the command line asked for. */
+/**
+ * What the command line asked for. `configFile` is a path or an `s3://bucket/key` URL; without
+ * it the config is the `IRON_*` environment variables and the defaults, as in iron-proxy.
+ */
 export type Command =
-  | { kind: 'run'; configFile: string }
-  | { kind: 'validate'; configFile: string; checkSecrets: boolean }
+  | { kind: 'run'; configFile?: string }
+  | { kind: 'validate'; configFile?: string; checkSecrets: boolean }
+  /** `days` may be fractional: `generate-ca -expiry-hours` is converted to days. */
   | { kind: 'ca-generate'; outDir: string; commonName?: string; days?: number; algorithm: CaAlgorithm }
   | { kind: 'init'; dir: string; allow: string[] }
   | { kind: 'version' }
@@ -14,16 +18,21 @@ export type Command =
   | { kind: 'error'; message: string };
 
 export const usage = `Usage:
-  proxy --config FILE            run the proxy (also: -config FILE, as iron-proxy accepts)
-  proxy validate --config FILE [--check-secrets]
-                                 check a config file and print every problem in it;
+  proxy [--config FILE|s3://BUCKET/KEY]
+                                 run the proxy (also: -config FILE, as iron-proxy accepts); the
+                                 IRON_* environment variables override the file; without
+                                 --config the config is those variables and the defaults
+  proxy validate [--config FILE|s3://BUCKET/KEY] [--check-secrets]
+                                 check a config and print every problem in it;
                                  --check-secrets also fetches every secret once
   proxy ca generate [--out DIR] [--name CN] [--days N] [--alg ec|rsa|ed25519]
                                  write a new interception CA (ca.crt, ca.key) into DIR (default .)
+  proxy generate-ca [-outdir DIR] [-name CN] [-expiry-hours N] [-alg rsa4096|ed25519]
+                                 the same, with iron-proxy's flags (default -alg rsa4096)
   proxy init [--dir DIR] [--allow host,host]
                                  write a CA and a starter proxy.yaml into DIR (default .)
   proxy aws-jwt [flags]          run as aws-outbound-jwt-proxy (see "proxy aws-jwt --help")
-  proxy --version                print the version
+  proxy --version                print the version (also: version, -version, -v)
   proxy --help                   print this help
 `;
 
@@ -40,17 +49,21 @@ export function parseCommandLine(argv: readonly string[]): Command {
     if (second !== 'generate') return { kind: 'error', message: `unknown command "ca ${second ?? ''}" (did you mean "ca generate"?)` };
     return parseCaGenerate(argv.slice(2));
   }
+  if (first === 'generate-ca') return parseIronGenerateCa(argv.slice(1));
   if (first === 'init') return parseInit(argv.slice(1));
   if (first === 'validate') return parseConfigCommand('validate', argv.slice(1));
   return parseConfigCommand('run', argv);
 }
+
+/** A flag as Go's `flag` package takes it: one or two dashes, then the name, then `=value` or nothing. */
+const GO_FLAG = /^--?([a-z-]+)(?:=(.*))?$/;
 
 function parseConfigCommand(kind: 'run' | 'validate', args: readonly string[]): Command {
   let configFile: string | undefined;
   let checkSecrets = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    const m = /^--?([a-z-]+)(?:=(.*))?$/.exec(arg);
+    const m = GO_FLAG.exec(arg);
     if (m === null) return { kind: 'error', message: `unexpected argument "${arg}"` };
     const [, name, inline] = m;
     switch (name) {
@@ -63,7 +76,7 @@ function parseConfigCommand(kind: 'run' | 'validate', args: readonly string[]): 
       case 'config':
       case 'c': {
         const value = inline ?? args[++i];
-        if (value === undefined || value === '') return { kind: 'error', message: `flag --${name} needs a file path` };
+        if (value === undefined || value === '') return { kind: 'error', message: `flag --${name} needs a file path or s3:// URL` };
         configFile = value;
         break;
       }
@@ -75,8 +88,45 @@ function parseConfigCommand(kind: 'run' | 'validate', args: readonly string[]): 
         return { kind: 'error', message: `unknown flag "${arg}"` };
     }
   }
-  if (configFile === undefined) return { kind: 'error', message: 'missing --config FILE' };
-  return kind === 'validate' ? { kind, configFile, checkSecrets } : { kind, configFile };
+  const config = configFile === undefined ? {} : { configFile };
+  return kind === 'validate' ? { kind, ...config, checkSecrets } : { kind, ...config };
+}
+
+/** iron-proxy's `generate-ca` value flags. */
+const IRON_GENERATE_CA_FLAGS = new Set(['outdir', 'name', 'expiry-hours', 'alg']);
+
+/** Longest CA validity `generate-ca` accepts: the ten years `ca generate --days` allows. */
+const MAX_EXPIRY_HOURS = 3650 * 24;
+
+/**
+ * iron-proxy's `generate-ca [-outdir .] [-name CN] [-expiry-hours 8760] [-alg rsa4096|ed25519]`
+ * (one or two dashes, `=` or a separate value), run as `proxy ca generate`.
+ */
+function parseIronGenerateCa(args: readonly string[]): Command {
+  const values = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const m = GO_FLAG.exec(arg);
+    if (m === null) return { kind: 'error', message: `generate-ca: unexpected argument "${arg}"` };
+    const [, name = '', inline] = m;
+    if (!IRON_GENERATE_CA_FLAGS.has(name)) return { kind: 'error', message: `generate-ca: unknown flag "${arg}" (flags: -outdir, -name, -expiry-hours, -alg)` };
+    const value = inline ?? args[++i];
+    if (value === undefined) return { kind: 'error', message: `generate-ca: flag -${name} needs a value` };
+    values.set(name, value);
+  }
+  const algorithm = values.get('alg') ?? 'rsa4096';
+  if (algorithm !== 'rsa4096' && algorithm !== 'ed25519') {
+    return { kind: 'error', message: `generate-ca: -alg must be rsa4096 or ed25519 (got "${algorithm}")` };
+  }
+  const hours = values.get('expiry-hours') ?? '8760';
+  if (!/^\d+$/.test(hours) || Number(hours) < 1 || Number(hours) > MAX_EXPIRY_HOURS) {
+    return { kind: 'error', message: `generate-ca: -expiry-hours must be a whole number from 1 to ${MAX_EXPIRY_HOURS} (got "${hours}")` };
+  }
+  const name = values.get('name');
+  if (name !== undefined && name.trim() === '') return { kind: 'error', message: 'generate-ca: -name must not be empty' };
+  const outDir = values.get('outdir') ?? '.';
+  if (outDir === '') return { kind: 'error', message: 'generate-ca: -outdir must not be empty' };
+  return { kind: 'ca-generate', outDir, algorithm, days: Number(hours) / 24, ...(name === undefined ? {} : { commonName: name }) };
 }
 
 /** Runs node's strict parseArgs, turning its exceptions into a usage error. */

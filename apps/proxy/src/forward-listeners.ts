@@ -1,4 +1,4 @@
-import type { ConfigDocument, ProxyConfig } from '@proxy/config';
+import { isWritten, type ConfigDocument, type ProxyConfig } from '@proxy/config';
 
 /** Which forward listeners a config opens; the reverse listeners are `proxy.reverse` as written. */
 export interface ForwardListeners {
@@ -20,8 +20,8 @@ export interface ForwardListeners {
 /** The forward listeners `config` (read from `document`) opens. */
 export function forwardListeners(config: ProxyConfig, document: ConfigDocument): ForwardListeners {
   return {
-    http: document.locate(['proxy', 'http_listen']) !== undefined || (config.proxy.reverse ?? []).length === 0,
-    https: document.locate(['proxy', 'https_listen']) !== undefined || document.locate(['tls']) !== undefined,
+    http: isWritten(document, ['proxy', 'http_listen']) || (config.proxy.reverse ?? []).length === 0,
+    https: isWritten(document, ['proxy', 'https_listen']) || isWritten(document, ['tls']),
     tunnel: config.proxy.tunnel_listen !== undefined,
   };
 }

@@ -3,7 +3,7 @@
  * binary runs; it is exported for embedding and for tests.
  */
 export { startProxy, loadProxyConfig } from './server.js';
-export type { StartProxyOptions, StartProxyCommonOptions, ConfigText, RunningProxy, LoadedProxyConfig } from './server.js';
+export type { StartProxyOptions, StartProxyCommonOptions, CommandLineConfig, ConfigText, RunningProxy, LoadedProxyConfig } from './server.js';
 export { configWarnings } from './config-warnings.js';
 export type { ConfigWarning } from './config-warnings.js';
 export { builtinTransforms, builtinSecretSources, loadExternalTransform } from './registry.js';

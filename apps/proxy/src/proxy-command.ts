@@ -6,7 +6,7 @@ import { runAwsJwtCommand } from './aws-jwt-command.js';
 import { parseCommandLine, usage } from './command-line.js';
 import { configWarnings } from './config-warnings.js';
 import { serveUntilSignal } from './serve.js';
-import { loadProxyConfig, startProxy, type LoadedProxyConfig } from './server.js';
+import { loadProxyConfig, startProxy, type CommandLineConfig, type LoadedProxyConfig } from './server.js';
 import { reportConfigWarnings, reportStartupError } from './startup-error.js';
 import { version } from './version.js';
 
@@ -26,9 +26,9 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case 'validate':
       try {
-        const loaded = await loadProxyConfig(parsed.configFile);
+        const loaded = await loadProxyConfig(commandLineConfig(parsed.configFile));
         reportConfigWarnings(configWarnings(loaded));
-        process.stdout.write(`${parsed.configFile}: valid (${loaded.config.transforms.length} transforms)\n`);
+        process.stdout.write(`${loaded.document.file}: valid (${loaded.config.transforms.length} transforms)\n`);
         return parsed.checkSecrets ? await reportSecrets(loaded) : 0;
       } catch (err) {
         return reportStartupError(err);
@@ -39,8 +39,13 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'init':
       return printOrFail(async () => (await import('./setup-commands.js')).initProject(parsed));
     case 'run':
-      return serveUntilSignal(() => startProxy({ configFile: parsed.configFile }), 'proxy');
+      return serveUntilSignal(() => startProxy({ commandLineConfig: commandLineConfig(parsed.configFile) }), 'proxy');
   }
+}
+
+/** The command line's config: the `--config` file or S3 object (or none), with this process's `IRON_*` overrides. */
+function commandLineConfig(location: string | undefined): CommandLineConfig {
+  return { ...(location === undefined ? {} : { location }), env: process.env };
 }
 
 /** `validate --check-secrets`: one line per secret source; exit 1 when any is unavailable. */

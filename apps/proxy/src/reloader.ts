@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
-import { ConfigError, ErrorCodes } from '@proxy/core';
+import { ConfigError } from '@proxy/core';
 import type { Pipeline } from '@proxy/core';
 import type { ProxyConfig } from '@proxy/config';
 import type { Logger as PinoLogger } from 'pino';
 import { configWarnings } from './config-warnings.js';
 import { RETIRE_DRAIN_TIMEOUT_MS, type Generation } from './generation.js';
-import { loadProxyConfig, type LoadedProxyConfig } from './server.js';
+import { loadProxyConfig, type CommandLineConfig, type ConfigText, type LoadedProxyConfig } from './server.js';
 
 /** What a successful reload did. */
 export interface ReloadOutcome {
@@ -67,23 +66,29 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Reads a config file and loads it; also returns the SHA-256 of its text. */
-export async function loadConfigSnapshot(file: string): Promise<{ loaded: LoadedProxyConfig; hash: string }> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError([{ file, path: '', message: `cannot read the config file (${reason})` }], ErrorCodes.CONFIG_READ);
-  }
-  const loaded = await loadProxyConfig({ text, name: file });
-  return { loaded, hash: createHash('sha256').update(text).digest('hex') };
+/** Where a config can be read again: a file path, or the command line's location (a file or `s3://` URL) with its `IRON_*` environment. */
+export type ReloadableSource = string | CommandLineConfig;
+
+/**
+ * Reads and loads a config; also returns the SHA-256 of the document it parsed (after any
+ * `IRON_*` overrides), the `config_hash` of `GET /v1/status`.
+ */
+export async function loadConfigSnapshot(source: ReloadableSource | ConfigText): Promise<{ loaded: LoadedProxyConfig; hash: string }> {
+  const loaded = await loadProxyConfig(source);
+  return { loaded, hash: createHash('sha256').update(JSON.stringify(loaded.document.data) ?? '').digest('hex') };
+}
+
+/** The source a reload reads again, or undefined when there is none (config text, or environment only). */
+export function reloadableSource(source: ReloadableSource | ConfigText): ReloadableSource | undefined {
+  if (typeof source === 'string') return source;
+  if ('text' in source || source.location === undefined) return undefined;
+  return source;
 }
 
 /** What the reloader needs from the running proxy. */
 export interface ReloaderOptions {
-  /** The config file re-read on each reload; undefined when the config came as text (no reload then). */
-  readonly file: string | undefined;
+  /** The config re-read on each reload; undefined when the config came as text or from the environment only (no reload then). */
+  readonly source: ReloadableSource | undefined;
   readonly initial: Generation;
   /** Builds generation `number` from a loaded config (secrets fetched, transforms created). */
   readonly build: (loaded: LoadedProxyConfig, number: number, hash: string) => Promise<Generation>;
@@ -150,11 +155,11 @@ export class Reloader {
     const logger = this.#options.logger;
     this.#lastReloadAt = new Date();
     try {
-      const file = this.#options.file;
-      if (file === undefined) {
+      const source = this.#options.source;
+      if (source === undefined) {
         throw new ConfigError([{ path: '', message: 'reload is unavailable: the configuration was not read from a file' }]);
       }
-      const { loaded, hash } = await loadConfigSnapshot(file);
+      const { loaded, hash } = await loadConfigSnapshot(source);
       const previous = this.#current;
       const next = await this.#options.build(loaded, previous.number + 1, hash);
       this.#options.setPipeline(next.pipeline);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createNoopMeter } from '@opentelemetry/api';
 import {
   ConfigError,
@@ -10,8 +10,28 @@ import {
   SecretRedactor,
   systemClock,
 } from '@proxy/core';
-import type { ConfigIssue, Logger, SecretHandle, SecretResolver, SecretSourceDefinition, TransformDefinition } from '@proxy/core';
-import { DEFAULT_MAX_REQUEST_BODY_BYTES, findSecretSources, issueAt, parseConfigText, readConfigFile, validateConfig } from '@proxy/config';
+import type {
+  ConfigIssue,
+  Logger,
+  Pipeline,
+  SecretHandle,
+  SecretResolver,
+  SecretSourceDefinition,
+  TransformDefinition,
+  TransformEnv,
+  TransformSpec,
+} from '@proxy/core';
+import {
+  applyEnvOverrides,
+  DEFAULT_MAX_REQUEST_BODY_BYTES,
+  environmentDocument,
+  findSecretSources,
+  issueAt,
+  isWritten,
+  parseConfigText,
+  readConfigFile,
+  validateConfig,
+} from '@proxy/config';
 import type { ConfigDocument, ConfigRegistry, ProxyConfig } from '@proxy/config';
 import { createEngine } from '@proxy/engine';
 import type { ClientLimits, EngineOptions, ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
@@ -25,11 +45,13 @@ import { judgeIssues } from './judge-checks.js';
 import { createProcessLog } from './logger.js';
 import type { LogStyle } from './logger.js';
 import { ManagementServer } from './management-server.js';
+import { upstreamProxyIssues } from './upstream-proxy-checks.js';
 import type { Metrics } from './metrics.js';
 import type { SecretsState } from './metrics-server.js';
 import type { AuditExport } from './otlp-audit.js';
 import { readOtlpAuditSettings } from './otlp-settings.js';
-import { loadConfigSnapshot, Reloader, type ReloadOutcome, type ReloadStatus, type ReloadTrigger } from './reloader.js';
+import { loadConfigSnapshot, reloadableSource, Reloader, type ReloadOutcome, type ReloadStatus, type ReloadTrigger } from './reloader.js';
+import { isS3ConfigUrl } from './s3-config-url.js';
 import {
   builtinSecretSources,
   builtinTransforms,
@@ -57,13 +79,46 @@ export interface ConfigText {
 }
 
 /**
+ * The config of the `proxy` command line, as iron-proxy reads it: a file, an `s3://bucket/key`
+ * object or nothing (`location` absent: defaults only), then the `IRON_*` overrides of `env`.
+ */
+export interface CommandLineConfig {
+  readonly location?: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** What errors call the config when there is no config file. */
+export const NO_CONFIG_FILE = '(no config file)';
+
+/** Parses the config a source names; a command-line config gets its `IRON_*` overrides. */
+async function readDocument(source: string | ConfigText | CommandLineConfig): Promise<ConfigDocument> {
+  if (typeof source === 'string') return readConfigFile(source);
+  if ('text' in source) return parseConfigText(source.text, source.name);
+  const { location, env } = source;
+  if (location === undefined) {
+    const document = environmentDocument(env, NO_CONFIG_FILE);
+    // iron-proxy refuses this too: the management API's reload re-reads a config file.
+    if (isWritten(document, ['management'])) {
+      throw new ConfigError([issueAt(document, ['management', 'listen'], 'the management API needs a config file (-config) to reload')]);
+    }
+    return document;
+  }
+  if (isS3ConfigUrl(location)) {
+    // The AWS SDK is loaded only for S3 URLs.
+    const { fetchS3Config } = await import('./s3-config.js');
+    return applyEnvOverrides(parseConfigText(await fetchS3Config(location), location), env);
+  }
+  return applyEnvOverrides(await readConfigFile(location), env);
+}
+
+/**
  * Reads and validates a config file (or config text): loads the third-party transforms and
  * secret sources it names (from the file's directory), then validates every section and every transform config
  * against the composed schema. Throws one `ConfigError` listing every problem found, each with
  * file, line, column and field path.
  */
-export async function loadProxyConfig(source: string | ConfigText): Promise<LoadedProxyConfig> {
-  const document = typeof source === 'string' ? await readConfigFile(source) : parseConfigText(source.text, source.name);
+export async function loadProxyConfig(source: string | ConfigText | CommandLineConfig): Promise<LoadedProxyConfig> {
+  const document = await readDocument(source);
   const issues: ConfigIssue[] = [];
   const transforms = new Map<string, TransformDefinition>(builtinTransforms);
   const secretSources: SecretSourceDefinition[] = [...builtinSecretSources];
@@ -75,7 +130,7 @@ export async function loadProxyConfig(source: string | ConfigText): Promise<Load
     }
     if (transforms.has(name) || !isExternalTransformName(name)) continue;
     try {
-      transforms.set(name, await loadExternalTransform(name, dirname(document.file)));
+      transforms.set(name, await loadExternalTransform(name, document.dir));
     } catch (err) {
       const e = err as ProxyError;
       issues.push(issueAt(document, ['transforms', index, 'name'], `${e.message} [${e.code ?? 'error'}]`));
@@ -96,7 +151,7 @@ export async function loadProxyConfig(source: string | ConfigText): Promise<Load
       issues.push(issue);
     }
   }
-  if (config !== undefined) issues.push(...judgeIssues(document, config), ...managementIssues(document, config));
+  if (config !== undefined) issues.push(...judgeIssues(document, config), ...managementIssues(document, config), ...upstreamProxyIssues(document, config));
   if (issues.length > 0 || config === undefined) throw new ConfigError(sortIssues(issues));
   return { document, config, registry };
 }
@@ -120,7 +175,7 @@ async function loadExternalSecretSources(
     if (typeof type !== 'string' || !isExternalTransformName(type) || sources.some((s) => s.type === type)) continue;
     if (!failures.has(type)) {
       try {
-        sources.push(await loadExternalSecretSource(type, dirname(document.file)));
+        sources.push(await loadExternalSecretSource(type, document.dir));
         continue;
       } catch (err) {
         const e = err as ProxyError;
@@ -149,7 +204,7 @@ function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
 
 /** Options of {@link startProxy}: the YAML config as a file path, or as text with a display name. */
 export type StartProxyOptions = StartProxyCommonOptions &
-  ({ readonly configFile: string } | { readonly configText: string; readonly configName: string });
+  ({ readonly configFile: string } | { readonly configText: string; readonly configName: string } | { readonly commandLineConfig: CommandLineConfig });
 
 /** Options of {@link startProxy} that do not depend on where the config comes from. */
 export interface StartProxyCommonOptions {
@@ -192,14 +247,9 @@ export interface RunningProxy {
  * for a secret backend), creates the transforms, then opens the listeners.
  */
 export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
-  const configFile = 'configFile' in options ? options.configFile : undefined;
-  const { loaded, hash } =
-    'configFile' in options
-      ? await loadConfigSnapshot(options.configFile)
-      : {
-          loaded: await loadProxyConfig({ text: options.configText, name: options.configName }),
-          hash: createHash('sha256').update(options.configText).digest('hex'),
-        };
+  const source =
+    'configFile' in options ? options.configFile : 'commandLineConfig' in options ? options.commandLineConfig : { text: options.configText, name: options.configName };
+  const { loaded, hash } = await loadConfigSnapshot(source);
   const { document, config, registry } = loaded;
   // Bound once the secret resolver exists; the metrics listener's /readyz reads it.
   let secretsState = (): SecretsState => ({ pending: [], unavailable: [] });
@@ -210,7 +260,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     logger.warn({ file: w.file, line: w.line, column: w.column, path: w.path, warning: w.message }, 'config warning');
   }
   const listeners = forwardListeners(config, document);
-  const configDir = dirname(document.file);
+  const configDir = document.dir;
   const shutdown = new AbortController();
   const clock = systemClock;
   const coreLogger = logger as unknown as Logger;
@@ -247,6 +297,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     clientLimits: clientLimits(config),
     upstreamResponseHeaderTimeoutMs: parseDuration(config.proxy.upstream_response_header_timeout),
     upstreamDenyCidrs: config.proxy.upstream_deny_cidrs,
+    ...upstreamProxyOption(config),
     ...(config.dns?.upstream_resolver === undefined ? {} : { upstreamResolver: config.dns.upstream_resolver }),
     ...(config.tls.upstream_ca_bundle === undefined
       ? {}
@@ -273,7 +324,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   }
   engine.setPipeline(initial.pipeline);
   const reloader = new Reloader({
-    file: configFile,
+    source: reloadableSource(source),
     initial,
     // A reload waits for the new generation's secrets: a source that cannot be fetched fails it.
     build: (next, number, nextHash) => buildGeneration(next, number, nextHash, services, { waitForSecrets: true }),
@@ -375,6 +426,19 @@ async function startAuditExport(redactor: SecretRedactor, logger: PinoLogger, me
 function secretLabels(secrets: SecretResolver): SecretsState {
   const labels = (pick: (h: SecretHandle) => boolean): string[] => [...new Set(secrets.handles().filter(pick).map((h) => h.label))];
   return { pending: labels((h) => h.pending), unavailable: labels((h) => !h.pending && !h.available) };
+}
+
+/** `proxy.upstream_proxy` for the engine, when any proxy URL is set. */
+function upstreamProxyOption(config: ProxyConfig): Pick<EngineOptions, 'upstreamProxy'> {
+  const p = config.proxy.upstream_proxy;
+  if (!p?.http_proxy && !p?.https_proxy) return {};
+  return {
+    upstreamProxy: {
+      ...(p.http_proxy ? { httpProxy: p.http_proxy } : {}),
+      ...(p.https_proxy ? { httpsProxy: p.https_proxy } : {}),
+      ...(p.no_proxy ? { noProxy: p.no_proxy } : {}),
+    },
+  };
 }
 
 /** `proxy.max_request_body_bytes`, where 0 means the default as in iron-proxy: one request can never buffer without bound. */

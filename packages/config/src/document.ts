@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { ConfigError, ErrorCodes } from '@proxy/core';
 import type { ConfigIssue } from '@proxy/core';
 import { isAlias, isCollection, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
@@ -14,8 +15,11 @@ export interface SourcePosition {
 
 /** A parsed YAML file, before validation: lets the app find third-party transform names first. */
 export interface ConfigDocument {
+  /** Where the config came from, as errors name it: a file path, an `s3://` URL, a display name. */
   readonly file: string;
-  /** Plain JS value of the document, exactly as written (validation never mutates it). */
+  /** The directory relative paths in the config resolve against (the file's, else the working directory). */
+  readonly dir: string;
+  /** Plain JS value of the document, exactly as written, `IRON_*` overrides included (validation never mutates it). */
   readonly data: unknown;
   /**
    * Line/column (1-based) of the node at a field path, e.g. `['transforms', 2, 'name']`: where
@@ -27,6 +31,21 @@ export interface ConfigDocument {
   locateKey(path: FieldPath): SourcePosition | undefined;
   /** The `name` of every `transforms[]` entry with its index (whatever else is wrong). */
   transformNames(): { index: number; name: string }[];
+  /**
+   * The environment variable that set the value at `path` or at one of its parents (an
+   * `IRON_*` override), or undefined when that value is as the file wrote it.
+   */
+  envVariable(path: FieldPath): string | undefined;
+}
+
+/** True when the value at `path` is in the file or was set by an environment variable (not a default). */
+export function isWritten(doc: ConfigDocument, path: FieldPath): boolean {
+  let node: unknown = doc.data;
+  for (const segment of path) {
+    if (typeof node !== 'object' || node === null) return false;
+    node = (node as Record<string | number, unknown>)[segment];
+  }
+  return node !== undefined;
 }
 
 /** Operator-facing wording for the YAML errors whose library message is terse or names library calls. */
@@ -36,10 +55,11 @@ const YAML_MESSAGES: Partial<Record<YAMLError['code'], string>> = {
 };
 
 /**
- * Parses config text. Throws a `ConfigError` (`PROXY_ERR_CONFIG_YAML`) listing every YAML
- * syntax error with its line and column.
+ * Parses config text; `file` names it in errors and relative paths in it resolve against `dir`
+ * (default: the working directory). Throws a `ConfigError` (`PROXY_ERR_CONFIG_YAML`) listing
+ * every YAML syntax error with its line and column.
  */
-export function parseConfigText(text: string, file: string): ConfigDocument {
+export function parseConfigText(text: string, file: string, dir: string = process.cwd()): ConfigDocument {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -56,7 +76,7 @@ export function parseConfigText(text: string, file: string): ConfigDocument {
     // Only alias expansion can fail here (e.g. an alias bomb past the expansion limit).
     throw new ConfigError([{ file, path: '', message: `cannot expand the document: ${(err as Error).message}` }], ErrorCodes.CONFIG_YAML);
   }
-  return new YamlConfigDocument(file, data, doc, lines);
+  return new YamlConfigDocument(file, dir, data, doc, lines);
 }
 
 /** Reads and parses a config file. Throws `PROXY_ERR_CONFIG_READ` naming the file when unreadable. */
@@ -68,7 +88,7 @@ export async function readConfigFile(file: string): Promise<ConfigDocument> {
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new ConfigError([{ file, path: '', message: `cannot read the config file (${reason})` }], ErrorCodes.CONFIG_READ);
   }
-  return parseConfigText(text, file);
+  return parseConfigText(text, file, dirname(resolve(file)));
 }
 
 /** The position of the nearest node at or above `path` that the file contains. */
@@ -89,6 +109,7 @@ interface FoundNode {
 class YamlConfigDocument implements ConfigDocument {
   constructor(
     readonly file: string,
+    readonly dir: string,
     readonly data: unknown,
     private readonly doc: Document.Parsed<ParsedNode>,
     private readonly lines: LineCounter,
@@ -113,6 +134,10 @@ class YamlConfigDocument implements ConfigDocument {
     return transforms.flatMap((entry: unknown, index) =>
       isRecord(entry) && typeof entry.name === 'string' ? [{ index, name: entry.name }] : [],
     );
+  }
+
+  envVariable(): undefined {
+    return undefined;
   }
 
   private find(path: FieldPath): FoundNode | undefined {

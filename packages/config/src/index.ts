@@ -3,7 +3,9 @@
  * against the schema composed from the registered transforms, and reports every problem with
  * its file, line, column and field path.
  */
-export { parseConfigText, readConfigFile } from './document.js';
+export { isWritten, parseConfigText, readConfigFile } from './document.js';
+export { activeEnvOverrides, applyEnvOverrides, ENV_OVERRIDES, environmentDocument } from './env-overrides.js';
+export type { EnvOverride } from './env-overrides.js';
 export type { ConfigDocument, SourcePosition } from './document.js';
 export type { FieldPath } from './field-path.js';
 export { issueAt } from './issues.js';
@@ -27,4 +29,5 @@ export type {
   ReverseListenerConfig,
   TlsConfig,
   TransformEntry,
+  UpstreamProxyConfig,
 } from './types.js';

@@ -253,7 +253,10 @@ function discriminatorMessage(error: ErrorObject, schema: JsonSchema | undefined
   return known.length === 0 ? unknown : `${unknown} (available: ${known.join(', ')})`;
 }
 
+/** An issue at `path`: in the file at `position`, or at the environment variable that set the value there. */
 function located(doc: ConfigDocument, path: FieldPath, position: SourcePosition | undefined, message: string): ConfigIssue {
+  const variable = doc.envVariable(path);
+  if (variable !== undefined) return { file: `environment variable ${variable}`, path: formatFieldPath(path), message };
   return {
     file: doc.file,
     ...(position === undefined ? {} : { line: position.line, column: position.column }),

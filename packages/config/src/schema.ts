@@ -120,6 +120,11 @@ const proxySchema: JsonSchema = {
       default: [...DEFAULT_UPSTREAM_DENY_CIDRS],
     },
     reverse: { type: 'array', items: reverseListenerSchema, default: [] },
+    upstream_proxy: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { http_proxy: { type: 'string' }, https_proxy: { type: 'string' }, no_proxy: { type: 'string' } },
+    },
   },
 };
 

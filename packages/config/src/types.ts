@@ -80,6 +80,18 @@ export interface ProxySection {
   readonly upstream_deny_cidrs: readonly string[];
   /** Additive: reverse (sidecar) listeners. Default `[]`. */
   readonly reverse: readonly ReverseListenerConfig[];
+  /** Forward proxies to reach upstreams through; `HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` (either case) override each field. */
+  readonly upstream_proxy?: UpstreamProxyConfig;
+}
+
+/** `proxy.upstream_proxy`: proxy URLs (`http://`, `https://`, `socks5://`, `socks5h://`) and Go-style `no_proxy` exceptions. */
+export interface UpstreamProxyConfig {
+  /** Proxy for plain-HTTP upstreams. */
+  readonly http_proxy?: string;
+  /** Proxy for TLS upstreams (and tunnels, unless to port 80). */
+  readonly https_proxy?: string;
+  /** Comma-separated hosts, domains (`.example.com`), IPs and CIDRs reached directly. */
+  readonly no_proxy?: string;
 }
 
 /** A reverse (sidecar) listener: requests go to a pinned upstream or one named by a header. */

@@ -94,7 +94,7 @@ function transformConfigIssues(ajv: Ajv, doc: ConfigDocument, data: unknown, reg
 
 /**
  * In mitm mode the CA is needed as soon as a TLS-terminating listener is configured explicitly
- * (`proxy.https_listen` or `proxy.tunnel_listen` written in the file; the `:443` default alone
+ * (`proxy.https_listen` or `proxy.tunnel_listen` written in the file or set by its variable; the `:443` default alone
  * does not demand one).
  */
 function tlsAuthorityIssues(doc: ConfigDocument, data: unknown): ConfigIssue[] {
@@ -103,10 +103,12 @@ function tlsAuthorityIssues(doc: ConfigDocument, data: unknown): ConfigIssue[] {
   const tls = isRecord(data) ? data.tls : undefined;
   if (listener === undefined || !isRecord(tls) || tls.mode !== 'mitm') return [];
   const where = doc.locate(['tls']) ?? doc.locate(['proxy', listener]);
+  const variable = doc.envVariable(['proxy', listener]);
+  const setBy = variable === undefined ? '' : ` (by ${variable})`;
   return ['ca_cert', 'ca_key']
     .filter((key) => tls[key] === undefined)
     .map((key) => ({
-      ...issueAt(doc, ['tls', key], `required in mitm mode when proxy.${listener} is set (or set tls.mode: sni-only)`),
+      ...issueAt(doc, ['tls', key], `required in mitm mode when proxy.${listener} is set${setBy} (or set tls.mode: sni-only)`),
       ...(where === undefined ? {} : { line: where.line, column: where.column }),
     }));
 }

@@ -19,6 +19,7 @@ import { ProxyApp } from './proxy-app.js';
 import { interceptTls, PRELUDE_LIMITS, type InterceptionContext, type LeafCertificateSource, type TlsMode } from './tls-interception.js';
 import { TunnelGateway } from './tunnel-gateway.js';
 import { UpstreamGuard, type BoundAddress } from './upstream-guard.js';
+import type { UpstreamProxySettings } from './upstream-proxy.js';
 import type { UpgradeContext } from './websocket-upgrade.js';
 
 /** Options of {@link createEngine}. */
@@ -43,6 +44,8 @@ export interface EngineOptions {
   readonly upstreamResolver?: string;
   /** Extra PEM CA certificates trusted for upstream TLS besides the system roots. */
   readonly upstreamCa?: string | Buffer;
+  /** Forward proxies every upstream connection goes through (`proxy.upstream_proxy`), unless `noProxy` exempts it. */
+  readonly upstreamProxy?: UpstreamProxySettings;
   /** TLS listener (`proxy.https_listen`): clients reach it by DNS pointed at the proxy; the SNI names the destination (port 443). */
   readonly httpsListen?: string;
   /** Tunnel listener (`proxy.tunnel_listen`): HTTP CONNECT and SOCKS5 on one port. */
@@ -163,6 +166,7 @@ class ProxyEngine implements Engine {
       denyCidrs: options.upstreamDenyCidrs,
       ...(options.upstreamResolver === undefined ? {} : { resolver: options.upstreamResolver }),
       ...(options.upstreamCa === undefined ? {} : { ca: options.upstreamCa }),
+      ...(options.upstreamProxy === undefined ? {} : { upstreamProxy: options.upstreamProxy }),
       ownListeners: () => this.#bound,
     });
     this.#agent = new Agent({ connect: this.#guard.connector, allowH2: false, bodyTimeout: 0 });

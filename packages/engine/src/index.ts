@@ -16,3 +16,5 @@ export type { ListenerKind } from './listener.js';
 export type { LeafCertificateSource, TlsMode } from './tls-interception.js';
 export { UpstreamGuard } from './upstream-guard.js';
 export type { BoundAddress, UpstreamGuardOptions, UpstreamTarget } from './upstream-guard.js';
+export { parseUpstreamProxy, UpstreamProxyRoutes } from './upstream-proxy.js';
+export type { UpstreamProxy, UpstreamProxySettings } from './upstream-proxy.js';

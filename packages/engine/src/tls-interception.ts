@@ -187,7 +187,7 @@ async function passThrough(context: InterceptionContext, socket: Socket, reader:
 
   let upstream: Socket;
   try {
-    upstream = binding.tunnel?.upstream ?? (await context.guard.connect({ host, port, tls: false }));
+    upstream = binding.tunnel?.upstream ?? (await context.guard.connect({ host, port, tls: false, scheme: 'https' }));
   } catch (err) {
     const failure = exchange.failUpstream(err);
     context.logger.warn({ request_id: exchange.id, host, reason: failure.reason, code: failure.code, detail: failure.detail }, `passthrough failed: ${failure.reason}`);

@@ -165,7 +165,8 @@ export class TunnelGateway {
 
     let upstream: Socket;
     try {
-      upstream = await this.#context.guard.connect({ host: target.host, port: target.port, tls: false });
+      // Dialled before the client says what it sends: through `https_proxy` unless the target is port 80.
+      upstream = await this.#context.guard.connect({ host: target.host, port: target.port, tls: false, scheme: target.port === 80 ? 'http' : 'https' });
     } catch (err) {
       const failure = exchange.failUpstream(err);
       this.#context.logger.warn(

@@ -5,6 +5,7 @@ import { networkInterfaces } from 'node:os';
 import { connect as tlsConnect, createSecureContext, getCACertificates, type SecureContext, type TLSSocket } from 'node:tls';
 import { CidrSet, ErrorCodes, ProxyError } from '@proxy/core';
 import type { buildConnector } from 'undici';
+import { openThroughProxy, UpstreamProxyRoutes, type UpstreamProxy, type UpstreamProxySettings } from './upstream-proxy.js';
 
 /** Options of {@link UpstreamGuard}. */
 export interface UpstreamGuardOptions {
@@ -21,6 +22,8 @@ export interface UpstreamGuardOptions {
    * would send the request back into the proxy, again and again (a forwarding loop).
    */
   readonly ownListeners?: () => readonly BoundAddress[];
+  /** Forward proxies to reach upstreams through (`proxy.upstream_proxy`); see {@link UpstreamProxyRoutes}. */
+  readonly upstreamProxy?: UpstreamProxySettings;
 }
 
 /** An address and port a listener is bound to (`0.0.0.0` / `::` for every interface). */
@@ -36,6 +39,11 @@ export interface UpstreamTarget {
   readonly port: number;
   /** Wrap the connection in TLS, verified for `host`. */
   readonly tls: boolean;
+  /**
+   * Which upstream proxy setting applies (`https_proxy` or `http_proxy`) when the connection
+   * is dialled before its use is known (a tunnel's); default `https` when `tls`, else `http`.
+   */
+  readonly scheme?: 'http' | 'https';
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -60,6 +68,7 @@ export class UpstreamGuard {
   readonly #secureContext: SecureContext;
   readonly #connectTimeoutMs: number;
   readonly #ownListeners: () => readonly BoundAddress[];
+  readonly #proxies: UpstreamProxyRoutes | undefined;
 
   /** Throws a `ProxyError` (`PROXY_ERR_CONFIG_INVALID`) for a bad deny list, resolver address or CA bundle. */
   constructor(options: UpstreamGuardOptions) {
@@ -68,6 +77,8 @@ export class UpstreamGuard {
     this.#secureContext = upstreamTlsContext(options.ca);
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#ownListeners = options.ownListeners ?? (() => []);
+    const proxies = options.upstreamProxy === undefined ? undefined : new UpstreamProxyRoutes(options.upstreamProxy);
+    this.#proxies = proxies?.active === true ? proxies : undefined;
   }
 
   /** The addresses `host` resolves to (an IP literal is its own address). */
@@ -121,6 +132,8 @@ export class UpstreamGuard {
    */
   async connect(target: UpstreamTarget): Promise<Socket | TLSSocket> {
     const host = unbracket(target.host);
+    const proxy = this.#proxies?.route(host, target.port, target.scheme ?? (target.tls ? 'https' : 'http'));
+    if (proxy !== undefined) return this.#connectThrough(proxy, host, target);
     const addresses = await this.admit(host);
     this.#refuseLoop(host, addresses, target.port);
     const deadline = Date.now() + this.#connectTimeoutMs;
@@ -159,6 +172,27 @@ export class UpstreamGuard {
       (err: Error) => callback(err, null),
     );
   };
+
+  /**
+   * Dials `target` through an upstream proxy. The destination is checked first as far as it
+   * can be from here: an IP literal, and every address the name resolves to here, against the
+   * deny list and the proxy's own listeners (a name that does not resolve here fails, as a
+   * direct dial would). With an empty deny list nothing is resolved here. A `socks5://` proxy
+   * is then given the checked address; `http(s)://` and `socks5h://` proxies are given the
+   * name and resolve it themselves, so their answer is not checked (a name that resolves
+   * differently there, or after the check, is not caught: their own policy governs it).
+   */
+  async #connectThrough(proxy: UpstreamProxy, host: string, target: UpstreamTarget): Promise<Socket | TLSSocket> {
+    const deadline = Date.now() + this.#connectTimeoutMs;
+    let dialHost = host;
+    if (isIP(host) !== 0 || this.#deny.size > 0) {
+      const addresses = await this.admit(host);
+      this.#refuseLoop(host, addresses, target.port);
+      if (proxy.resolvesLocally) dialHost = addresses[0]!;
+    }
+    const socket = await openThroughProxy(proxy, dialHost, target.port, { timeoutMs: this.#connectTimeoutMs, secureContext: this.#secureContext });
+    return target.tls ? this.#startTls(socket, host, deadline - Date.now()) : socket;
+  }
 
   /** Throws `forwarding_loop` (508) when any of `addresses` at `port` is one of the proxy's own listeners. */
   #refuseLoop(host: string, addresses: readonly string[], port: number): void {

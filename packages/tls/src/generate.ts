@@ -14,7 +14,7 @@ export interface GeneratedCa {
 }
 
 /** The key types a generated CA can have. */
-export type CaKeyAlgorithm = 'ec' | 'rsa' | 'ed25519';
+export type CaKeyAlgorithm = 'ec' | 'rsa' | 'rsa4096' | 'ed25519';
 
 /** What `generateCertificateAuthority` makes. */
 export interface GenerateCaOptions {
@@ -22,7 +22,7 @@ export interface GenerateCaOptions {
   readonly commonName?: string;
   /** Validity in days from now; default 365. */
   readonly days?: number;
-  /** `ec` (P-256, the default), `rsa` (2048 bits) or `ed25519`. */
+  /** `ec` (P-256, the default), `rsa` (2048 bits), `rsa4096` (4096 bits, iron-proxy's `generate-ca` default) or `ed25519`. */
   readonly algorithm?: CaKeyAlgorithm;
 }
 
@@ -30,6 +30,7 @@ export interface GenerateCaOptions {
 const KEY_ALGORITHMS = {
   ec: { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' },
   rsa: { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+  rsa4096: { name: 'RSASSA-PKCS1-v1_5', modulusLength: 4096, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
   ed25519: { name: 'Ed25519' },
 } as const;
 
@@ -42,7 +43,7 @@ export async function generateCertificateAuthority(options: GenerateCaOptions = 
   const commonName = options.commonName ?? 'proxy local CA';
   const days = options.days ?? 365;
   const algorithm = KEY_ALGORITHMS[options.algorithm ?? 'ec'];
-  if (algorithm === undefined) throw new ProxyError(ErrorCodes.CA_INVALID, `unknown CA key algorithm "${String(options.algorithm)}" (expected ec, rsa or ed25519)`);
+  if (algorithm === undefined) throw new ProxyError(ErrorCodes.CA_INVALID, `unknown CA key algorithm "${String(options.algorithm)}" (expected ec, rsa, rsa4096 or ed25519)`);
   if (!(days > 0) || !Number.isFinite(days)) throw new ProxyError(ErrorCodes.CA_INVALID, `CA validity must be a positive number of days, got ${days}`);
   if (commonName.length === 0 || commonName.length > 64) {
     throw new ProxyError(ErrorCodes.CA_INVALID, `CA common name must be 1 to 64 characters, got ${commonName.length}`);

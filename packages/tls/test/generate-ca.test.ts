@@ -18,6 +18,7 @@ describe('generateCertificateAuthority', () => {
   it.each([
     ['ec', 'ec', { namedCurve: 'prime256v1' }],
     ['rsa', 'rsa', { modulusLength: 2048 }],
+    ['rsa4096', 'rsa', { modulusLength: 4096 }],
     ['ed25519', 'ed25519', {}],
   ] as const)('makes a self-signed %s CA with a PKCS#8 key', async (algorithm, keyType, keyDetails) => {
     const before = Date.now();

@@ -29,3 +29,5 @@ export { checkSigV4 } from './sigv4-check.js';
 export type { SigV4Check, SigV4Credentials } from './sigv4-check.js';
 export { startSigV4Upstream } from './sigv4-upstream.js';
 export type { SigV4Upstream, SigV4UpstreamOptions, SigV4UpstreamRequest } from './sigv4-upstream.js';
+export { startFakeS3 } from './fake-s3.js';
+export type { FakeS3, FakeS3Call, FakeS3Options } from './fake-s3.js';

@@ -61,6 +61,16 @@ export async function startProxyProcess(configYaml: string, options: StartOption
   return startBuiltProcess([cliPath, '--config', join(dir, 'proxy.yaml')], { ...options, dir }, options.dir === undefined);
 }
 
+/**
+ * Starts the built CLI with these arguments (no config file is written: pass `--config` or
+ * rely on `IRON_*` variables in `options.env`) in a temporary directory, its working
+ * directory, and waits until it listens.
+ */
+export async function startProxyCommand(args: readonly string[], options: StartOptions = {}): Promise<ProxyProcess> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'proxy-e2e-')));
+  return startBuiltProcess([cliPath, ...args], { ...options, dir }, options.dir === undefined);
+}
+
 /** Starts the built `aws-outbound-jwt-proxy` bin with these flags in a temporary directory and waits until it listens. */
 export async function startAwsJwtProcess(flags: readonly string[], options: StartOptions = {}): Promise<ProxyProcess> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'proxy-e2e-')));
