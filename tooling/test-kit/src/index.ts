@@ -25,3 +25,7 @@ export { llmDecision } from './fake-llm.js';
 export type { FakeLlm, FakeLlmAnswer, FakeLlmCall, FakeLlmOptions, FakeLlmResponder } from './fake-llm.js';
 export { startFakeAnthropic } from './fake-anthropic.js';
 export { startFakeOpenAi } from './fake-openai.js';
+export { startFakeGoogleOAuth, GOOGLE_ID_TOKEN_ISSUER } from './fake-google-oauth.js';
+export type { FakeGoogleOAuth, FakeGoogleOAuthOptions, FakeGoogleTokenCall, FakeServiceAccount, IssuedAccessToken } from './fake-google-oauth.js';
+export { startFakeGceMetadata, FAKE_METADATA_ACCESS_TOKEN } from './fake-gce-metadata.js';
+export type { FakeGceMetadata, FakeGceMetadataOptions, FakeMetadataRequest } from './fake-gce-metadata.js';
