@@ -16,12 +16,13 @@ import headerCapture from '@proxy/transform-header-capture';
 import hmacSign from '@proxy/transform-hmac-sign';
 import oauthToken from '@proxy/transform-oauth-token';
 import gcpAuth from '@proxy/transform-gcp-auth';
+import gcpIdToken from '@proxy/transform-gcp-id-token';
 import judge from '@proxy/transform-judge';
 import secrets from '@proxy/transform-secrets';
 
 /** The first-party transforms, by config name. The engine never imports these; the app does. */
 export const builtinTransforms: ReadonlyMap<string, TransformDefinition> = new Map(
-  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture, headerCapture, awsJwt, hmacSign, oauthToken, gcpAuth, grpc, judge] as TransformDefinition[]).map((d) => [d.name, d]),
+  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture, headerCapture, awsJwt, hmacSign, oauthToken, gcpAuth, gcpIdToken, grpc, judge] as TransformDefinition[]).map((d) => [d.name, d]),
 );
 
 /** The secret backends this build knows; a third-party backend is named by its package name (see {@link loadExternalSecretSource}). */
@@ -36,7 +37,7 @@ export const builtinSecretSources: readonly SecretSourceDefinition[] = [
  * iron-proxy transform names that this project has not shipped yet: named in the error so an
  * operator knows the config is right but the feature is not here yet.
  */
-const plannedTransforms = new Set(['aws_auth', 'gcp_id_token']);
+const plannedTransforms = new Set(['aws_auth']);
 
 /** True when a transform name (or a secret source type) refers to a package or a file rather than a built-in. */
 export function isExternalTransformName(name: string): boolean {
