@@ -9,9 +9,9 @@ import { issueAt, type ConfigDocument, type ProxyConfig } from '@proxy/config';
 
 /**
  * Transforms that put real credentials into requests: `secrets`, `aws_jwt`, `hmac_sign`,
- * `oauth_token` and `aws_auth`, and iron-proxy's `gcp_auth` once it ships.
+ * `oauth_token`, `aws_auth`, `gcp_auth` and `gcp_id_token`.
  */
-export const CREDENTIAL_TRANSFORMS: ReadonlySet<string> = new Set(['secrets', 'aws_jwt', 'hmac_sign', 'oauth_token', 'aws_auth', 'gcp_auth']);
+export const CREDENTIAL_TRANSFORMS: ReadonlySet<string> = new Set(['secrets', 'aws_jwt', 'hmac_sign', 'oauth_token', 'aws_auth', 'gcp_auth', 'gcp_id_token']);
 
 /** The issues of the config's judge entries: placement after a credential transform, duplicate names. */
 export function judgeIssues(document: ConfigDocument, config: ProxyConfig): ConfigIssue[] {

@@ -16,12 +16,14 @@ import headerAllowlist from '@proxy/transform-header-allowlist';
 import headerCapture from '@proxy/transform-header-capture';
 import hmacSign from '@proxy/transform-hmac-sign';
 import oauthToken from '@proxy/transform-oauth-token';
+import gcpAuth from '@proxy/transform-gcp-auth';
+import gcpIdToken from '@proxy/transform-gcp-id-token';
 import judge from '@proxy/transform-judge';
 import secrets from '@proxy/transform-secrets';
 
 /** The first-party transforms, by config name. The engine never imports these; the app does. */
 export const builtinTransforms: ReadonlyMap<string, TransformDefinition> = new Map(
-  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture, headerCapture, awsJwt, awsAuth, hmacSign, oauthToken, grpc, judge] as TransformDefinition[]).map((d) => [d.name, d]),
+  ([allowlist, secrets, headerAllowlist, annotate, bodyCapture, headerCapture, awsJwt, awsAuth, hmacSign, oauthToken, gcpAuth, gcpIdToken, grpc, judge] as TransformDefinition[]).map((d) => [d.name, d]),
 );
 
 /** The secret backends this build knows; a third-party backend is named by its package name (see {@link loadExternalSecretSource}). */
@@ -32,12 +34,6 @@ export const builtinSecretSources: readonly SecretSourceDefinition[] = [
   ...onePasswordSources,
 ];
 
-/**
- * iron-proxy transform names that this project has not shipped yet: named in the error so an
- * operator knows the config is right but the feature is not here yet.
- */
-const plannedTransforms = new Set(['gcp_auth', 'gcp_id_token']);
-
 /** True when a transform name (or a secret source type) refers to a package or a file rather than a built-in. */
 export function isExternalTransformName(name: string): boolean {
   return name.startsWith('@') || name.startsWith('.') || isAbsolute(name) || /[-/]/.test(name);
@@ -47,7 +43,6 @@ export function isExternalTransformName(name: string): boolean {
 export function unknownTransformMessage(name: string): string | undefined {
   if (builtinTransforms.has(name) || isExternalTransformName(name)) return undefined;
   const known = [...builtinTransforms.keys()].join(', ');
-  if (plannedTransforms.has(name)) return `transform "${name}" is not available in this version yet (available: ${known})`;
   return `unknown transform "${name}" (built-in: ${known}; third-party transforms are named by package name)`;
 }
 

@@ -31,3 +31,7 @@ export { startSigV4Upstream } from './sigv4-upstream.js';
 export type { SigV4Upstream, SigV4UpstreamOptions, SigV4UpstreamRequest } from './sigv4-upstream.js';
 export { startFakeS3 } from './fake-s3.js';
 export type { FakeS3, FakeS3Call, FakeS3Options } from './fake-s3.js';
+export { startFakeGoogleOAuth, GOOGLE_ID_TOKEN_ISSUER } from './fake-google-oauth.js';
+export type { FakeGoogleOAuth, FakeGoogleOAuthOptions, FakeGoogleTokenCall, FakeServiceAccount, IssuedAccessToken } from './fake-google-oauth.js';
+export { startFakeGceMetadata, FAKE_METADATA_ACCESS_TOKEN } from './fake-gce-metadata.js';
+export type { FakeGceMetadata, FakeGceMetadataOptions, FakeMetadataRequest } from './fake-gce-metadata.js';

@@ -1,0 +1,3 @@
+import { defineProject } from '@proxy/vitest-config';
+
+export default defineProject('transform-gcp-auth');
