@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createNoopMeter } from '@opentelemetry/api';
@@ -13,13 +12,10 @@ import {
 import type {
   ConfigIssue,
   Logger,
-  Pipeline,
   SecretHandle,
   SecretResolver,
   SecretSourceDefinition,
   TransformDefinition,
-  TransformEnv,
-  TransformSpec,
 } from '@proxy/core';
 import {
   applyEnvOverrides,
