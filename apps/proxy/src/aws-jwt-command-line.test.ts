@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { parseAwsJwtCommandLine, type AwsJwtSettings } from './aws-jwt-command-line.js';
 import { awsJwtConfigYaml } from './aws-jwt-config.js';
 import { loadProxyConfig } from './server.js';
-import { formatTextLine } from './text-log.js';
 
 /** The settings a command line yields; fails the test on a usage error. */
 function settingsOf(argv: readonly string[], env: Record<string, string> = {}): AwsJwtSettings {
@@ -212,20 +211,5 @@ log:
     ]);
     expect(config.metrics).toEqual({ listen: ':9090', path: '/metrics' });
     expect(config.log.level).toBe('debug');
-  });
-});
-
-describe('formatTextLine', () => {
-  it('writes time, level and message first, then every other field', () => {
-    const line = formatTextLine(
-      `${JSON.stringify({ level: 'warn', time: '2025-01-02T03:04:05.000Z', msg: 'request', action: 'reject', host: 'a.test', status: 502, reason: 'token unavailable', annotations: { error_class: 'AccessDenied' } })}\n`,
-    );
-    expect(line).toBe(
-      '2025-01-02T03:04:05.000Z WARN  request action=reject host=a.test status=502 reason="token unavailable" annotations={"error_class":"AccessDenied"}\n',
-    );
-  });
-
-  it('passes a line that is not JSON through unchanged', () => {
-    expect(formatTextLine('plain text\n')).toBe('plain text\n');
   });
 });

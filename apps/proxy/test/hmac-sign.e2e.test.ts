@@ -243,6 +243,7 @@ dns:
   upstream_resolver: "${dns.resolver}"   # test: api.falconx.io resolves to the local upstream
 proxy:
   http_listen: "127.0.0.1:0"
+  https_listen: "127.0.0.1:0"
   tunnel_listen: "127.0.0.1:0"
   upstream_deny_cidrs: []                # test: the upstream is on loopback
 tls:

@@ -92,6 +92,7 @@ dns:
   upstream_resolver: "${dns.resolver}"
 proxy:
   http_listen: "127.0.0.1:0"
+  https_listen: "127.0.0.1:0"
   tunnel_listen: "127.0.0.1:0"
   upstream_deny_cidrs: []
 tls:
