@@ -7,7 +7,7 @@ import { CONTINUE, canonicalHeaderName, compileRules, defineTransform, rulesSche
 
 /** One annotation group: which requests, which headers. */
 export interface AnnotationGroupConfig {
-  /** Requests this group applies to; empty means every request. */
+  /** Requests this group applies to (at least one rule; `host: "*"` for every request). */
   readonly rules: readonly RuleConfig[];
   /** Header names (case-insensitive) whose values are recorded. */
   readonly headers: readonly string[];
@@ -31,9 +31,10 @@ const annotateSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['headers'],
+        // iron-proxy refuses a group with no rules: a group names the requests it annotates.
+        required: ['rules', 'headers'],
         properties: {
-          rules: { ...rulesSchema, default: [] },
+          rules: { ...rulesSchema, minItems: 1 },
           headers: { type: 'array', minItems: 1, items: { type: 'string', pattern: HEADER_NAME } },
         },
       },
@@ -49,7 +50,7 @@ interface CapturedHeader {
 
 interface CompiledGroup {
   /** Undefined when the group applies to every request. */
-  readonly scope: RuleSet | undefined;
+  readonly scope: RuleSet;
   readonly headers: readonly CapturedHeader[];
 }
 
@@ -59,13 +60,13 @@ export const annotateTransform: TransformDefinition<AnnotateConfig> = defineTran
   schema: annotateSchema,
   create(config) {
     const groups: CompiledGroup[] = config.annotations.map((group) => ({
-      scope: group.rules.length === 0 ? undefined : compileRules(group.rules),
+      scope: compileRules(group.rules),
       headers: group.headers.map((name) => ({ name, key: `header:${canonicalHeaderName(name)}` })),
     }));
     return {
       onRequest(request, trace) {
         for (const group of groups) {
-          if (group.scope !== undefined && !group.scope.matches(request)) continue;
+          if (!group.scope.matches(request)) continue;
           for (const header of group.headers) {
             const values = request.headers.getAll(header.name);
             if (values.length > 0) trace.annotate(header.key, values.join(', '));

@@ -5,7 +5,7 @@ import annotate, { annotateTransform } from '../src/index.js';
 const config = {
   annotations: [
     { rules: [{ host: 'api.openai.com', methods: ['POST'], paths: ['/v1/*'] }], headers: ['x-request-id', 'authorization'] },
-    { headers: ['X-Team'] },
+    { rules: [{ host: '*' }], headers: ['X-Team'] },
   ],
 };
 
@@ -43,7 +43,7 @@ describe('annotate', () => {
   });
 
   it('joins repeated header fields', async () => {
-    const result = await runTransform(annotate, { annotations: [{ headers: ['x-tag'] }] }, { headers: [['X-Tag', 'a'], ['x-tag', 'b']] });
+    const result = await runTransform(annotate, { annotations: [{ rules: [{ host: '*' }], headers: ['x-tag'] }] }, { headers: [['X-Tag', 'a'], ['x-tag', 'b']] });
     expect(result.audit.request_transforms[0]?.annotations).toEqual({ 'header:X-Tag': 'a, b' });
   });
 
@@ -55,8 +55,10 @@ describe('annotate', () => {
   it.each([
     ['an unknown key', { annotation: [] }],
     ['a group without headers', { annotations: [{ rules: [{ host: 'a.com' }] }] }],
-    ['a group with an unknown key', { annotations: [{ headers: ['a'], when: 1 }] }],
-    ['an invalid header name', { annotations: [{ headers: ['bad header'] }] }],
+    ['a group without rules (iron-proxy refuses it)', { annotations: [{ headers: ['a'] }] }],
+    ['a group with empty rules', { annotations: [{ rules: [], headers: ['a'] }] }],
+    ['a group with an unknown key', { annotations: [{ rules: [{ host: '*' }], headers: ['a'], when: 1 }] }],
+    ['an invalid header name', { annotations: [{ rules: [{ host: '*' }], headers: ['bad header'] }] }],
   ])('rejects a config with %s', (_, bad) => {
     expect(validateTransformConfig(annotate, bad).length).toBeGreaterThan(0);
   });

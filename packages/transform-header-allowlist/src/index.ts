@@ -31,8 +31,10 @@ export const ENGINE_MANAGED_HEADERS: readonly string[] = ['host', 'content-lengt
 const headerAllowlistSchema = {
   type: 'object',
   additionalProperties: false,
+  // iron-proxy refuses an allowlist with no headers (it would strip every header).
+  required: ['headers'],
   properties: {
-    headers: { type: 'array', items: { type: 'string', format: 'header-pattern' }, default: [] },
+    headers: { type: 'array', minItems: 1, items: { type: 'string', format: 'header-pattern' } },
     rules: { ...rulesSchema, default: [] },
   },
 };

@@ -40,13 +40,13 @@ describe('header_allowlist', () => {
     expect(result.forwardedBody.toString()).toBe('{}');
   });
 
-  it('with an empty list strips everything but the engine-managed framing headers', async () => {
-    const result = await runTransform(headerAllowlist, {}, request);
+  it('with a list matching nothing strips everything but the engine-managed framing headers', async () => {
+    const result = await runTransform(headerAllowlist, { headers: ['X-Not-Sent'] }, request);
     expect([...result.request.headers].map(([name]) => name.toLowerCase())).toEqual(['host', 'content-length']);
   });
 
   it('keeps Transfer-Encoding', async () => {
-    const result = await runTransform(headerAllowlist, {}, { headers: { 'Transfer-Encoding': 'chunked', 'X-Other': '1' } });
+    const result = await runTransform(headerAllowlist, { headers: ['X-Not-Sent'] }, { headers: { 'Transfer-Encoding': 'chunked', 'X-Other': '1' } });
     expect(result.request.headers.get('transfer-encoding')).toBe('chunked');
     expect(result.request.headers.has('x-other')).toBe(false);
   });
@@ -67,6 +67,8 @@ describe('header_allowlist', () => {
 
   it.each([
     ['an unknown key', { header: ['a'] }],
+    ['no headers (iron-proxy refuses it)', {}],
+    ['an empty headers list', { headers: [] }],
     ['a regex that does not compile', { headers: ['/(unclosed/'] }],
     ['a rule with an unknown key', { rules: [{ host: 'a.com', extra: 1 }] }],
   ])('rejects a config with %s', (_, bad) => {
