@@ -61,8 +61,12 @@ export interface TunnelBinding {
   readonly host: string;
   /** The tunnel, with the decision that opened it. */
   readonly info: TunnelInfo;
-  /** The connection dialled when the tunnel opened; owned by the interception from now on. */
-  readonly upstream: Socket;
+  /**
+   * The connection dialled when the tunnel opened, owned by the interception from now on;
+   * undefined when the tunnel opened without dialling (`mitm` mode dials on the first request
+   * that is forwarded).
+   */
+  readonly upstream: Socket | undefined;
 }
 
 /** TLS alert descriptions (RFC 8446 section 6). */
@@ -81,7 +85,7 @@ export async function interceptTls(context: InterceptionContext, socket: Socket,
   const exchangeFor = (host: string, sni: string | undefined): ConnectionExchange =>
     new ConnectionExchange(context.host, { mode, host, port: binding.port, sni, tunnel: binding.tunnel?.info, clientAddress: binding.clientAddress });
   const dropTunnelUpstream = (): void => {
-    binding.tunnel?.upstream.destroy();
+    binding.tunnel?.upstream?.destroy();
   };
 
   let serverName: string | undefined;
@@ -132,14 +136,14 @@ async function terminate(
   try {
     secureContext = await context.certificates!.secureContextFor(name);
   } catch (err) {
-    binding.tunnel?.upstream.destroy();
+    binding.tunnel?.upstream?.destroy();
     exchangeFor(name, sni).refuse(502, 'certificate_unavailable');
     context.logger.error({ host: name, error_class: err instanceof Error ? err.name : typeof err }, 'no certificate for the TLS server name');
     endConnection(socket, alert(TlsAlert.INTERNAL_ERROR));
     return;
   }
   if (socket.destroyed) {
-    binding.tunnel?.upstream.destroy();
+    binding.tunnel?.upstream?.destroy();
     return;
   }
 
@@ -179,7 +183,7 @@ async function passThrough(context: InterceptionContext, socket: Socket, reader:
   const { host, port } = exchange.request;
   const decision = await exchange.decide();
   if (decision.action !== 'continue') {
-    binding.tunnel?.upstream.destroy();
+    binding.tunnel?.upstream?.destroy();
     exchange.complete(decision.status);
     endConnection(socket, alert(TlsAlert.ACCESS_DENIED));
     return;

@@ -28,10 +28,10 @@ import { proxyWebSocketUpgrade, type UpgradeContext } from './websocket-upgrade.
 /** The first byte of a TLS handshake record. */
 const TLS_HANDSHAKE = 0x16;
 
-/** A tunnel that opened: its decision and the connection dialled for it. */
+/** A tunnel that opened: its decision and the connection dialled for it, if one was. */
 interface OpenedTunnel {
   readonly info: TunnelInfo;
-  readonly upstream: Socket;
+  readonly upstream: Socket | undefined;
 }
 
 /** Why a tunnel did not open: the HTTP answer to a CONNECT and the SOCKS5 reply code. */
@@ -45,11 +45,15 @@ interface RefusedTunnel {
  * and plain forward-proxy requests, which go to the app as on the HTTP listener).
  *
  * A tunnel is decided when it opens, on a host-only request for its target (mode `tunnel`):
- * refused -> 403 (SOCKS5 0x02) with an audit record; allowed -> the target is dialled through
- * the guard (denied or unreachable -> 403/502, SOCKS5 0x02/0x04/0x05) and the client is told
- * the tunnel is up. Inside, the first byte decides: TLS -> interception or passthrough as on the
- * https listener, with the target standing in for a missing SNI; HTTP -> the app, every
- * request bound to the target; anything else is closed with a log line.
+ * refused -> 403 (SOCKS5 0x02) with an audit record; allowed -> the client is told the tunnel
+ * is up. When the tunnel's bytes may be spliced unread (no `mitm`), the target is dialled
+ * through the guard first (denied or unreachable -> 403/502, SOCKS5 0x02/0x04/0x05). In `mitm`
+ * mode every byte inside is read by the proxy, so nothing is dialled until a request is
+ * forwarded: a request a transform answers or refuses never opens a connection to the target,
+ * and an unreachable target fails that request (502) rather than the tunnel. Inside, the first
+ * byte decides: TLS -> interception or passthrough as on the https listener, with the target
+ * standing in for a missing SNI; HTTP -> the app, every request bound to the target; anything
+ * else is closed with a log line.
  */
 export class TunnelGateway {
   /** Where the listener's HTTP and the inside of its tunnels go. */
@@ -137,7 +141,7 @@ export class TunnelGateway {
         endConnection(socket, socksReply(opened.socksReply));
         return;
       }
-      const bound = { address: opened.upstream.localAddress ?? '0.0.0.0', port: opened.upstream.localPort ?? 0 };
+      const bound = { address: opened.upstream?.localAddress ?? '0.0.0.0', port: opened.upstream?.localPort ?? 0 };
       socket.write(socksReply(SocksReply.SUCCEEDED, bound));
       await this.#inside(socket, new PreludeReader(socket, PRELUDE_LIMITS, reader.release()), target, opened);
     } catch (err) {
@@ -147,7 +151,7 @@ export class TunnelGateway {
     }
   }
 
-  /** Decides the tunnel on a host-only request for its target, then dials the target. */
+  /** Decides the tunnel on a host-only request for its target, then dials the target unless in `mitm` mode. */
   async #open(target: Authority, protocol: TunnelInfo['protocol'], clientAddress: string, client: Socket): Promise<OpenedTunnel | RefusedTunnel> {
     const info: TunnelInfo = { protocol, target: targetText(target) };
     const exchange = new ConnectionExchange(this.#context.host, { mode: 'tunnel', host: target.host, port: target.port, sni: undefined, tunnel: info, clientAddress });
@@ -162,6 +166,10 @@ export class TunnelGateway {
       return { decision: reject(STATUS_CLIENT_CLOSED, 'client_closed'), socksReply: SocksReply.GENERAL_FAILURE };
     };
     if (client.destroyed) return clientLeft();
+    if (this.#context.tlsMode === 'mitm') {
+      exchange.dismiss();
+      return { info: { ...info, decision: 'allow' }, upstream: undefined };
+    }
 
     let upstream: Socket;
     try {
@@ -192,7 +200,7 @@ export class TunnelGateway {
     try {
       first = await reader.read(firstByte);
     } catch {
-      opened.upstream.destroy();
+      opened.upstream?.destroy();
       socket.destroy();
       return;
     }
@@ -221,7 +229,7 @@ export class TunnelGateway {
       return;
     }
     this.#context.logger.info({ client: clientAddress, target: opened.info.target, first_byte: first }, 'tunnel closed: neither TLS nor HTTP');
-    opened.upstream.destroy();
+    opened.upstream?.destroy();
     socket.destroy();
   }
 }

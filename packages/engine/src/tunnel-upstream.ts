@@ -13,17 +13,18 @@ export interface TunnelDestination {
 
 /**
  * The upstream side of a tunnel whose requests the proxy reads (TLS interception or plain
- * HTTP): one undici client for the tunnel's destination. The connection dialled when the
- * tunnel opened carries the first request (wrapped in verified TLS for https); any later one
- * is dialled through the guard. Closed together with the tunnel.
+ * HTTP): one undici client for the tunnel's destination. A connection dialled when the
+ * tunnel opened carries the first request (wrapped in verified TLS for https); any later one,
+ * or the first when the tunnel opened without dialling, is dialled through the guard. Closed
+ * together with the tunnel.
  */
 export class TunnelUpstream implements DedicatedUpstream {
   readonly dispatcher: Client;
   readonly #guard: UpstreamGuard;
   #opened: Socket | undefined;
 
-  /** `opened`: the connection the guard dialled (`tls: false`) when the tunnel opened; it now belongs to this object. */
-  constructor(guard: UpstreamGuard, destination: TunnelDestination, opened: Socket) {
+  /** `opened`: the connection the guard dialled (`tls: false`) when the tunnel opened, if it did; it now belongs to this object. */
+  constructor(guard: UpstreamGuard, destination: TunnelDestination, opened: Socket | undefined) {
     this.#guard = guard;
     this.#opened = opened;
     const host = destination.host.includes(':') ? `[${destination.host}]` : destination.host;

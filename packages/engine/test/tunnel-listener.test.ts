@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { reject } from '@proxy/core';
+import { reject, respond } from '@proxy/core';
 import type { ProxyRequest } from '@proxy/core';
 import { startDnsServer, startEchoServer, type DnsTestServer, type EchoServer } from '@proxy/test-kit';
 import { curl, echoed, startEngine, type TestEngine } from './support.js';
@@ -194,7 +194,7 @@ describe('HTTP CONNECT', () => {
     expect(misdirected.stdout).toBe('421');
   });
 
-  it('carries every request of a kept-alive tunnel over the connection dialled when it opened', async () => {
+  it('carries every request of a kept-alive tunnel over one upstream connection', async () => {
     const before = secure.connections;
     const base = `https://upstream.test:${secure.port}`;
     const result = await curl(['--cacert', world.proxyCaFile, '-x', tunnelProxy(), `${base}/one`, `${base}/two`, `${base}/three`]);
@@ -240,11 +240,9 @@ describe('SOCKS5', () => {
     expect(audit).toMatchObject({ mode: 'mitm', sni: 'upstream.test', tunnel: { protocol: 'socks5', target: `upstream.test:${secure.port}`, decision: 'allow' } });
   });
 
-  it('tunnels an IPv4 target (curl --socks5) and replies with the address it dialled from', async () => {
+  it('tunnels an IPv4 target (curl --socks5); in mitm mode it replies with the unspecified address, having dialled nothing yet', async () => {
     const { socket, reply } = await socksHandshake(proxy.port('tunnel'), socksIpv4Request('127.0.0.1', plain.port));
-    expect([...reply!.subarray(0, 4)]).toEqual([5, 0x00, 0, 1]);
-    expect(reply!.subarray(4, 8).join('.')).toBe('127.0.0.1');
-    expect(reply!.readUInt16BE(8)).toBeGreaterThan(0);
+    expect([...reply!.subarray(0, 10)]).toEqual([5, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
     const response = await requestOver(socket, { path: '/socks-ipv4', host: `127.0.0.1:${plain.port}` });
     expect(echoed(response.body).path).toBe('/socks-ipv4');
 
@@ -291,15 +289,6 @@ describe('SOCKS5', () => {
     expect(audit).toMatchObject({ action: 'reject', status_code: 403, reason: 'not_allowlisted' });
   });
 
-  it('answers 0x05 when the target refuses the connection and 0x04 when its name does not resolve', async () => {
-    const refused = await socksHandshake(proxy.port('tunnel'), socksIpv4Request('127.0.0.1', 1));
-    expect(refused.reply![1]).toBe(0x05);
-    const unresolved = await socksHandshake(proxy.port('tunnel'), socksDomainRequest('missing.test', 443));
-    expect(unresolved.reply![1]).toBe(0x04);
-    const audit = await proxy.audit((a) => a.host === 'missing.test');
-    expect(audit).toMatchObject({ mode: 'tunnel', action: 'error', reason: 'upstream_resolve_failed', status_code: 502 });
-  });
-
   it('refuses TLS whose SNI differs from the SOCKS5 target', async () => {
     const { socket, reply } = await socksHandshake(proxy.port('tunnel'), socksDomainRequest('upstream.test', secure.port));
     expect(reply![1]).toBe(0x00);
@@ -317,15 +306,44 @@ describe('SOCKS5', () => {
   });
 });
 
-describe('tunnels and the upstream guard', () => {
+/** A tunnel listener whose TLS is spliced unread (`sni-only`): it dials each target when the tunnel opens. */
+function startSplicingEngine(denyCidrs: string[]): Promise<TestEngine> {
+  return startEngine({ httpListen: undefined, tunnelListen: '127.0.0.1:0', tlsMode: 'sni-only', upstreamResolver: dns.resolver, upstreamDenyCidrs: denyCidrs });
+}
+
+describe('spliced tunnels: the target is dialled when the tunnel opens', () => {
+  it('replies to SOCKS5 with the address it dialled from', async () => {
+    const splicing = await startSplicingEngine([]);
+    try {
+      const { socket, reply } = await socksHandshake(splicing.port('tunnel'), socksIpv4Request('127.0.0.1', plain.port));
+      expect([...reply!.subarray(0, 4)]).toEqual([5, 0x00, 0, 1]);
+      expect(reply!.subarray(4, 8).join('.')).toBe('127.0.0.1');
+      expect(reply!.readUInt16BE(8)).toBeGreaterThan(0);
+      socket.destroy();
+    } finally {
+      await splicing.close();
+    }
+  });
+
+  it('answers 0x05 when the target refuses the connection and 0x04 when its name does not resolve; CONNECT gets 502', async () => {
+    const splicing = await startSplicingEngine([]);
+    try {
+      const refused = await socksHandshake(splicing.port('tunnel'), socksIpv4Request('127.0.0.1', 1));
+      expect(refused.reply![1]).toBe(0x05);
+      const unresolved = await socksHandshake(splicing.port('tunnel'), socksDomainRequest('missing.test', 443));
+      expect(unresolved.reply![1]).toBe(0x04);
+      const audit = await splicing.audit((a) => a.host === 'missing.test');
+      expect(audit).toMatchObject({ mode: 'tunnel', action: 'error', reason: 'upstream_resolve_failed', status_code: 502 });
+      const { socket, head } = await openConnectTunnel(splicing.port('tunnel'), '127.0.0.1:1');
+      expect(head).toMatch(/^HTTP\/1\.1 502 /);
+      socket.destroy();
+    } finally {
+      await splicing.close();
+    }
+  });
+
   it('refuses a target in the deny list: CONNECT 403, SOCKS5 0x02, both audited', async () => {
-    const guarded = await startEngine({
-      httpListen: undefined,
-      tunnelListen: '127.0.0.1:0',
-      certificates: world.leaves,
-      upstreamResolver: dns.resolver,
-      upstreamDenyCidrs: ['127.0.0.0/8'],
-    });
+    const guarded = await startSplicingEngine(['127.0.0.0/8']);
     try {
       const before = secure.connections;
       const { socket, head } = await openConnectTunnel(guarded.port('tunnel'), `upstream.test:${secure.port}`);
@@ -343,7 +361,60 @@ describe('tunnels and the upstream guard', () => {
       await guarded.close();
     }
   });
+});
 
+describe('mitm tunnels: nothing is dialled until a request is forwarded', () => {
+  it('a request a transform answers inside a tunnel to an unreachable target gets the answer; nothing is dialled', async () => {
+    await proxy.use({ name: 'stub', transform: { onRequest: (r) => (r.path === '/token' ? respond(200, '{"access_token":"placeholder"}', { 'content-type': 'application/json' }) : undefined) } });
+    const result = await curl(['--cacert', world.proxyCaFile, '-x', tunnelProxy(), '-w', '\n%{http_code}', 'https://unresolvable.test:443/token']);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines.pop()).toBe('200');
+    expect(lines.join('\n')).toBe('{"access_token":"placeholder"}');
+    const audit = await proxy.audit((a) => a.path === '/token' && a.host === 'unresolvable.test');
+    expect(audit).toMatchObject({ mode: 'mitm', action: 'stub', status_code: 200 });
+    expect(audit.upstream_addr).toBeUndefined();
+    // The name was never even looked up.
+    expect(dns.queries.some((q) => q.name === 'unresolvable.test')).toBe(false);
+  });
+
+  it('a forwarded request to an unreachable target fails with 502 and an audit record; the tunnel opened', async () => {
+    const { socket, head } = await openConnectTunnel(proxy.port('tunnel'), '127.0.0.1:1');
+    expect(head).toMatch(/^HTTP\/1\.1 200 /);
+    const response = await requestOver(socket, { path: '/refused', host: '127.0.0.1:1' });
+    expect(response.status).toBe(502);
+    const audit = await proxy.audit((a) => a.path === '/refused');
+    expect(audit).toMatchObject({ mode: 'http', action: 'error', status_code: 502, tunnel: { target: '127.0.0.1:1' } });
+  });
+
+  it('refuses a forwarded request to a target in the deny list with 403, contacting nothing', async () => {
+    const guarded = await startEngine({
+      httpListen: undefined,
+      tunnelListen: '127.0.0.1:0',
+      certificates: world.leaves,
+      upstreamResolver: dns.resolver,
+      upstreamDenyCidrs: ['127.0.0.0/8'],
+    });
+    try {
+      const before = secure.connections;
+      const result = await curl(['--cacert', world.proxyCaFile, '-x', `http://127.0.0.1:${guarded.port('tunnel')}`, '-w', '\n%{http_code}', `https://upstream.test:${secure.port}/denied`]);
+      expect(result.stdout.trim().split('\n').pop()).toBe('403');
+      const { socket, reply } = await socksHandshake(guarded.port('tunnel'), socksIpv4Request('127.0.0.1', plain.port));
+      expect(reply![1]).toBe(0x00);
+      const response = await requestOver(socket, { path: '/denied-socks', host: `127.0.0.1:${plain.port}` });
+      expect(response.status).toBe(403);
+      expect(secure.connections).toBe(before);
+      const audits = guarded.audits.filter((a) => a.path === '/denied' || a.path === '/denied-socks');
+      expect(audits.map((a) => [a.tunnel?.protocol, a.rejected_by, a.reason, a.status_code])).toEqual([
+        ['connect', 'upstream_guard', 'upstream_denied', 403],
+        ['socks5', 'upstream_guard', 'upstream_denied', 403],
+      ]);
+    } finally {
+      await guarded.close();
+    }
+  });
+});
+
+describe('tunnels and the upstream guard', () => {
   it('fails with 502 upstream_tls when the upstream certificate does not verify', async () => {
     const untrusting = await startEngine({
       httpListen: undefined,
