@@ -76,7 +76,7 @@ describe('parseAwsJwtCommandLine', () => {
   it('reads each flag from its environment variable, flags winning', () => {
     const env = {
       UPSTREAM_HOST: 'env.example.com',
-      TOKEN_AUDIENCE: 'https://a.test, https://b.test',
+      TOKEN_AUDIENCE: 'https://a.test,https://b.test',
       LISTEN_ADDR: ':7001',
       METRICS_ENABLED: 'false',
       TOKEN_DURATION: '10m',
@@ -121,7 +121,8 @@ describe('parseAwsJwtCommandLine', () => {
     ['an empty audience flag', ['--token-audience='], {}, '--token-audience'],
     ['a whitespace audience flag', ['--token-audience=https://a.test', '--token-audience=  '], {}, '--token-audience'],
     ['TOKEN_AUDIENCE set but empty', [], { TOKEN_AUDIENCE: '' }, '--token-audience'],
-    ['an empty audience in the env list', [], { TOKEN_AUDIENCE: 'https://a.test,,https://b.test' }, '--token-audience'],
+    ['an empty audience in the env list', [], { TOKEN_AUDIENCE: 'https://a.test,,https://b.test' }, 'TOKEN_AUDIENCE="https://a.test,,https://b.test"'],
+    ['a trailing comma in TOKEN_AUDIENCE', [], { TOKEN_AUDIENCE: 'https://a.test,' }, 'TOKEN_AUDIENCE'],
     ['a bad scheme', ['--upstream-scheme=ftp'], {}, '--upstream-scheme'],
     ['a URL as upstream host', ['--upstream-host=https://api.example.com'], {}, '--upstream-host'],
     ['a path in the upstream host', ['--upstream-host=api.example.com/v1'], {}, '--upstream-host'],
@@ -143,6 +144,35 @@ describe('parseAwsJwtCommandLine', () => {
     expect(errorOf(argv, env)).toContain(flag);
   });
 
+  it('refuses TOKEN_AUDIENCE set but empty, saying how to get the derived audience', () => {
+    expect(errorOf([], { TOKEN_AUDIENCE: '' })).toBe('--token-audience: TOKEN_AUDIENCE is set but empty (unset it to derive the audience from the upstream host)');
+    // A flag wins over the empty variable, as over any other.
+    expect(settingsOf(['--token-audience=https://a.test'], { TOKEN_AUDIENCE: '' }).tokenAudience).toEqual(['https://a.test']);
+  });
+
+  it.each([
+    ['a space after the comma', { TOKEN_AUDIENCE: 'https://a.test, https://b.test' }, '" https://b.test"'],
+    ['a space before the comma', { TOKEN_AUDIENCE: 'https://a.test ,https://b.test' }, '"https://a.test "'],
+    ['an inner space', { TOKEN_AUDIENCE: 'https://a .test' }, '"https://a .test"'],
+    ['a tab', { TOKEN_AUDIENCE: 'https://a.test\t' }, '"https://a.test\\t"'],
+    ['a newline', { TOKEN_AUDIENCE: 'https://a.test\nhttps://b.test' }, '"https://a.test\\nhttps://b.test"'],
+  ])('refuses an audience with whitespace from the environment (%s), naming TOKEN_AUDIENCE and the audience', (_what, env, shown) => {
+    const message = errorOf([], env);
+    expect(message).toMatch(/^--token-audience: audience /);
+    expect(message).toContain(shown);
+    expect(message).toContain(`TOKEN_AUDIENCE=${JSON.stringify(env.TOKEN_AUDIENCE)}`);
+    expect(message).toContain('contains whitespace');
+  });
+
+  it('refuses an audience flag with whitespace, naming the flag and the audience', () => {
+    expect(errorOf(['--token-audience=https://a.test', '--token-audience', ' https://b.test'])).toBe(
+      '--token-audience: audience " https://b.test" contains whitespace (separate audiences with a comma only)',
+    );
+    expect(errorOf(['--token-audience=https://a .test'])).toContain('"https://a .test"');
+    // Nothing is trimmed into a different audience.
+    expect(settingsOf(['--token-audience=https://a.test']).tokenAudience).toEqual(['https://a.test']);
+  });
+
   it('refuses a positional argument', () => {
     expect(errorOf(['api.example.com'])).toContain('unexpected argument "api.example.com"');
   });
@@ -151,6 +181,15 @@ describe('parseAwsJwtCommandLine', () => {
     expect(parseAwsJwtCommandLine(['--token-duration=1s', '--help'], {})).toEqual({ kind: 'help' });
     expect(parseAwsJwtCommandLine(['-h'], {})).toEqual({ kind: 'help' });
     expect(parseAwsJwtCommandLine(['--version'], { LOG_LEVEL: 'bogus' })).toEqual({ kind: 'version' });
+  });
+
+  it('answers the version and help subcommands, alone on the command line', () => {
+    expect(parseAwsJwtCommandLine(['version'], { LOG_LEVEL: 'bogus' })).toEqual({ kind: 'version' });
+    expect(parseAwsJwtCommandLine(['help'], { TOKEN_AUDIENCE: '' })).toEqual({ kind: 'help' });
+    expect(errorOf(['version', '--log-level=debug'])).toBe('version: takes no arguments (got "--log-level=debug")');
+    expect(errorOf(['help', 'me'])).toContain('help: takes no arguments');
+    // Only as the first argument: elsewhere they stay positionals.
+    expect(errorOf(['--log-level=debug', 'version'])).toContain('unexpected argument "version"');
   });
 
   it('marks --print-config', () => {

@@ -65,13 +65,15 @@ export function awsJwtUsage(command: string): string {
       `  --${flag.padEnd(24)} ${help}\n  ${''.padEnd(26)} env ${envVarOf(flag)}${fallback === undefined ? '' : `, default ${fallback}`}\n`,
   );
   return `Usage: ${command} [flags]
+       ${command} version
+       ${command} help
 
 Forwards every request to an upstream with an AWS STS web-identity JWT as
 "Authorization: Bearer". Each flag can also be set by its environment variable; a flag wins.
 
 ${rows.join('')}  --${'print-config'.padEnd(24)} print the equivalent "proxy --config" YAML and exit
-  --${'version'.padEnd(24)} print the version
-  --${'help'.padEnd(24)} print this help
+  --${'version'.padEnd(24)} print the version (also: ${command} version)
+  --${'help'.padEnd(24)} print this help (also: ${command} help)
 `;
 }
 
@@ -84,13 +86,22 @@ const UPSTREAM_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:[\]/@?#]+)(?::(\d{1,5}))?$/;
 
 class UsageError extends Error {}
 
+/** The subcommands of the original, each alone on the command line. */
+const SUBCOMMANDS = new Set(['version', 'help']);
+
 /**
  * Parses an aws-outbound-jwt-proxy command line: `--flag=value` or `--flag value` (one dash
  * works too), each flag's environment variable when the flag is absent, then the defaults.
  * Every rule of the original is checked here, and each error names the flag it concerns.
+ * `version` and `help` as the only argument are the original's subcommands.
  */
 export function parseAwsJwtCommandLine(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): AwsJwtCommand {
   try {
+    const subcommand = argv[0];
+    if (subcommand !== undefined && SUBCOMMANDS.has(subcommand)) {
+      if (argv.length > 1) throw new UsageError(`${subcommand}: takes no arguments (got "${argv[1]}")`);
+      return { kind: subcommand === 'version' ? 'version' : 'help' };
+    }
     const given = new Map<string, string[]>();
     for (let i = 0; i < argv.length; i++) {
       const arg = argv[i]!;
@@ -196,16 +207,25 @@ function resolveSettings(given: ReadonlyMap<string, string[]>, env: Readonly<Rec
 /**
  * `--token-audience` values (each flag one audience), else `TOKEN_AUDIENCE` split on commas.
  * `TOKEN_AUDIENCE` set but empty is refused, as aws-outbound-jwt-proxy refuses it: unset it to
- * derive audiences from the destination host.
+ * derive audiences from the destination host. An audience with whitespace anywhere in it
+ * (`"https://a.test, https://b.test"` included: the separator is a comma alone) is refused
+ * too, naming where it came from, rather than trimmed into a different audience.
  */
 function audiences(given: ReadonlyMap<string, string[]>, env: Readonly<Record<string, string | undefined>>): string[] {
   const fromFlags = given.get('token-audience');
   const fromEnv = env.TOKEN_AUDIENCE;
+  if (fromFlags === undefined && fromEnv === '') {
+    throw new UsageError('--token-audience: TOKEN_AUDIENCE is set but empty (unset it to derive the audience from the upstream host)');
+  }
+  const source = fromFlags === undefined ? ` in TOKEN_AUDIENCE=${JSON.stringify(fromEnv)}` : '';
   const list = fromFlags ?? (fromEnv === undefined ? [] : fromEnv.split(','));
   for (const audience of list) {
-    if (audience.trim() === '') throw new UsageError('--token-audience: an audience must not be empty or whitespace');
+    if (audience === '') throw new UsageError(`--token-audience: an audience must not be empty${source}`);
+    if (/\s/.test(audience)) {
+      throw new UsageError(`--token-audience: audience ${JSON.stringify(audience)}${source} contains whitespace (separate audiences with a comma only)`);
+    }
   }
-  return list.map((a) => a.trim());
+  return list;
 }
 
 function optional(text: string | undefined): string | undefined {

@@ -5,6 +5,15 @@ import { startProxy } from './server.js';
 import { createTextDestination } from './text-log.js';
 import { version } from './version.js';
 
+/** How a command running an aws-outbound-jwt-proxy command line differs from the other. */
+export interface AwsJwtCommandOptions {
+  /**
+   * Exit code of a usage error: 1 for the `aws-outbound-jwt-proxy` bin, as the original exits
+   * on any startup error; 2 for `proxy aws-jwt`, as every `proxy` subcommand does.
+   */
+  readonly usageExitCode: 1 | 2;
+}
+
 /** The display name of the generated config in error messages. */
 const CONFIG_NAME = '<command line>';
 
@@ -12,14 +21,20 @@ const CONFIG_NAME = '<command line>';
  * Runs an aws-outbound-jwt-proxy command line (the `aws-outbound-jwt-proxy` bin, and
  * `proxy aws-jwt`): turns the flags and environment into the equivalent YAML config and runs it
  * through the same loader and server as `proxy --config`. `--print-config` prints that YAML
- * instead. Resolves with the exit code: 2 for a usage error (message on stderr).
+ * instead. Resolves with the exit code: `usageExitCode` for a usage error (message on stderr),
+ * 1 when startup fails.
  */
-export async function runAwsJwtCommand(command: string, argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+export async function runAwsJwtCommand(
+  command: string,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  options: AwsJwtCommandOptions,
+): Promise<number> {
   const parsed = parseAwsJwtCommandLine(argv, env);
   switch (parsed.kind) {
     case 'error':
       process.stderr.write(`${command}: ${parsed.message}\n\nRun "${command} --help" for the flags.\n`);
-      return 2;
+      return options.usageExitCode;
     case 'help':
       process.stdout.write(awsJwtUsage(command));
       return 0;

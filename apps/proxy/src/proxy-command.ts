@@ -11,7 +11,7 @@ import { reportConfigWarnings, reportStartupError } from './startup-error.js';
 import { version } from './version.js';
 
 async function main(argv: readonly string[]): Promise<number> {
-  if (argv[0] === 'aws-jwt') return runAwsJwtCommand('proxy aws-jwt', argv.slice(1), process.env);
+  if (argv[0] === 'aws-jwt') return runAwsJwtCommand('proxy aws-jwt', argv.slice(1), process.env, { usageExitCode: 2 });
   const parsed = parseCommandLine(argv);
   if (parsed.kind === 'error') {
     process.stderr.write(`proxy: ${parsed.message}\n\n${usage}`);

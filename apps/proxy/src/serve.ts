@@ -7,8 +7,9 @@ const SHUTDOWN_GRACE_MS = 10_000;
 /**
  * Starts a proxy and serves until SIGTERM or SIGINT, then stops accepting, lets in-flight
  * requests finish for up to 10 seconds and resolves with the exit code (0, or 1 when startup
- * or shutdown failed; startup failures are printed under `command`'s name). SIGHUP reloads
- * the configuration file meanwhile.
+ * or shutdown failed; startup failures are printed under `command`'s name). A repeated
+ * SIGTERM or SIGINT during that drain is logged and ignored: it does not cut the in-flight
+ * requests short (the drain is bounded anyway). SIGHUP reloads the configuration file meanwhile.
  */
 export async function serveUntilSignal(start: () => Promise<RunningProxy>, command: string): Promise<number> {
   // SIGHUP reloads the configuration (the reloader logs how it went). Installed first, so that
@@ -36,7 +37,10 @@ function waitForStop(running: RunningProxy): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) return;
+      if (stopping) {
+        running.logger.info({ signal }, 'already shutting down: signal ignored, still finishing in-flight requests');
+        return;
+      }
       stopping = true;
       running.logger.info({ signal, grace_ms: SHUTDOWN_GRACE_MS }, 'shutting down: no new connections, finishing in-flight requests');
       running
@@ -50,7 +54,9 @@ function waitForStop(running: RunningProxy): Promise<number> {
           running.logger.flush(() => resolve(1));
         });
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    // Kept installed for the whole drain (not `once`): with no listener left, a second signal
+    // would take Node's default action and kill the process mid-request.
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
   });
 }

@@ -217,14 +217,93 @@ describe('aws-outbound-jwt-proxy command line: failures', () => {
     expect(lines.some((l) => /^http_client_request_duration_seconds_count\{[^}]*error_type="connection_refused"[^}]*\} 1$/.test(l))).toBe(true);
   });
 
-  it('a usage error exits 2 with the flag named on stderr, before listening', async () => {
-    const result = await runAwsJwtBin(['--token-duration=10m', '--token-refresh-skew=10m'], awsEnv);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain('--token-refresh-skew');
+  it('STS answering without Expiration: 502 "token unavailable", counted as an error, nothing cached', async () => {
+    const proxy = await startCompat([`--upstream-host=127.0.0.1:${upstream.port}`, '--upstream-scheme=http', `--token-audience=${AUDIENCE}`, ...LOCAL]);
+    sts.failWith('no-expiration');
+    const before = upstream.hits();
+    const calls = sts.calls.length;
+    expect(await get(proxy, '/no-expiration-1')).toEqual({ status: 502, body: 'token unavailable' });
+    // Nothing was cached: the next request asks STS again and is refused again.
+    expect(await get(proxy, '/no-expiration-2')).toEqual({ status: 502, body: 'token unavailable' });
+    expect(sts.calls.length - calls).toBe(2);
+    expect(upstream.hits()).toBe(before);
+    const audit = await proxy.waitForAudit((r) => r.path === '/no-expiration-2');
+    expect(audit).toMatchObject({ status_code: 502, rejected_by: 'aws_jwt', reason: 'token_unavailable' });
+    const lines = await scrape(proxy);
+    expect(lines.some((l) => /^token_fetch_count_total\{[^}]*result="error"[^}]*\} 2$/.test(l) && l.includes('error_class="invalid_response"'))).toBe(true);
+    expect(lines.some((l) => /^token_fetch_count_total\{[^}]*result="ok"/.test(l))).toBe(false);
+    expect(lines.filter((l) => l.startsWith('token_cached_audiences'))).toEqual([expect.stringMatching(/^token_cached_audiences(\{[^}]*\})? 0$/)]);
+
+    sts.failWith(undefined);
+    expectVerified(await get(proxy, '/expiration-back'), '/expiration-back');
+  });
+});
+
+describe('aws-outbound-jwt-proxy command line: usage errors and subcommands', () => {
+  it.each([
+    ['an unknown flag', ['--upstream-port=80'], {}, 'unknown flag "--upstream-port"'],
+    ['a bad flag value', ['--token-duration=10m', '--token-refresh-skew=10m'], {}, '--token-refresh-skew'],
+    ['a bad value from the environment', [], { UPSTREAM_HOST: 'https://api.example.com' }, '--upstream-host'],
+    ['a flag without its value', ['--upstream-host'], {}, '--upstream-host: needs a value'],
+    ['a positional argument', ['api.example.com'], {}, 'unexpected argument "api.example.com"'],
+    ['TOKEN_AUDIENCE set but empty', [], { TOKEN_AUDIENCE: '' }, 'TOKEN_AUDIENCE is set but empty'],
+    ['an audience with whitespace after the comma', [], { TOKEN_AUDIENCE: 'https://a.test, https://b.test' }, 'audience " https://b.test" in TOKEN_AUDIENCE='],
+    ['an audience flag with an inner space', ['--token-audience=https://a .test'], {}, '--token-audience: audience "https://a .test" contains whitespace'],
+    ['an extra argument to version', ['version', 'now'], {}, 'version: takes no arguments'],
+  ])('%s: exit 1, the problem on stderr, nothing on stdout, nothing served', async (_what, argv, env, message) => {
+    // Ephemeral ports, should a case not fail as it must.
+    const result = await runAwsJwtBin(argv, { ...awsEnv, LISTEN_ADDR: '127.0.0.1:0', METRICS_LISTEN_ADDR: '127.0.0.1:0', ...env });
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(/^aws-outbound-jwt-proxy: /);
+    expect(result.stderr).toContain(message);
+    expect(result.stderr).toContain('Run "aws-outbound-jwt-proxy --help" for the flags.');
     expect(result.stdout).toBe('');
-    const fromEnv = await runAwsJwtBin([], { ...awsEnv, UPSTREAM_HOST: 'https://api.example.com' });
-    expect(fromEnv.code).toBe(2);
-    expect(fromEnv.stderr).toContain('--upstream-host');
+  });
+
+  it('"proxy aws-jwt" keeps the proxy command\'s exit code 2 for the same usage error', async () => {
+    const result = await runCli(['aws-jwt', '--upstream-port=80'], awsEnv);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('proxy aws-jwt: unknown flag "--upstream-port"');
+  });
+
+  it('"version" and "help" subcommands exit 0, like --version and --help', async () => {
+    const version = await runAwsJwtBin(['version'], awsEnv);
+    expect(version.code, version.stderr).toBe(0);
+    expect(version.stdout).toMatch(/^aws-outbound-jwt-proxy \d+\.\d+\.\d+\S*\n$/);
+    expect((await runAwsJwtBin(['--version'], awsEnv)).stdout).toBe(version.stdout);
+
+    const help = await runAwsJwtBin(['help'], awsEnv);
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: aws-outbound-jwt-proxy \[flags\]\n/);
+    expect(help.stdout).toContain('--token-audience');
+    expect(help.stdout).toContain('aws-outbound-jwt-proxy version');
+    expect((await runAwsJwtBin(['--help'], awsEnv)).stdout).toBe(help.stdout);
+    expect(help.stderr).toBe('');
+  });
+});
+
+describe('aws-outbound-jwt-proxy command line: shutdown', () => {
+  it('a second SIGTERM during the drain does not cut it short: the in-flight request completes, exit 0', async () => {
+    const proxy = await startCompat([`--upstream-host=127.0.0.1:${echo.port}`, '--upstream-scheme=http', `--token-audience=${AUDIENCE}`, ...LOCAL]);
+    const inFlight = get(proxy, '/delay/2000');
+    const deadline = Date.now() + 5000;
+    while (!echo.requests.some((r) => r.path === '/delay/2000') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(echo.requests.some((r) => r.path === '/delay/2000')).toBe(true);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      proxy.child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    proxy.child.kill('SIGTERM');
+    await proxy.waitForLine((l) => l.msg === 'shutting down: no new connections, finishing in-flight requests');
+    proxy.child.kill('SIGTERM');
+    await proxy.waitForLine((l) => l.msg?.startsWith('already shutting down') === true && l.signal === 'SIGTERM');
+    proxy.child.kill('SIGINT');
+    await proxy.waitForLine((l) => l.msg?.startsWith('already shutting down') === true && l.signal === 'SIGINT');
+    const done = await inFlight;
+    expect(done.status).toBe(200);
+    expect(JSON.parse(done.body)).toMatchObject({ path: '/delay/2000' });
+    expect(await exited).toEqual({ code: 0, signal: null });
+    await proxy.stop();
+    expect(proxy.lines().filter((l) => l.msg?.startsWith('already shutting down') === true).map((l) => l.signal)).toEqual(['SIGTERM', 'SIGINT']);
   });
 });
 

@@ -109,4 +109,19 @@ describe('shutdown', () => {
     expect(done.stdout.split('\n').pop()).toBe('200');
     expect(await exit).toEqual({ code: 0, signal: null });
   });
+
+  it('a repeated SIGTERM during the drain is ignored: the in-flight request still completes, exit 0', async () => {
+    const proxy = await startProxyProcess(config);
+    const port = proxy.port('http');
+    const inFlight = curl(['-x', `http://127.0.0.1:${port}`, '-w', '\n%{http_code}', `http://127.0.0.1:${echo.port}/delay/1600`]);
+    const deadline = Date.now() + 5000;
+    while (!echo.requests.some((r) => r.path === '/delay/1600') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    proxy.child.kill('SIGTERM');
+    await proxy.waitForLine((l) => l.msg === 'shutting down: no new connections, finishing in-flight requests');
+    const exit = proxy.stop('SIGTERM');
+    const done = await inFlight;
+    expect(done.stdout.split('\n').pop()).toBe('200');
+    expect(await exit).toEqual({ code: 0, signal: null });
+    expect(proxy.lines().some((l) => l.msg?.startsWith('already shutting down') === true)).toBe(true);
+  });
 });

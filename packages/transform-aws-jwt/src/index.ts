@@ -48,7 +48,6 @@ export const awsJwtTransform: TransformDefinition<AwsJwtConfig> = defineTransfor
     const source = await createStsTokenSource({
       signingAlgorithm: settings.signingAlgorithm,
       durationSeconds: settings.durationSeconds,
-      clock: env.clock,
       signal: env.signal,
     });
 

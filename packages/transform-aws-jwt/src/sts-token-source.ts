@@ -1,6 +1,6 @@
 import { GetWebIdentityTokenCommand, STSClient, STSServiceException } from '@aws-sdk/client-sts';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
-import { ErrorCodes, ProxyError, type Clock } from '@proxy/core';
+import { ErrorCodes, ProxyError } from '@proxy/core';
 import type { SigningAlgorithm } from './config.js';
 
 /** A web-identity token and when it expires (ms since the epoch). */
@@ -14,7 +14,8 @@ export class TokenMintError extends Error {
   /**
    * The AWS error code (`AccessDenied`, `OutboundWebIdentityFederationDisabledException`, ...),
    * `transport` when STS could not be reached or answered (network, DNS, credentials chain,
-   * timeout), or `invalid_response` when STS answered without a token.
+   * timeout), or `invalid_response` when STS answered without a token or without a valid
+   * `Expiration` (a token whose lifetime is unknown is not cached on a guess).
    */
   readonly errorClass: string;
 
@@ -37,7 +38,6 @@ export interface StsTokenSource {
 export interface StsTokenSourceOptions {
   readonly signingAlgorithm: SigningAlgorithm;
   readonly durationSeconds: number;
-  readonly clock: Clock;
   /** Aborts every call in flight when the transform closes. */
   readonly signal: AbortSignal;
 }
@@ -75,7 +75,6 @@ export async function createStsTokenSource(options: StsTokenSourceOptions): Prom
   }
   return {
     async mint(audiences) {
-      const issuedAt = options.clock.now();
       let out;
       try {
         out = await client.send(
@@ -90,10 +89,10 @@ export async function createStsTokenSource(options: StsTokenSourceOptions): Prom
         throw new TokenMintError(errorClassOf(err), { cause: err });
       }
       if (out.WebIdentityToken === undefined || out.WebIdentityToken === '') throw new TokenMintError('invalid_response');
-      return {
-        token: out.WebIdentityToken,
-        expiresAt: out.Expiration?.getTime() ?? issuedAt + options.durationSeconds * 1000,
-      };
+      // aws-outbound-jwt-proxy refuses an answer without Expiration: the refresh schedule hangs on it.
+      const expiresAt = out.Expiration?.getTime();
+      if (expiresAt === undefined || !Number.isFinite(expiresAt)) throw new TokenMintError('invalid_response');
+      return { token: out.WebIdentityToken, expiresAt };
     },
     close() {
       client.destroy();

@@ -158,6 +158,46 @@ describe('aws_jwt token cache', () => {
     expect(live.logs.filter((l) => l.level === 'error')).toHaveLength(1);
   });
 
+  it('refuses an STS answer without Expiration: 502, counted as an error, nothing cached', async () => {
+    const sts = await fakeSts();
+    sts.failWith('no-expiration');
+    const metrics = new TestMetrics();
+    const live = await transform({ audience: ['https://example.test'] }, { meter: metrics.meter });
+    for (let i = 1; i <= 2; i++) {
+      const refused = await live.run({ headers: { Authorization: 'Bearer workload' } });
+      expect(refused.decision).toEqual({ action: 'reject', status: 502, reason: 'token_unavailable', message: 'token unavailable' });
+      expect(refused.annotations).toMatchObject({ error_class: 'invalid_response', token_result: 'fetch_error' });
+      // Nothing was cached: each request asks STS again.
+      expect(sts.calls).toHaveLength(i);
+      expect(await metrics.value('token_cached_audiences')).toBe(0);
+    }
+    expect(await metrics.value('token_fetch_count', { result: 'error', error_class: 'invalid_response', audience: 'https://example.test' })).toBe(2);
+    expect(await metrics.value('token_fetch_count', { result: 'ok' })).toBe(0);
+    expect(live.logs.filter((l) => l.level === 'error').map((l) => l.fields.error_class)).toEqual(['invalid_response', 'invalid_response']);
+
+    sts.failWith(undefined);
+    const recovered = await live.run();
+    expect(recovered.decision.action).toBe('continue');
+    expect(recovered.annotations.cache).toBe('miss');
+    expect(sts.calls).toHaveLength(3);
+  });
+
+  it('keeps the cached token when a refresh answers without Expiration', async () => {
+    const clock = new FakeClock();
+    const sts = await fakeSts(clock);
+    const metrics = new TestMetrics();
+    const live = await transform({ audience: ['https://example.test'], duration: '10m', refresh_skew: '2m' }, { clock, meter: metrics.meter });
+    const oldToken = bearerToken((await live.run()).request);
+    clock.advance(9 * MINUTE);
+    sts.failWith('no-expiration');
+    expect((await live.run()).annotations.cache).toBe('refresh');
+    await expect.poll(() => metrics.value('token_fetch_count', { result: 'error', error_class: 'invalid_response' })).toBe(1);
+    // The token of the answer without Expiration replaced nothing.
+    const next = await live.run();
+    expect(next.annotations.cache).toBe('hit');
+    expect(bearerToken(next.request)).toBe(oldToken);
+  });
+
   it('shares one failed STS call between concurrent misses', async () => {
     const sts = await fakeSts();
     sts.failWith('AccessDenied');

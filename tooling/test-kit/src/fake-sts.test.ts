@@ -83,6 +83,17 @@ describe('fake STS: GetWebIdentityToken through the real SDK client', () => {
     expect(out.WebIdentityToken).toBeDefined();
   });
 
+  it('answers without Expiration when told to, the token still valid, then with it again', async () => {
+    sts.failWith('no-expiration');
+    const bare = await client(sts).send(new GetWebIdentityTokenCommand({ Audience: ['x'], SigningAlgorithm: 'RS256', DurationSeconds: 60 }));
+    expect(bare.WebIdentityToken).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(bare.Expiration).toBeUndefined();
+    await jwtVerify(bare.WebIdentityToken!, createLocalJWKSet(sts.jwks), { issuer: sts.issuer, audience: 'x' });
+    sts.failWith(undefined);
+    const full = await client(sts).send(new GetWebIdentityTokenCommand({ Audience: ['x'], SigningAlgorithm: 'RS256' }));
+    expect(full.Expiration).toBeInstanceOf(Date);
+  });
+
   it('verifies SigV4: a wrong secret is SignatureDoesNotMatch, an unknown key InvalidClientTokenId', async () => {
     const badSecret = await client(sts, { ...credentials, secretAccessKey: 'wrong' })
       .send(new GetWebIdentityTokenCommand({ Audience: ['x'], SigningAlgorithm: 'RS256' }))

@@ -11,10 +11,11 @@ export type FakeStsSigningAlgorithm = 'RS256' | 'ES384';
 /**
  * How the fake fails the `GetWebIdentityToken` calls it receives: an STS error response
  * (`AccessDenied`, 403; `OutboundWebIdentityFederationDisabled`, 403 with the code
- * `OutboundWebIdentityFederationDisabledException`) or `drop`, a connection destroyed without
- * an answer.
+ * `OutboundWebIdentityFederationDisabledException`), `drop`, a connection destroyed without
+ * an answer, or `no-expiration`, a well-formed 200 answer with a valid token but no
+ * `Expiration` element.
  */
-export type FakeStsFailure = 'AccessDenied' | 'OutboundWebIdentityFederationDisabled' | 'drop';
+export type FakeStsFailure = 'AccessDenied' | 'OutboundWebIdentityFederationDisabled' | 'drop' | 'no-expiration';
 
 /** One `GetWebIdentityToken` request the fake received (answered or failed). */
 export interface FakeStsCall {
@@ -149,7 +150,7 @@ export async function startFakeSts(options: FakeStsOptions = {}): Promise<FakeSt
       req.socket.destroy();
       return;
     }
-    if (failure !== undefined) return sendError(res, failureError(failure));
+    if (failure !== undefined && failure !== 'no-expiration') return sendError(res, failureError(failure));
 
     const key = keys.find((k) => k.alg === signingAlgorithm);
     const duration = durationText === null ? DEFAULT_DURATION_SECONDS : Number(durationText);
@@ -175,7 +176,7 @@ export async function startFakeSts(options: FakeStsOptions = {}): Promise<FakeSt
       `<GetWebIdentityTokenResponse xmlns="${STS_NAMESPACE}">` +
         '<GetWebIdentityTokenResult>' +
         `<WebIdentityToken>${token}</WebIdentityToken>` +
-        `<Expiration>${new Date(expiresAt * 1000).toISOString()}</Expiration>` +
+        (failure === 'no-expiration' ? '' : `<Expiration>${new Date(expiresAt * 1000).toISOString()}</Expiration>`) +
         '</GetWebIdentityTokenResult>' +
         `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata>` +
         '</GetWebIdentityTokenResponse>',
@@ -223,7 +224,7 @@ function validationProblem(audience: readonly string[], key: SigningKey | undefi
   return undefined;
 }
 
-function failureError(mode: Exclude<FakeStsFailure, 'drop'>): StsError {
+function failureError(mode: Exclude<FakeStsFailure, 'drop' | 'no-expiration'>): StsError {
   return mode === 'AccessDenied'
     ? { status: 403, type: 'Sender', code: 'AccessDenied', message: 'User is not authorized to perform: sts:GetWebIdentityToken' }
     : {
