@@ -7,6 +7,7 @@ import { addConfigFormats } from './formats.js';
 import { mcpConfigProblems, type McpConfig } from '@proxy/mcp';
 import { issueAt, issuesFromAjvErrors, sortIssues } from './issues.js';
 import { isRecord } from './is-record.js';
+import { unavailableFeatureIssues, unavailableTransformMessage } from './iron-proxy-only.js';
 import { createSchemaLookup } from './schema-lookup.js';
 import { sectionsSchema } from './schema.js';
 import type { ConfigRegistry } from './schema.js';
@@ -33,7 +34,10 @@ export function validateConfig(doc: ConfigDocument, registry: ConfigRegistry): P
     ? []
     : issuesFromAjvErrors(validateSections.errors ?? [], { doc, base: [], data, schemaOf: createSchemaLookup(ajv, root) });
   issues.push(...transformConfigIssues(ajv, doc, data, registry), ...tlsAuthorityIssues(doc, data), ...mcpPatternIssues(doc, data, issues));
-  if (issues.length > 0) throw new ConfigError(sortIssues(issues));
+  // iron-proxy features this version lacks are said to be so, not reported as unknown fields or values.
+  const unavailable = unavailableFeatureIssues(doc, doc.data, registry);
+  const all = [...issues.filter((issue) => !unavailable.covers(issue)), ...unavailable.issues];
+  if (all.length > 0) throw new ConfigError(sortIssues(all));
   return data as ProxyConfig;
 }
 
@@ -66,6 +70,11 @@ function transformConfigIssues(ajv: Ajv, doc: ConfigDocument, data: unknown, reg
     const namePath = ['transforms', index, 'name'];
     const definition = registry.transforms.get(entry.name);
     if (definition === undefined) {
+      const unavailable = unavailableTransformMessage(entry.name);
+      if (unavailable !== undefined) {
+        issues.push(issueAt(doc, namePath, unavailable));
+        return;
+      }
       const registered = [...registry.transforms.keys()].join(', ') || 'none';
       issues.push(issueAt(doc, namePath, `unknown transform "${entry.name}" (registered: ${registered})`));
       return;
