@@ -293,6 +293,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     clientLimits: clientLimits(config),
     upstreamResponseHeaderTimeoutMs: parseDuration(config.proxy.upstream_response_header_timeout),
     upstreamDenyCidrs: config.proxy.upstream_deny_cidrs,
+    upstreamDeniedAs: config.compat.denied_upstream === 502 ? 'error' : 'reject',
     ...upstreamProxyOption(config),
     ...(config.dns?.upstream_resolver === undefined ? {} : { upstreamResolver: config.dns.upstream_resolver }),
     ...(config.tls.upstream_ca_bundle === undefined

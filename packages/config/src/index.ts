@@ -16,6 +16,7 @@ export { findSecretSources } from './secret-sources.js';
 export { unavailableTransformMessage } from './iron-proxy-only.js';
 export type { FoundSecretSource } from './secret-sources.js';
 export type {
+  CompatConfig,
   DnsConfig,
   DnsRecordConfig,
   LogConfig,
