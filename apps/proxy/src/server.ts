@@ -260,12 +260,12 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const shutdown = new AbortController();
   const clock = systemClock;
   const coreLogger = logger as unknown as Logger;
-  // The `metrics` section turns on the Prometheus endpoint; without it every meter is a no-op
+  // The `metrics` section (or compat.iron_proxy_defaults) turns on the Prometheus endpoint; without it every meter is a no-op
   // and the OpenTelemetry SDK is not even loaded (it costs memory in every process).
   const metrics: Metrics | undefined =
-    config.metrics === undefined
+    listeners.metrics === undefined
       ? undefined
-      : (await import('./metrics.js')).createMetrics({ ...config.metrics, secretsState: () => secretsState() });
+      : (await import('./metrics.js')).createMetrics({ ...listeners.metrics, secretsState: () => secretsState() });
   const countAudit = metrics === undefined ? undefined : createAuditCounter(metrics.meter('@proxy/app'));
   const noopMeter = createNoopMeter();
   let auditExport: AuditExport | undefined;
@@ -338,7 +338,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
           { reload: () => reloader.reload('api'), status: () => reloader.status() },
         );
 
-  const dnsServer = createDnsService(config, logger, coreLogger);
+  const dnsServer = listeners.dns ? createDnsService(config, logger, coreLogger) : undefined;
   const addresses: RunningAddress[] = [];
   try {
     addresses.push(...(await engine.listen()));

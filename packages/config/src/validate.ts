@@ -104,16 +104,19 @@ function transformConfigIssues(ajv: Ajv, doc: ConfigDocument, data: unknown, reg
 /**
  * In mitm mode the CA is needed as soon as a TLS-terminating listener is configured explicitly
  * (`proxy.https_listen` or `proxy.tunnel_listen` written in the file or set by its variable; the `:443` default alone
- * does not demand one).
+ * does not demand one, unless `compat.iron_proxy_defaults` opens it).
  */
 function tlsAuthorityIssues(doc: ConfigDocument, data: unknown): ConfigIssue[] {
   const written = isRecord(doc.data) && isRecord(doc.data.proxy) ? doc.data.proxy : {};
-  const listener = ['https_listen', 'tunnel_listen'].find((key) => written[key] !== undefined);
+  const writtenListener = ['https_listen', 'tunnel_listen'].find((key) => written[key] !== undefined);
+  // compat.iron_proxy_defaults opens proxy.https_listen (:443) as iron-proxy does, written or not.
+  const ironProxyDefaults = isRecord(data) && isRecord(data.compat) && data.compat.iron_proxy_defaults === true;
+  const listener = writtenListener ?? (ironProxyDefaults ? 'https_listen' : undefined);
   const tls = isRecord(data) ? data.tls : undefined;
   if (listener === undefined || !isRecord(tls) || tls.mode !== 'mitm') return [];
-  const where = doc.locate(['tls']) ?? doc.locate(['proxy', listener]);
+  const where = doc.locate(['tls']) ?? (writtenListener === undefined ? doc.locate(['compat', 'iron_proxy_defaults']) : doc.locate(['proxy', listener]));
   const variable = doc.envVariable(['proxy', listener]);
-  const setBy = variable === undefined ? '' : ` (by ${variable})`;
+  const setBy = writtenListener === undefined ? ' (opened by compat.iron_proxy_defaults)' : variable === undefined ? '' : ` (by ${variable})`;
   return ['ca_cert', 'ca_key']
     .filter((key) => tls[key] === undefined)
     .map((key) => ({
