@@ -35,6 +35,7 @@ import { createDnsServer, type DnsServer } from '@proxy/dns';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { createAuditCounter } from './audit-metrics.js';
 import { configWarnings } from './config-warnings.js';
+import { MANAGED_MODE_UNAVAILABLE } from './command-line.js';
 import { forwardListeners, type ForwardListeners } from './forward-listeners.js';
 import { buildGeneration, type Generation, type GenerationServices } from './generation.js';
 import { judgeIssues } from './judge-checks.js';
@@ -91,6 +92,11 @@ async function readDocument(source: string | ConfigText | CommandLineConfig): Pr
   if (typeof source === 'string') return readConfigFile(source);
   if ('text' in source) return parseConfigText(source.text, source.name);
   const { location, env } = source;
+  // iron-proxy runs managed (its policy from a control plane) when this is set: running on the
+  // file or the defaults instead would enforce a policy the operator did not write.
+  if ((env.IRON_PROXY_TOKEN ?? '') !== '') {
+    throw new ConfigError([{ file: 'environment variable IRON_PROXY_TOKEN', path: '', message: `${MANAGED_MODE_UNAVAILABLE}; unset it` }]);
+  }
   if (location === undefined) {
     const document = environmentDocument(env, NO_CONFIG_FILE);
     // iron-proxy refuses this too: the management API's reload re-reads a config file.
