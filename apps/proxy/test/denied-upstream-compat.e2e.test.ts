@@ -76,6 +76,25 @@ describe('a denied upstream address with compat.denied_upstream: 502', () => {
     expect(echo.requests.length).toBe(0);
   });
 
+  it('answers a CONNECT to the denied address 502 as well, its audit record action error', async () => {
+    const tunnel = await startProxyProcess(
+      config('compat:\n  denied_upstream: 502\n').replace('http_listen: "127.0.0.1:0"', 'http_listen: "127.0.0.1:0"\n  tunnel_listen: "127.0.0.1:0"') + 'tls:\n  mode: sni-only\n',
+    );
+    try {
+      const before = tunnel.audits().length;
+      const target = `loopback.example.test:${echo.port}`;
+      const r = await curl(['-s', '-p', '-x', `http://127.0.0.1:${tunnel.port('tunnel')}`, '-o', '/dev/null', '-w', '%{http_connect}', `http://${target}/in-tunnel`]);
+      // The tunnel dials its target when it opens, so the CONNECT itself gets the answer.
+      expect(r.stdout).toBe('502');
+      const audit = await tunnel.waitForAudit((a) => a.mode === 'tunnel' && (a.tunnel as { target?: string } | undefined)?.target === target, before);
+      expect(audit).toMatchObject({ action: 'error', reason: 'upstream_denied', status_code: 502 });
+      expect(audit.rejected_by).toBeUndefined();
+      expect(echo.connections).toBe(0);
+    } finally {
+      await tunnel.stop();
+    }
+  });
+
   it('still lets an allowed, reachable upstream through', async () => {
     // 127.0.0.1 is denied by default; the section changes only how a denial is answered.
     const open = await startProxyProcess(`${config('compat:\n  denied_upstream: 502\n')}
