@@ -45,6 +45,8 @@ describe('parseCommandLine', () => {
     [['generate-ca', 'extra'], 'unexpected argument'],
     [['generate-ca', '-name', ' '], '-name must not be empty'],
     [['--nope'], 'unknown flag'],
+    [['-token', 'iprx_x'], 'flag "-token": iron-proxy\'s managed mode (configuration synced from a control plane with a proxy token) is not available in this version'],
+    [['--token=iprx_x'], 'is not available in this version; run with -config FILE'],
     [['stray'], 'unexpected argument'],
     [['ca'], 'ca generate'],
     [['ca', 'generate', '--alg', 'dsa'], '--alg must be ec, rsa or ed25519'],

@@ -55,6 +55,10 @@ export function parseCommandLine(argv: readonly string[]): Command {
   return parseConfigCommand('run', argv);
 }
 
+/** Why iron-proxy's `-token` (and `IRON_PROXY_TOKEN`) is refused. */
+export const MANAGED_MODE_UNAVAILABLE =
+  "iron-proxy's managed mode (configuration synced from a control plane with a proxy token) is not available in this version; run with -config FILE";
+
 /** A flag as Go's `flag` package takes it: one or two dashes, then the name, then `=value` or nothing. */
 const GO_FLAG = /^--?([a-z-]+)(?:=(.*))?$/;
 
@@ -80,6 +84,9 @@ function parseConfigCommand(kind: 'run' | 'validate', args: readonly string[]): 
         configFile = value;
         break;
       }
+      case 'token':
+        // iron-proxy's -token starts its managed mode: nothing to fall back to here.
+        return { kind: 'error', message: `flag "${arg}": ${MANAGED_MODE_UNAVAILABLE}` };
       case 'check-secrets':
         if (kind !== 'validate' || inline !== undefined) return { kind: 'error', message: `unknown flag "${arg}"` };
         checkSecrets = true;

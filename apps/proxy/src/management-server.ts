@@ -3,7 +3,13 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { ConfigError, ProxyError } from '@proxy/core';
 import type { Logger } from '@proxy/core';
 import { parseListenAddress, type ListenAddress } from '@proxy/engine';
+import { HEALTH_PATH } from './metrics-server.js';
 import type { ReloadOutcome, ReloadStatus } from './reloader.js';
+
+/** `GET`/`HEAD /healthz`, the one request answered without the key. */
+function isHealthCheck(method: string, url: string): boolean {
+  return (method === 'GET' || method === 'HEAD') && url.split('?')[0] === HEALTH_PATH;
+}
 
 /** What the management API acts on. */
 export interface ManagementActions {
@@ -22,7 +28,8 @@ export interface ManagementServerOptions {
 
 /**
  * The management API on its own Fastify instance, apart from the proxy's listeners:
- * `POST /v1/reload` and `GET /v1/status`. Every request is authenticated first (a bearer key
+ * `POST /v1/reload` and `GET /v1/status`, plus `GET /healthz` (200 `ok`, no key needed, as on
+ * the metrics listener). Every other request is authenticated first (a bearer key
  * compared in constant time on SHA-256 digests), so an unauthenticated client learns nothing
  * about methods or paths: 401 comes before 405 and 404.
  */
@@ -42,12 +49,15 @@ export class ManagementServer {
       payload.once('end', () => done(null));
     });
     app.addHook('onRequest', async (req, reply) => {
+      // Liveness needs no key, like the metrics listener's: it tells only that the process serves.
+      if (isHealthCheck(req.method, req.url)) return undefined;
       const header = req.headers.authorization ?? '';
       const token = /^Bearer (.+)$/i.exec(header)?.[1] ?? '';
       // Returning the sent reply ends the request here: no handler, no method check.
       if (!timingSafeEqual(digest(token), expected)) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
       return undefined;
     });
+    app.get(HEALTH_PATH, async (_req, reply) => reply.code(200).type('text/plain; charset=utf-8').send('ok\n'));
     app.all('/v1/reload', async (req, reply) => {
       if (req.method !== 'POST') return methodNotAllowed(reply, 'POST');
       try {

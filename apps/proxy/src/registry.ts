@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { unavailableTransformMessage } from '@proxy/config';
 import { envSource, ErrorCodes, isSecretSourceDefinition, isTransformDefinition, ProxyError } from '@proxy/core';
 import type { ErrorCode, SecretSourceDefinition, TransformDefinition } from '@proxy/core';
 import { awsSources } from '@proxy/source-aws';
@@ -42,6 +43,8 @@ export function isExternalTransformName(name: string): boolean {
 /** A message for a name that is neither built-in nor external, or undefined when it is known. */
 export function unknownTransformMessage(name: string): string | undefined {
   if (builtinTransforms.has(name) || isExternalTransformName(name)) return undefined;
+  const unavailable = unavailableTransformMessage(name);
+  if (unavailable !== undefined) return unavailable;
   const known = [...builtinTransforms.keys()].join(', ');
   return `unknown transform "${name}" (built-in: ${known}; third-party transforms are named by package name)`;
 }

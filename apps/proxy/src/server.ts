@@ -35,6 +35,7 @@ import { createDnsServer, type DnsServer } from '@proxy/dns';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { createAuditCounter } from './audit-metrics.js';
 import { configWarnings } from './config-warnings.js';
+import { MANAGED_MODE_UNAVAILABLE } from './command-line.js';
 import { forwardListeners, type ForwardListeners } from './forward-listeners.js';
 import { buildGeneration, type Generation, type GenerationServices } from './generation.js';
 import { judgeIssues } from './judge-checks.js';
@@ -91,6 +92,11 @@ async function readDocument(source: string | ConfigText | CommandLineConfig): Pr
   if (typeof source === 'string') return readConfigFile(source);
   if ('text' in source) return parseConfigText(source.text, source.name);
   const { location, env } = source;
+  // iron-proxy runs managed (its policy from a control plane) when this is set: running on the
+  // file or the defaults instead would enforce a policy the operator did not write.
+  if ((env.IRON_PROXY_TOKEN ?? '') !== '') {
+    throw new ConfigError([{ file: 'environment variable IRON_PROXY_TOKEN', path: '', message: `${MANAGED_MODE_UNAVAILABLE}; unset it` }]);
+  }
   if (location === undefined) {
     const document = environmentDocument(env, NO_CONFIG_FILE);
     // iron-proxy refuses this too: the management API's reload re-reads a config file.
@@ -260,12 +266,12 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const shutdown = new AbortController();
   const clock = systemClock;
   const coreLogger = logger as unknown as Logger;
-  // The `metrics` section turns on the Prometheus endpoint; without it every meter is a no-op
+  // The `metrics` section (or compat.iron_proxy_defaults) turns on the Prometheus endpoint; without it every meter is a no-op
   // and the OpenTelemetry SDK is not even loaded (it costs memory in every process).
   const metrics: Metrics | undefined =
-    config.metrics === undefined
+    listeners.metrics === undefined
       ? undefined
-      : (await import('./metrics.js')).createMetrics({ ...config.metrics, secretsState: () => secretsState() });
+      : (await import('./metrics.js')).createMetrics({ ...listeners.metrics, secretsState: () => secretsState() });
   const countAudit = metrics === undefined ? undefined : createAuditCounter(metrics.meter('@proxy/app'));
   const noopMeter = createNoopMeter();
   let auditExport: AuditExport | undefined;
@@ -293,6 +299,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     clientLimits: clientLimits(config),
     upstreamResponseHeaderTimeoutMs: parseDuration(config.proxy.upstream_response_header_timeout),
     upstreamDenyCidrs: config.proxy.upstream_deny_cidrs,
+    upstreamDeniedAs: config.compat.denied_upstream === 502 ? 'error' : 'reject',
     ...upstreamProxyOption(config),
     ...(config.dns?.upstream_resolver === undefined ? {} : { upstreamResolver: config.dns.upstream_resolver }),
     ...(config.tls.upstream_ca_bundle === undefined
@@ -337,7 +344,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
           { reload: () => reloader.reload('api'), status: () => reloader.status() },
         );
 
-  const dnsServer = createDnsService(config, logger, coreLogger);
+  const dnsServer = listeners.dns ? createDnsService(config, logger, coreLogger) : undefined;
   const addresses: RunningAddress[] = [];
   try {
     addresses.push(...(await engine.listen()));

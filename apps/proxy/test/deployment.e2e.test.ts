@@ -99,6 +99,18 @@ describe('IRON_* environment overrides', () => {
   });
 });
 
+describe("iron-proxy's managed mode", () => {
+  it('is refused by name, from -token or IRON_PROXY_TOKEN, rather than run on another policy', async () => {
+    const flag = await runCli(['-token', 'iprx_test'], { PATH: process.env.PATH ?? '' });
+    expect(flag.code).not.toBe(0);
+    expect(flag.stderr).toContain('flag "-token": iron-proxy\'s managed mode (configuration synced from a control plane with a proxy token) is not available in this version');
+    const env = await runCli(['validate'], { PATH: process.env.PATH ?? '', IRON_PROXY_TOKEN: 'iprx_test', IRON_PROXY_HTTP_LISTEN: '127.0.0.1:0' });
+    expect(env.code).toBe(1);
+    expect(env.stderr).toContain("environment variable IRON_PROXY_TOKEN: iron-proxy's managed mode");
+    expect(env.stderr).toContain('is not available in this version; run with -config FILE; unset it');
+  });
+});
+
 describe('-config s3://bucket/key', () => {
   const credentials = { accessKeyId: 'AKIDS3CONFIGTEST', secretAccessKey: 's3-config-secret-4b7e9c1d' };
   let s3: FakeS3;

@@ -91,6 +91,15 @@ describe('reload', () => {
     expect((await call('GET', '/v1/nothing')).status).toBe(404);
   });
 
+  it('answers GET /healthz without the key (liveness), and nothing else about /healthz', async () => {
+    const res = await fetch(`http://127.0.0.1:${proxy.port('management')}/healthz`);
+    expect([res.status, await res.text()]).toEqual([200, 'ok\n']);
+    const head = await fetch(`http://127.0.0.1:${proxy.port('management')}/healthz`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect((await call('POST', '/healthz', null)).status).toBe(401);
+    expect((await call('GET', '/healthz/x', null)).status).toBe(401);
+  });
+
   it('starts on A, reloads to B through the API, then back to A on SIGHUP', async () => {
     const before = await call('GET', '/v1/status');
     expect(before.body).toMatchObject({ config_generation: 1, last_reload_at: null });

@@ -13,8 +13,10 @@ export { configSchema, DEFAULT_MAX_REQUEST_BODY_BYTES, DEFAULT_UPSTREAM_DENY_CID
 export type { ConfigRegistry } from './schema.js';
 export { loadConfigFile, validateConfig } from './validate.js';
 export { findSecretSources } from './secret-sources.js';
+export { unavailableTransformMessage } from './iron-proxy-only.js';
 export type { FoundSecretSource } from './secret-sources.js';
 export type {
+  CompatConfig,
   DnsConfig,
   DnsRecordConfig,
   LogConfig,

@@ -180,9 +180,27 @@ function toIssue(finding: Finding, scope: ValidationScope): ConfigIssue {
     }
     case 'proxyTemplate':
       return located(doc, at, locateNearest(doc, at), templateMessage(error));
+    case 'false schema':
+      return located(doc, at, doc.locateKey(at) ?? locateNearest(doc, at), forbiddenFieldMessage(error, scope));
     default:
       return located(doc, at, locateNearest(doc, at), valueMessage(error, value));
   }
+}
+
+/**
+ * A field a schema forbids (`properties: { field: false }`). Under `if: { required: [a] },
+ * then: ...` it is a field that cannot be set together with `a`: the message names `a` and adds
+ * the `then` schema's `description`, where a schema explains what each of the two does.
+ */
+function forbiddenFieldMessage(error: ErrorObject, scope: ValidationScope): string {
+  const match = /^(.*)\/then\/properties\/[^/]+\/false schema$/.exec(error.schemaPath);
+  // The schema holding `then` (and its `if`): looked up as the parent of a `then` keyword.
+  const { parentSchema: _own, ...rest } = error;
+  const conditional = match === null ? undefined : scope.schemaOf({ ...rest, schemaPath: `${match[1]}/then` });
+  const trigger = isRecord(conditional?.if) && Array.isArray(conditional.if.required) ? conditional.if.required.map(String) : [];
+  if (trigger.length === 0) return 'is not allowed here';
+  const hint = isRecord(conditional?.then) && typeof conditional.then.description === 'string' ? ` (${conditional.then.description})` : '';
+  return `cannot be used together with ${trigger.map((t) => `"${t}"`).join(', ')}; remove one of them${hint}`;
 }
 
 /**

@@ -171,6 +171,20 @@ const logSchema: JsonSchema = {
   },
 };
 
+/**
+ * Additive: where this proxy's default differs from iron-proxy's on purpose, a switch back to
+ * iron-proxy's behaviour. iron-proxy itself refuses this section (unknown top-level key).
+ */
+const compatSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    denied_upstream: { type: 'integer', enum: [403, 502], default: 403 },
+    iron_proxy_defaults: { type: 'boolean', default: false },
+  },
+};
+
 /** One `transforms[]` entry, with its `config` constrained only to be a mapping. */
 const transformEntrySchema: JsonSchema = {
   type: 'object',
@@ -201,6 +215,7 @@ export function sectionsSchema(transformEntry: JsonSchema = transformEntrySchema
       management: managementSchema,
       metrics: metricsSchema,
       log: logSchema,
+      compat: compatSchema,
     },
   };
 }

@@ -20,6 +20,24 @@ export interface ProxyConfig {
   /** The metrics endpoint; present only when configured. */
   readonly metrics?: MetricsConfig;
   readonly log: LogConfig;
+  /** Additive: switches back to iron-proxy's behaviour where ours differs. Always present (defaults). */
+  readonly compat: CompatConfig;
+}
+
+/** The `compat` section: iron-proxy's behaviour, where this proxy's default differs on purpose. */
+export interface CompatConfig {
+  /**
+   * Status of a request whose upstream address is in `proxy.upstream_deny_cidrs`: 403 (default;
+   * audit action `reject`, `rejected_by: upstream_guard`) or 502, as iron-proxy answers (audit
+   * action `error`). The reason is `upstream_denied` either way.
+   */
+  readonly denied_upstream: 403 | 502;
+  /**
+   * Open iron-proxy's default listeners when the file names none: `proxy.http_listen` `:80`,
+   * `proxy.https_listen` `:443`, DNS on `:53` when a `dns` section enables it, and the metrics
+   * listener (`/healthz`) on `:9090`. Default false: only the listeners the file names.
+   */
+  readonly iron_proxy_defaults: boolean;
 }
 
 /** The built-in DNS server. */

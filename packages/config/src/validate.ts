@@ -7,6 +7,7 @@ import { addConfigFormats } from './formats.js';
 import { mcpConfigProblems, type McpConfig } from '@proxy/mcp';
 import { issueAt, issuesFromAjvErrors, sortIssues } from './issues.js';
 import { isRecord } from './is-record.js';
+import { unavailableFeatureIssues, unavailableTransformMessage } from './iron-proxy-only.js';
 import { createSchemaLookup } from './schema-lookup.js';
 import { sectionsSchema } from './schema.js';
 import type { ConfigRegistry } from './schema.js';
@@ -33,7 +34,10 @@ export function validateConfig(doc: ConfigDocument, registry: ConfigRegistry): P
     ? []
     : issuesFromAjvErrors(validateSections.errors ?? [], { doc, base: [], data, schemaOf: createSchemaLookup(ajv, root) });
   issues.push(...transformConfigIssues(ajv, doc, data, registry), ...tlsAuthorityIssues(doc, data), ...mcpPatternIssues(doc, data, issues));
-  if (issues.length > 0) throw new ConfigError(sortIssues(issues));
+  // iron-proxy features this version lacks are said to be so, not reported as unknown fields or values.
+  const unavailable = unavailableFeatureIssues(doc, doc.data, registry);
+  const all = [...issues.filter((issue) => !unavailable.covers(issue)), ...unavailable.issues];
+  if (all.length > 0) throw new ConfigError(sortIssues(all));
   return data as ProxyConfig;
 }
 
@@ -66,6 +70,11 @@ function transformConfigIssues(ajv: Ajv, doc: ConfigDocument, data: unknown, reg
     const namePath = ['transforms', index, 'name'];
     const definition = registry.transforms.get(entry.name);
     if (definition === undefined) {
+      const unavailable = unavailableTransformMessage(entry.name);
+      if (unavailable !== undefined) {
+        issues.push(issueAt(doc, namePath, unavailable));
+        return;
+      }
       const registered = [...registry.transforms.keys()].join(', ') || 'none';
       issues.push(issueAt(doc, namePath, `unknown transform "${entry.name}" (registered: ${registered})`));
       return;
@@ -95,16 +104,19 @@ function transformConfigIssues(ajv: Ajv, doc: ConfigDocument, data: unknown, reg
 /**
  * In mitm mode the CA is needed as soon as a TLS-terminating listener is configured explicitly
  * (`proxy.https_listen` or `proxy.tunnel_listen` written in the file or set by its variable; the `:443` default alone
- * does not demand one).
+ * does not demand one, unless `compat.iron_proxy_defaults` opens it).
  */
 function tlsAuthorityIssues(doc: ConfigDocument, data: unknown): ConfigIssue[] {
   const written = isRecord(doc.data) && isRecord(doc.data.proxy) ? doc.data.proxy : {};
-  const listener = ['https_listen', 'tunnel_listen'].find((key) => written[key] !== undefined);
+  const writtenListener = ['https_listen', 'tunnel_listen'].find((key) => written[key] !== undefined);
+  // compat.iron_proxy_defaults opens proxy.https_listen (:443) as iron-proxy does, written or not.
+  const ironProxyDefaults = isRecord(data) && isRecord(data.compat) && data.compat.iron_proxy_defaults === true;
+  const listener = writtenListener ?? (ironProxyDefaults ? 'https_listen' : undefined);
   const tls = isRecord(data) ? data.tls : undefined;
   if (listener === undefined || !isRecord(tls) || tls.mode !== 'mitm') return [];
-  const where = doc.locate(['tls']) ?? doc.locate(['proxy', listener]);
+  const where = doc.locate(['tls']) ?? (writtenListener === undefined ? doc.locate(['compat', 'iron_proxy_defaults']) : doc.locate(['proxy', listener]));
   const variable = doc.envVariable(['proxy', listener]);
-  const setBy = variable === undefined ? '' : ` (by ${variable})`;
+  const setBy = writtenListener === undefined ? ' (opened by compat.iron_proxy_defaults)' : variable === undefined ? '' : ` (by ${variable})`;
   return ['ca_cert', 'ca_key']
     .filter((key) => tls[key] === undefined)
     .map((key) => ({

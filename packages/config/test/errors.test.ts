@@ -102,7 +102,7 @@ describe('a file with several errors', () => {
 describe('issue locations and messages', () => {
   it('locates an unknown top-level key at the key and lists the sections', () => {
     expect(where(issuesOf(['log:', '  level: info', 'prxy:', '  http_listen: ":80"']))).toEqual([
-      [3, 1, 'prxy', 'unknown field "prxy" (allowed: dns, proxy, tls, transforms, mcp, management, metrics, log)'],
+      [3, 1, 'prxy', 'unknown field "prxy" (allowed: dns, proxy, tls, transforms, mcp, management, metrics, log, compat)'],
     ]);
   });
 

@@ -18,7 +18,7 @@ import { PreludeReader } from './prelude-reader.js';
 import { ProxyApp } from './proxy-app.js';
 import { interceptTls, PRELUDE_LIMITS, type InterceptionContext, type LeafCertificateSource, type TlsMode } from './tls-interception.js';
 import { TunnelGateway } from './tunnel-gateway.js';
-import { UpstreamGuard, type BoundAddress } from './upstream-guard.js';
+import { UpstreamGuard, type BoundAddress, type DeniedUpstreamForm } from './upstream-guard.js';
 import type { UpstreamProxySettings } from './upstream-proxy.js';
 import type { UpgradeContext } from './websocket-upgrade.js';
 
@@ -40,6 +40,8 @@ export interface EngineOptions {
   readonly upstreamResponseHeaderTimeoutMs: number;
   /** Upstream addresses never dialled (`proxy.upstream_deny_cidrs`, already defaulted by config). */
   readonly upstreamDenyCidrs: readonly string[];
+  /** How a request to a denied address is answered: `reject` (403, the default) or iron-proxy's `error` (502); see `DeniedUpstreamForm`. */
+  readonly upstreamDeniedAs?: DeniedUpstreamForm;
   /** `"ip:port"` or `"ip"` (port 53): resolve upstream names with this DNS server instead of the OS. */
   readonly upstreamResolver?: string;
   /** Extra PEM CA certificates trusted for upstream TLS besides the system roots. */
@@ -164,6 +166,7 @@ class ProxyEngine implements Engine {
     checkTlsOptions(options, this.#tlsMode);
     this.#guard = new UpstreamGuard({
       denyCidrs: options.upstreamDenyCidrs,
+      ...(options.upstreamDeniedAs === undefined ? {} : { deniedAs: options.upstreamDeniedAs }),
       ...(options.upstreamResolver === undefined ? {} : { resolver: options.upstreamResolver }),
       ...(options.upstreamCa === undefined ? {} : { ca: options.upstreamCa }),
       ...(options.upstreamProxy === undefined ? {} : { upstreamProxy: options.upstreamProxy }),

@@ -1,5 +1,6 @@
 import { ProxyError } from '@proxy/core';
 import type { UpstreamErrorType } from './http-metrics.js';
+import { DeniedDialError } from './upstream-guard.js';
 
 /** How the engine answers a request whose upstream could not be reached or did not answer. */
 export interface UpstreamFailure {
@@ -48,15 +49,16 @@ const MAX_CAUSE_DEPTH = 5;
 export function describeUpstreamFailure(err: unknown): UpstreamFailure {
   const code = codeOf(err);
   if (err instanceof ProxyError) {
-    const denied = GUARD_REFUSALS.has(err.reason);
+    const refused = GUARD_REFUSALS.has(err.reason);
     return {
       status: err.status,
       reason: err.reason,
       message: MESSAGES[err.reason] ?? 'upstream error',
-      rejectedBy: denied ? 'upstream_guard' : undefined,
+      // iron-proxy's form of a denied address is a failed dial (audit action `error`), not a rejection.
+      rejectedBy: refused && !(err instanceof DeniedDialError) ? 'upstream_guard' : undefined,
       code,
       detail: err.message,
-      errorType: denied ? undefined : errorTypeOf(err),
+      errorType: refused ? undefined : errorTypeOf(err),
     };
   }
   const errorType = errorTypeOf(err);

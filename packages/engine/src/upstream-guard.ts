@@ -24,7 +24,20 @@ export interface UpstreamGuardOptions {
   readonly ownListeners?: () => readonly BoundAddress[];
   /** Forward proxies to reach upstreams through (`proxy.upstream_proxy`); see {@link UpstreamProxyRoutes}. */
   readonly upstreamProxy?: UpstreamProxySettings;
+  /** How a denied address is answered: see {@link DeniedUpstreamForm}. Default `reject`. */
+  readonly deniedAs?: DeniedUpstreamForm;
 }
+
+/**
+ * How the engine answers a request whose upstream address is in the deny list: `reject` (403,
+ * audit action `reject`, `rejected_by: upstream_guard`), or `error`, iron-proxy's answer
+ * (502, audit action `error`, no `rejected_by`: there the refusal is a failed dial). Both
+ * record `reason: upstream_denied`, and no connection is made either way.
+ */
+export type DeniedUpstreamForm = 'reject' | 'error';
+
+/** A denied address answered in the `error` form: a failed dial rather than a refusal (see {@link DeniedUpstreamForm}). */
+export class DeniedDialError extends ProxyError {}
 
 /** An address and port a listener is bound to (`0.0.0.0` / `::` for every interface). */
 export interface BoundAddress {
@@ -59,7 +72,7 @@ const RESOLVER_TRIES = 2;
  * against the default roots plus the configured extra CA, TLS 1.2 at least.
  *
  * Failures are `ProxyError`s whose `status` and `reason` the engine answers with:
- * `upstream_denied` (403), `upstream_resolve_failed`, `upstream_unreachable` and
+ * `upstream_denied` (403, or 502 with `deniedAs: 'error'`), `upstream_resolve_failed`, `upstream_unreachable` and
  * `upstream_tls` (502).
  */
 export class UpstreamGuard {
@@ -69,6 +82,7 @@ export class UpstreamGuard {
   readonly #connectTimeoutMs: number;
   readonly #ownListeners: () => readonly BoundAddress[];
   readonly #proxies: UpstreamProxyRoutes | undefined;
+  readonly #deniedAs: DeniedUpstreamForm;
 
   /** Throws a `ProxyError` (`PROXY_ERR_CONFIG_INVALID`) for a bad deny list, resolver address or CA bundle. */
   constructor(options: UpstreamGuardOptions) {
@@ -79,6 +93,7 @@ export class UpstreamGuard {
     this.#ownListeners = options.ownListeners ?? (() => []);
     const proxies = options.upstreamProxy === undefined ? undefined : new UpstreamProxyRoutes(options.upstreamProxy);
     this.#proxies = proxies?.active === true ? proxies : undefined;
+    this.#deniedAs = options.deniedAs ?? 'reject';
   }
 
   /** The addresses `host` resolves to (an IP literal is its own address). */
@@ -111,10 +126,9 @@ export class UpstreamGuard {
       const match = this.#deny.matchWithEmbedded(address);
       if (match !== undefined) {
         const embeds = match.embedded === undefined ? '' : ` (embeds ${match.embedded.address})`;
-        throw new ProxyError(ErrorCodes.UPSTREAM_DENIED, `upstream ${unbracket(host)} resolves to ${address}${embeds}, inside denied ${match.range}`, {
-          status: 403,
-          reason: 'upstream_denied',
-        });
+        const message = `upstream ${unbracket(host)} resolves to ${address}${embeds}, inside denied ${match.range}`;
+        if (this.#deniedAs === 'error') throw new DeniedDialError(ErrorCodes.UPSTREAM_DENIED, message, { status: 502, reason: 'upstream_denied' });
+        throw new ProxyError(ErrorCodes.UPSTREAM_DENIED, message, { status: 403, reason: 'upstream_denied' });
       }
     }
   }

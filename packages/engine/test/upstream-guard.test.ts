@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, ProxyError } from '@proxy/core';
 import { startDnsServer, startEchoServer, type DnsTestServer, type EchoServer } from '@proxy/test-kit';
-import { UpstreamGuard } from '../src/index.js';
+import { DeniedDialError, UpstreamGuard } from '../src/index.js';
+import { describeUpstreamFailure } from '../src/upstream-failure.js';
 import { curl, DEFAULT_DENY_CIDRS, send, startEngine, type TestEngine } from './support.js';
 
 let echo: EchoServer;
@@ -186,6 +187,29 @@ describe('UpstreamGuard', () => {
       }
       expect(thrown, addresses.join()).toMatchObject({ code: ErrorCodes.UPSTREAM_DENIED, status: 403, reason: 'upstream_denied' });
     }
+  });
+
+  it("answers a denied address as a failed dial (502, no rejected_by) with deniedAs: 'error', iron-proxy's form", () => {
+    const g = new UpstreamGuard({ denyCidrs: ['10.0.0.0/8'], resolver: dns.resolver, deniedAs: 'error' });
+    let thrown: unknown;
+    try {
+      g.check('x', ['10.1.2.3']);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(DeniedDialError);
+    expect(thrown).toMatchObject({ code: ErrorCodes.UPSTREAM_DENIED, status: 502, reason: 'upstream_denied' });
+    expect(describeUpstreamFailure(thrown)).toMatchObject({ status: 502, reason: 'upstream_denied', rejectedBy: undefined, errorType: undefined });
+    // The default form stays a refusal by the guard.
+    const refusal = (() => {
+      try {
+        guard(['10.0.0.0/8']).check('x', ['10.1.2.3']);
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    })();
+    expect(describeUpstreamFailure(refusal)).toMatchObject({ status: 403, reason: 'upstream_denied', rejectedBy: 'upstream_guard' });
   });
 
   it('refuses an IPv6 address embedding a denied IPv4 address, naming both', () => {

@@ -93,8 +93,21 @@ const entrySchema: JsonSchema = {
     ...replaceProperties,
   },
   allOf: [
-    { if: { required: ['inject'] }, then: forbid(['replace', ...replaceKeys]) },
-    { if: { required: ['replace'] }, then: forbid(replaceKeys) },
+    // As in iron-proxy, an entry has one mode; the descriptions tell which field to remove.
+    {
+      if: { required: ['inject'] },
+      then: {
+        ...forbid(['replace', ...replaceKeys]),
+        description: 'keep "inject" to add the secret to every request the rules match, or keep "replace" (or the older top-level proxy_value) to swap the placeholder the workload sends',
+      },
+    },
+    {
+      if: { required: ['replace'] },
+      then: {
+        ...forbid(replaceKeys),
+        description: 'a top-level proxy_value, match_headers, match_body, match_path, match_query or require is the older spelling of the "replace" block: move it into "replace"',
+      },
+    },
     { anyOf: [{ required: ['inject'] }, { required: ['replace'] }, { required: ['proxy_value'] }] },
   ],
 };
