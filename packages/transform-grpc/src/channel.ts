@@ -58,6 +58,17 @@ export class PolicyChannel {
     }
   }
 
+  /**
+   * Connects, waiting at most `ms`; true once connected. grpc-js otherwise connects on the first
+   * call, so a pipeline built with this awaited has its channel up before it serves (at startup
+   * and on reload) and its first request does not pay for the connection.
+   */
+  connect(ms: number): Promise<boolean> {
+    return new Promise((resolvePromise) => {
+      this.#client.waitForReady(new Date(Date.now() + ms), (err) => resolvePromise(err === undefined || err === null));
+    });
+  }
+
   /** Calls `method`; rejects with a `ProxyError` (502) on a gRPC error or when the deadline passes. */
   call<Reply>(method: 'TransformRequest' | 'TransformResponse', request: unknown): Promise<Reply> {
     const unary = (this.#client as unknown as Record<string, Unary>)[method]!;

@@ -81,6 +81,11 @@ export const grpcTransform: TransformDefinition<GrpcConfig> = defineTransform<Gr
       env.logger.warn({ server: config.name }, `grpc "${config.name}": tls files are set but tls.enabled is false: the connection is plaintext`);
     }
     const channel = new PolicyChannel(config.name, config.target, await channelCredentials(tls, env.configDir ?? process.cwd()), timeoutMs);
+    // Built connected: a reload swaps in a pipeline whose channel is up. A server not reachable
+    // yet does not stop the build; its requests fail closed (502 grpc_error) until it is.
+    if (!(await channel.connect(timeoutMs))) {
+      env.logger.warn({ server: config.name, target: config.target }, `grpc "${config.name}": policy server not reachable within ${config.timeout}; requests fail (502) until it is`);
+    }
     const redact: Redact = (text) => env.redactor.redact(text);
     const inScope = (request: ProxyRequest): boolean => scope === undefined || scope.matches(request);
 

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createServer, connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, SecretRedactor } from '@proxy/core';
 import { runTransform, validateTransformConfig } from '@proxy/core/testing';
@@ -246,6 +247,48 @@ describe('grpc: failures fail closed', () => {
     const target = down.target;
     await down.close();
     expect((await runTransform(grpcTransform, { name: 'gone', target, timeout: '2s' }, {})).decision).toMatchObject({ status: 502, reason: 'grpc_error' });
+  });
+});
+
+describe('grpc: connection', () => {
+  it('connects while it is created, before any request (so a reload swaps in a connected channel)', async () => {
+    // A TCP relay in front of the policy server counts the connections made to it.
+    const [host, port] = [server.target.slice(0, server.target.lastIndexOf(':')), Number(server.target.slice(server.target.lastIndexOf(':') + 1))];
+    let connections = 0;
+    const sockets = new Set<Socket>();
+    const relay = createServer((client) => {
+      connections += 1;
+      const upstream = connectTcp(port, host);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    try {
+      const target = `127.0.0.1:${(relay.address() as AddressInfo).port}`;
+      // Its rules match no request here, so it never calls the server: any connection is the one made at create.
+      const calls = server.requests.length;
+      const { decision } = await runTransform(grpcTransform, { name: 'relayed', target, rules: [{ host: 'elsewhere.example' }] }, { host: 'api.example.com' });
+      expect(decision.action).toBe('continue');
+      expect(server.requests.length).toBe(calls);
+      expect(connections).toBe(1);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => relay.close(() => r()));
+    }
+  });
+
+  it('warns, and still builds, when the server is not reachable within the timeout', async () => {
+    const down = await startPolicyServer();
+    const target = down.target;
+    await down.close();
+    const started = Date.now();
+    const { decision, logs } = await runTransform(grpcTransform, { name: 'gone', target, timeout: '300ms' }, {});
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(decision).toMatchObject({ status: 502, reason: 'grpc_error' });
+    expect(logs.some((l) => l.level === 'warn' && String(l.msg).includes('not reachable within 300ms'))).toBe(true);
   });
 });
 
