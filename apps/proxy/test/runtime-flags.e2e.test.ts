@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { RUNTIME_FLAGS } from '../src/runtime-flags.js';
+import { RUNTIME_ENV, RUNTIME_FLAGS } from '../src/runtime-flags.js';
 import { startProxyProcess } from './support/proxy-process.js';
 
 const config = `
@@ -14,12 +14,18 @@ async function commandLine(pid: number): Promise<string[]> {
   return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter((a) => a !== '');
 }
 
-/** Starts the binary with `env`, returns its V8 flags as the kernel sees them, and stops it. */
-async function flagsOf(env: Record<string, string> = {}): Promise<{ args: string[]; samePid: boolean }> {
+/** The environment the kernel reports for `pid` (after any exec). */
+async function environmentOf(pid: number): Promise<Record<string, string>> {
+  const entries = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').filter((e) => e.includes('='));
+  return Object.fromEntries(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+}
+
+/** Starts the binary with `env`, returns its V8 flags and environment as the kernel sees them, and stops it. */
+async function flagsOf(env: Record<string, string> = {}): Promise<{ args: string[]; environment: Record<string, string>; samePid: boolean }> {
   const proxy = await startProxyProcess(config, { env });
   try {
     const args = await commandLine(proxy.child.pid!);
-    return { args, samePid: args.some((a) => a.endsWith('cli.js')) };
+    return { args, environment: await environmentOf(proxy.child.pid!), samePid: args.some((a) => a.endsWith('cli.js')) };
   } finally {
     await proxy.stop();
   }
@@ -33,13 +39,24 @@ describe('runtime flags of the proxy binary', () => {
     expect(args.filter((a) => a.startsWith('--max-semi-space-size'))).toHaveLength(1);
   });
 
+  it('caps the allocator arenas unless the operator set MALLOC_ARENA_MAX', async () => {
+    const { environment } = await flagsOf();
+    expect(environment).toMatchObject(RUNTIME_ENV);
+    expect((await flagsOf({ MALLOC_ARENA_MAX: '8' })).environment.MALLOC_ARENA_MAX).toBe('8');
+    // Only the variable missing: the process still restarts for it, V8 flags left as given.
+    const onlyEnv = await flagsOf({ NODE_OPTIONS: '--max-semi-space-size=8' });
+    expect(onlyEnv.environment.MALLOC_ARENA_MAX).toBe('2');
+    expect(onlyEnv.args.some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
+  });
+
   it("keeps the operator's own setting from NODE_OPTIONS", async () => {
     const { args } = await flagsOf({ NODE_OPTIONS: '--max-semi-space-size=8' });
     expect(args.some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
   });
 
   it('leaves V8 alone with PROXY_RUNTIME_FLAGS=off', async () => {
-    const { args } = await flagsOf({ PROXY_RUNTIME_FLAGS: 'off' });
+    const { args, environment } = await flagsOf({ PROXY_RUNTIME_FLAGS: 'off' });
     expect(args.some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
+    expect(environment.MALLOC_ARENA_MAX).toBeUndefined();
   });
 });
