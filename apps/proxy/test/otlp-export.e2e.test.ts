@@ -161,12 +161,18 @@ describe('a collector that goes away and comes back', () => {
       await sendRequests(proxy, 'before', 2);
       await receiver.waitForRecords(3);
       await receiver.stop();
-      await sendRequests(proxy, 'during', 10);
-      await proxy.waitForLine(() => proxy.audits().length >= 14);
-      // Away for a while: the exporter fails and says so, keeping the records.
-      await proxy.waitForLine((l) => l.msg?.startsWith('otel exporter failing') === true);
+      // Away for 30 s while traffic goes on: the exporter fails and says so, keeping the records.
+      const awayUntil = Date.now() + 30_000;
+      for (let i = 0; Date.now() < awayUntil; i++) {
+        await sendRequests(proxy, `during-${i}`, 1);
+        await new Promise((r) => setTimeout(r, Math.min(3_000, Math.max(0, awayUntil - Date.now()))));
+      }
+      const total = proxy.audits().length;
+      expect(total).toBeGreaterThan(3 + 2 * 8);
+      expect(total).toBeLessThanOrEqual(100);
+      expect(proxy.lines().some((l) => l.msg?.startsWith('otel exporter failing') === true)).toBe(true);
       await receiver.start();
-      await receiver.waitForRecords(14, 15_000);
+      await receiver.waitForRecords(total, 20_000);
       await proxy.waitForLine((l) => l.msg === 'otel exporter recovered');
       const ids = new Set(receiver.records.map((r) => r.attributes['request_id']));
       expect(ids).toEqual(new Set(proxy.audits().map((a) => a['request_id'])));
@@ -175,7 +181,7 @@ describe('a collector that goes away and comes back', () => {
       await proxy.stop();
       await receiver.close();
     }
-  }, 30_000);
+  }, 75_000);
 });
 
 describe('a dead collector', () => {
