@@ -1,6 +1,7 @@
 /**
  * Upstream proxy chaining on the built binary: requests go through a real squid (when
- * installed) and a SOCKS5 server (simple-socks, in-process); `no_proxy` hosts go direct;
+ * installed, with its default rules: CONNECT only to port 443, so plain HTTP must be sent in
+ * absolute-form) and a SOCKS5 server (simple-socks, in-process); `no_proxy` hosts go direct;
  * denied destinations stay denied without reaching the proxy. Both upstream proxies resolve
  * `*.chain.test` themselves (squid from its `hosts_file`), which the test's DNS server also
  * answers for the proxy's own deny-list check.
@@ -96,7 +97,7 @@ describe('through a SOCKS5 proxy (socks5h, with credentials)', () => {
   });
 });
 
-describe.skipIf(SQUID === '')('through squid (HTTP CONNECT), set by HTTP_PROXY', () => {
+describe.skipIf(SQUID === '')('through squid (default access rules: CONNECT only to 443), set by HTTP_PROXY', () => {
   let dir: string;
   let squid: ChildProcess;
   let squidPort: number;
@@ -119,7 +120,14 @@ describe.skipIf(SQUID === '')('through squid (HTTP CONNECT), set by HTTP_PROXY',
         'cache deny all',
         'cache_mem 8 MB',
         'shutdown_lifetime 0 seconds',
-        'http_access allow all',
+        // Squid's default access rules: CONNECT only to 443, plain HTTP to the usual ports, from localhost.
+        'acl SSL_ports port 443',
+        'acl Safe_ports port 80 443 1025-65535',
+        'acl CONNECT method CONNECT',
+        'http_access deny !Safe_ports',
+        'http_access deny CONNECT !SSL_ports',
+        'http_access allow localhost',
+        'http_access deny all',
         '',
       ].join('\n'),
     );
@@ -134,7 +142,7 @@ describe.skipIf(SQUID === '')('through squid (HTTP CONNECT), set by HTTP_PROXY',
   it('proxies, keeps no_proxy direct and keeps denied destinations denied', async () => {
     const proxy = await startProxyProcess(config(undefined), { env: { HTTP_PROXY: `http://127.0.0.1:${squidPort}`, NO_PROXY: 'direct.chain.test' } });
     try {
-      // Squid writes its access log line when the tunnel closes: read it after the requests.
+      // Squid writes its access log line when the request completes: read it after the requests.
       const log = async (): Promise<string> => readFile(join(dir, 'access.log'), 'utf8').catch(() => '');
       await checkChaining(proxy);
       let lastLog = '';
@@ -143,7 +151,9 @@ describe.skipIf(SQUID === '')('through squid (HTTP CONNECT), set by HTTP_PROXY',
         await new Promise((r) => setTimeout(r, 200));
         lastLog = await log();
       }
-      expect(lastLog).toMatch(new RegExp(`CONNECT echo\\.chain\\.test:${echo.port}`));
+      // Plain HTTP goes to squid in absolute-form (squid refuses CONNECT to a port other than 443).
+      expect(lastLog).toMatch(new RegExp(`GET http://echo\\.chain\\.test:${echo.port}/chained `));
+      expect(lastLog).not.toContain('CONNECT');
       for (const name of ['direct.chain.test', 'not-allowed', 'imds.chain.test', '169.254.169.254']) expect(lastLog).not.toContain(name);
     } finally {
       await proxy.stop();

@@ -4,7 +4,7 @@ import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { createNoopMeter, type Meter } from '@opentelemetry/api';
 import { BytePool, bufferBudgetExhausted, ErrorCodes, ProxyError } from '@proxy/core';
 import type { AuditRecord, HttpClient, Logger, Pipeline } from '@proxy/core';
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { BodyBudgets, DEFAULT_CLIENT_LIMITS, proxyServerOptions, type ClientLimits } from './client-limits.js';
 import { ConnectionSet } from './connection-set.js';
 import { clientAddressOf, type ExchangeHost, type InFlightWork } from './exchange.js';
@@ -138,7 +138,7 @@ class ProxyEngine implements Engine {
   readonly #guard: UpstreamGuard;
   /** Where the listeners (and the process's other servers) are bound: the guard refuses to dial them (forwarding loops). */
   readonly #bound: BoundAddress[] = [];
-  readonly #agent: Agent;
+  readonly #agent: Dispatcher;
   readonly #app: ProxyApp;
   readonly #host: ExchangeHost;
   readonly #specs: ListenerSpec[];
@@ -172,7 +172,8 @@ class ProxyEngine implements Engine {
       ...(options.upstreamProxy === undefined ? {} : { upstreamProxy: options.upstreamProxy }),
       ownListeners: () => this.#bound,
     });
-    this.#agent = new Agent({ connect: this.#guard.connector, allowH2: false, bodyTimeout: 0 });
+    // Plain-HTTP requests through an http(s) upstream proxy go to it in absolute-form (the guard's connector dials the proxy for those origins).
+    this.#agent = new Agent({ connect: this.#guard.connector, allowH2: false, bodyTimeout: 0 }).compose(this.#guard.absoluteForm);
     this.http = guardedHttpClient(this.#agent);
 
     const onAudit = options.onAudit;

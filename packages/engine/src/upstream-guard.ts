@@ -4,8 +4,8 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { connect as tlsConnect, createSecureContext, getCACertificates, type SecureContext, type TLSSocket } from 'node:tls';
 import { CidrSet, ErrorCodes, ProxyError } from '@proxy/core';
-import type { buildConnector } from 'undici';
-import { openThroughProxy, UpstreamProxyRoutes, type UpstreamProxy, type UpstreamProxySettings } from './upstream-proxy.js';
+import type { buildConnector, Dispatcher } from 'undici';
+import { absoluteFormRequest, connectToProxy, openThroughProxy, UpstreamProxyRoutes, type UpstreamProxy, type UpstreamProxySettings } from './upstream-proxy.js';
 
 /** Options of {@link UpstreamGuard}. */
 export interface UpstreamGuardOptions {
@@ -178,14 +178,64 @@ export class UpstreamGuard {
     return this.#startTls(socket, unbracket(host), this.#connectTimeoutMs);
   }
 
-  /** An undici `connect` function: every connection of an `Agent` using it is guarded. */
+  /**
+   * The `http://` or `https://` proxy plain-HTTP requests to `host:port` are sent to in
+   * absolute-form (`proxy.upstream_proxy.http_proxy`, unless `no_proxy` exempts the
+   * destination); undefined when they go direct or through a SOCKS proxy (a tunnel).
+   */
+  forwardingProxy(host: string, port: number): UpstreamProxy | undefined {
+    const proxy = this.#proxies?.route(unbracket(host), port, 'http');
+    return proxy !== undefined && (proxy.protocol === 'http' || proxy.protocol === 'https') ? proxy : undefined;
+  }
+
+  /**
+   * An undici `connect` function: every connection of an `Agent` using it is guarded. A pool
+   * for a plain-HTTP origin with a {@link forwardingProxy} gets a connection to that proxy
+   * (the destination checked first, as for a tunnel), over which the agent's
+   * absolute-form interceptor sends the origin's requests; every other origin is dialled by
+   * {@link connect}.
+   */
   readonly connector: buildConnector.connector = (options, callback) => {
     const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80);
-    this.connect({ host: options.hostname, port, tls: options.protocol === 'https:' }).then(
-      (socket) => callback(null, socket),
+    const proxy = options.protocol === 'http:' ? this.forwardingProxy(options.hostname, port) : undefined;
+    const socket = proxy === undefined ? this.connect({ host: options.hostname, port, tls: options.protocol === 'https:' }) : this.#connectForwarding(proxy, unbracket(options.hostname), port);
+    socket.then(
+      (s) => callback(null, s),
       (err: Error) => callback(err, null),
     );
   };
+
+  /**
+   * An undici interceptor for the agent using {@link connector}: a request to a plain-HTTP
+   * origin with a {@link forwardingProxy} is rewritten to absolute-form with the proxy's
+   * credentials (the connector sends it to the proxy). Other requests pass unchanged.
+   */
+  readonly absoluteForm: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (options, handler) => {
+    if (options.method === 'CONNECT' || options.origin === undefined) return dispatch(options, handler);
+    const origin = typeof options.origin === 'string' ? new URL(options.origin) : options.origin;
+    if (origin.protocol !== 'http:') return dispatch(options, handler);
+    const proxy = this.forwardingProxy(origin.hostname, origin.port === '' ? 80 : Number(origin.port));
+    return dispatch(proxy === undefined ? options : absoluteFormRequest(proxy, origin, options), handler);
+  };
+
+  /** A connection to `proxy` for absolute-form requests to `host:port`, the destination checked as {@link #connectThrough} does. */
+  async #connectForwarding(proxy: UpstreamProxy, host: string, port: number): Promise<Socket> {
+    await this.#admitForProxy(host, port);
+    return connectToProxy(proxy, host, port, { timeoutMs: this.#connectTimeoutMs, secureContext: this.#secureContext });
+  }
+
+  /**
+   * The checks of a destination reached through an upstream proxy: an IP literal, and every
+   * address a name resolves to here when the deny list is not empty, against the deny list
+   * and the proxy's own listeners. Returns the checked addresses, or undefined when nothing
+   * was resolved (empty deny list and a name).
+   */
+  async #admitForProxy(host: string, port: number): Promise<string[] | undefined> {
+    if (isIP(host) === 0 && this.#deny.size === 0) return undefined;
+    const addresses = await this.admit(host);
+    this.#refuseLoop(host, addresses, port);
+    return addresses;
+  }
 
   /**
    * Dials `target` through an upstream proxy. The destination is checked first as far as it
@@ -198,12 +248,8 @@ export class UpstreamGuard {
    */
   async #connectThrough(proxy: UpstreamProxy, host: string, target: UpstreamTarget): Promise<Socket | TLSSocket> {
     const deadline = Date.now() + this.#connectTimeoutMs;
-    let dialHost = host;
-    if (isIP(host) !== 0 || this.#deny.size > 0) {
-      const addresses = await this.admit(host);
-      this.#refuseLoop(host, addresses, target.port);
-      if (proxy.resolvesLocally) dialHost = addresses[0]!;
-    }
+    const addresses = await this.#admitForProxy(host, target.port);
+    const dialHost = proxy.resolvesLocally && addresses !== undefined ? addresses[0]! : host;
     const socket = await openThroughProxy(proxy, dialHost, target.port, { timeoutMs: this.#connectTimeoutMs, secureContext: this.#secureContext });
     return target.tls ? this.#startTls(socket, host, deadline - Date.now()) : socket;
   }

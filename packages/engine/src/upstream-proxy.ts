@@ -1,15 +1,17 @@
 /**
  * Upstream proxy chaining (`proxy.upstream_proxy`): which destinations go through which
  * forward proxy (`http_proxy` for plain HTTP, `https_proxy` for TLS, `no_proxy` exceptions, as
- * Go's `httpproxy` reads them for iron-proxy), and opening a tunnel through one: HTTP CONNECT
+ * Go's `httpproxy` reads them for iron-proxy), opening a tunnel through one (HTTP CONNECT
  * for `http://` and `https://` proxies (undici), SOCKS5 for `socks5://` and `socks5h://`
- * (the `socks` package).
+ * (the `socks` package)), and, for plain-HTTP requests through an `http://` or `https://`
+ * proxy, the connection to the proxy itself and the absolute-form request sent over it (as
+ * Go's `http.Transport` does: most proxies allow CONNECT to port 443 only).
  */
 import { isIP, type Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { CidrSet, ErrorCodes, ProxyError } from '@proxy/core';
 import { SocksClient } from 'socks';
-import { Client } from 'undici';
+import { buildConnector, Client, type Dispatcher } from 'undici';
 
 /** The three settings, as written (empty or absent = none). */
 export interface UpstreamProxySettings {
@@ -187,6 +189,60 @@ export async function openThroughProxy(proxy: UpstreamProxy, host: string, port:
   } catch (err) {
     if (err instanceof ProxyError) throw err;
     throw unreachable(proxy, host, port, describe(err), err);
+  }
+}
+
+/**
+ * Opens a connection to an `http://` or `https://` proxy itself (TLS verified for its name
+ * with the upstream trust for `https://`), to send it absolute-form requests for `host:port`
+ * (see {@link absoluteFormRequest}). Failures are `upstream_unreachable` (502) naming the
+ * proxy without its credentials, as for a tunnel.
+ */
+export async function connectToProxy(proxy: UpstreamProxy, host: string, port: number, options: ProxyDialOptions): Promise<Socket> {
+  const connector = buildConnector({ timeout: options.timeoutMs, secureContext: options.secureContext, keepAlive: true, keepAliveInitialDelay: 60_000 });
+  try {
+    return await new Promise<Socket>((resolve, reject) => {
+      connector(
+        { hostname: proxy.host, protocol: `${proxy.protocol}:`, port: String(proxy.port), ...(isIP(proxy.host) === 0 ? { servername: proxy.host } : {}) },
+        (err, socket) => (err === null ? resolve(socket) : reject(err)),
+      );
+    });
+  } catch (err) {
+    throw unreachable(proxy, host, port, describe(err), err);
+  }
+}
+
+/**
+ * The dispatch options of a plain-HTTP request to `origin` sent to an `http(s)://` proxy:
+ * the request target in absolute-form (`GET http://host:port/path`), the `Host` field left to
+ * name the destination, and Basic `Proxy-Authorization` when the proxy URL has credentials
+ * (any other `Proxy-Authorization` removed: it is this hop's, never the client's).
+ */
+export function absoluteFormRequest(proxy: UpstreamProxy, origin: URL, options: Dispatcher.DispatchOptions): Dispatcher.DispatchOptions {
+  const headers: string[] = [];
+  for (const [name, value] of headerPairs(options.headers)) {
+    if (name.toLowerCase() !== 'proxy-authorization') headers.push(name, value);
+  }
+  if (proxy.username !== undefined) {
+    headers.push('proxy-authorization', `Basic ${Buffer.from(`${proxy.username}:${proxy.password ?? ''}`).toString('base64')}`);
+  }
+  return { ...options, path: `${origin.origin}${options.path}`, headers };
+}
+
+/** Every header of a dispatch's `headers`, in any form undici accepts, as name/value pairs. */
+function* headerPairs(headers: Dispatcher.DispatchOptions['headers']): Generator<[string, string]> {
+  if (headers === null || headers === undefined) return;
+  if (Array.isArray(headers) && (headers.length === 0 || !Array.isArray(headers[0]))) {
+    const flat = headers as unknown as string[];
+    for (let i = 0; i + 1 < flat.length; i += 2) yield [String(flat[i]), String(flat[i + 1])];
+    return;
+  }
+  const entries: Iterable<[string, unknown]> =
+    Symbol.iterator in headers ? (headers as Iterable<[string, unknown]>) : Object.entries(headers as Record<string, unknown>);
+  for (const [name, value] of entries) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) yield [name, String(v)];
+    else yield [name, String(value)];
   }
 }
 

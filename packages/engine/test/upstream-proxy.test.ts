@@ -1,4 +1,4 @@
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { connect as netConnect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createSocksServer } from 'simple-socks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +57,49 @@ async function startConnectProxy(): Promise<TestSocks & { readonly authorization
   return { ...(await listen(server, destinations)), authorizations };
 }
 
+/** One request a {@link startSquidLikeProxy} double received in absolute-form. */
+interface ProxiedRequest {
+  readonly requestLine: string;
+  readonly host: string | undefined;
+  readonly authorization: string | undefined;
+}
+
+/**
+ * An HTTP proxy configured like squid's default: CONNECT only to port 443 (403 otherwise),
+ * plain HTTP only in absolute-form (400 for an origin-form target), forwarded with the
+ * proxy's own DNS view (every `.test` name is loopback). Records every request line.
+ */
+async function startSquidLikeProxy(): Promise<TestSocks & { readonly requests: ProxiedRequest[]; readonly connects: string[]; connections(): number }> {
+  const requests: ProxiedRequest[] = [];
+  const connects: string[] = [];
+  let connections = 0;
+  const server = createHttpServer((req, res) => {
+    requests.push({ requestLine: `${req.method} ${req.url} HTTP/${req.httpVersion}`, host: req.headers.host, authorization: req.headers['proxy-authorization'] });
+    if (!/^http:\/\//.test(req.url ?? '')) {
+      res.writeHead(400, { 'content-length': '0' }).end();
+      return;
+    }
+    const url = new URL(req.url!);
+    const headers = { ...req.headers };
+    delete headers['proxy-authorization'];
+    const upstream = httpRequest(
+      { host: url.hostname.endsWith('.test') ? '127.0.0.1' : url.hostname, port: Number(url.port || 80), method: req.method, path: `${url.pathname}${url.search}`, headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.writeHead(502, { 'content-length': '0' }).end());
+    req.pipe(upstream);
+  });
+  server.on('connect', (req, client: Socket) => {
+    connects.push(req.url ?? '');
+    client.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n');
+  });
+  server.on('connection', () => connections++);
+  return { ...(await listen(server, [])), requests, connects, connections: () => connections };
+}
+
 async function listen(server: Server, destinations: string[]): Promise<TestSocks> {
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
@@ -96,7 +139,7 @@ let echo: EchoServer;
 let dns: DnsTestServer;
 beforeAll(async () => {
   echo = await startEchoServer();
-  dns = await startDnsServer({ records: { 'local.example.test': { A: ['127.0.0.1'] }, 'imds.example.test': { A: ['169.254.169.254'] } } });
+  dns = await startDnsServer({ records: { 'local.example.test': { A: ['127.0.0.1'] }, 'direct.example.test': { A: ['127.0.0.1'] }, 'imds.example.test': { A: ['169.254.169.254'] } } });
 });
 afterAll(async () => {
   await echo.close();
@@ -279,6 +322,69 @@ describe('the engine forwarding through an upstream proxy', () => {
     } finally {
       await engine.close();
       await socks.close();
+    }
+  });
+});
+
+describe('plain HTTP through an http:// upstream proxy that allows CONNECT only to 443 (squid\'s default)', () => {
+  it('sends absolute-form requests with Basic proxy credentials, never CONNECT; the deny list and no_proxy still apply', async () => {
+    const proxy = await startSquidLikeProxy();
+    const engine = await startEngine({
+      upstreamDenyCidrs: ['169.254.0.0/16'],
+      upstreamResolver: dns.resolver,
+      upstreamProxy: { httpProxy: `http://ci:pr0xy@127.0.0.1:${proxy.port}`, noProxy: 'direct.example.test' },
+    });
+    const fetchVia = async (url: string): Promise<string> =>
+      (await curl(['-x', `http://127.0.0.1:${engine.port()}`, '-o', '/dev/null', '-w', '%{http_code}', url])).stdout;
+    try {
+      expect(await fetchVia(`http://local.example.test:${echo.port}/abs-form?q=1`)).toBe('200');
+      expect(await fetchVia(`http://local.example.test:${echo.port}/again`)).toBe('200');
+      expect(proxy.connects).toEqual([]);
+      expect(proxy.requests).toEqual([
+        { requestLine: `GET http://local.example.test:${echo.port}/abs-form?q=1 HTTP/1.1`, host: `local.example.test:${echo.port}`, authorization: `Basic ${Buffer.from('ci:pr0xy').toString('base64')}` },
+        { requestLine: `GET http://local.example.test:${echo.port}/again HTTP/1.1`, host: `local.example.test:${echo.port}`, authorization: `Basic ${Buffer.from('ci:pr0xy').toString('base64')}` },
+      ]);
+      const connections = proxy.connections();
+
+      // Denied destinations are refused here, before anything is sent to the proxy (not even a connection): a name resolving into the deny list, an IP literal in it.
+      expect(await fetchVia('http://imds.example.test/latest/meta-data/')).toBe('403');
+      expect(await fetchVia('http://169.254.169.254/latest/meta-data/')).toBe('403');
+      expect((await engine.audit((r) => r.host === '169.254.169.254')).reason).toBe('upstream_denied');
+      // A name that does not resolve here fails as a direct dial would.
+      expect(await fetchVia('http://nowhere.example.test/')).toBe('502');
+      // no_proxy: dialled directly; the proxy sees nothing.
+      expect(await fetchVia(`http://direct.example.test:${echo.port}/direct`)).toBe('200');
+      expect(proxy.requests).toHaveLength(2);
+      expect(proxy.connects).toEqual([]);
+      expect(proxy.connections()).toBe(connections);
+
+      // The transforms' HTTP client goes the same way.
+      const answer = await engine.engine.http(`http://local.example.test:${echo.port}/from-transform`);
+      expect(answer.status).toBe(200);
+      await answer.arrayBuffer();
+      expect(proxy.requests.at(-1)?.requestLine).toBe(`GET http://local.example.test:${echo.port}/from-transform HTTP/1.1`);
+      expect(proxy.connects).toEqual([]);
+    } finally {
+      await engine.close();
+      await proxy.close();
+    }
+  });
+
+  it('without credentials sends no Proxy-Authorization (a client\'s own is never forwarded); an unreachable proxy is 502', async () => {
+    const proxy = await startSquidLikeProxy();
+    const engine = await startEngine({ upstreamProxy: { httpProxy: `http://127.0.0.1:${proxy.port}` } });
+    const unreachable = await startEngine({ upstreamProxy: { httpProxy: 'http://127.0.0.1:9' } });
+    try {
+      const ok = await curl(['-x', `http://127.0.0.1:${engine.port()}`, '-U', 'client:secret', '-o', '/dev/null', '-w', '%{http_code}', `http://echo.proxied.test:${echo.port}/anon`]);
+      expect(ok.stdout).toBe('200');
+      expect(proxy.requests).toEqual([{ requestLine: `GET http://echo.proxied.test:${echo.port}/anon HTTP/1.1`, host: `echo.proxied.test:${echo.port}`, authorization: undefined }]);
+      const down = await curl(['-x', `http://127.0.0.1:${unreachable.port()}`, '-o', '/dev/null', '-w', '%{http_code}', `http://echo.proxied.test:${echo.port}/down`]);
+      expect(down.stdout).toBe('502');
+      expect((await unreachable.audit((r) => r.path === '/down')).reason).toBe('upstream_unreachable');
+    } finally {
+      await engine.close();
+      await unreachable.close();
+      await proxy.close();
     }
   });
 });
