@@ -211,7 +211,8 @@ export class UpstreamGuard {
    * credentials (the connector sends it to the proxy). Other requests pass unchanged.
    */
   readonly absoluteForm: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (options, handler) => {
-    if (options.method === 'CONNECT' || options.origin === undefined) return dispatch(options, handler);
+    // Without an upstream proxy (the usual case) nothing is parsed or looked up per request.
+    if (this.#proxies === undefined || options.method === 'CONNECT' || options.origin === undefined) return dispatch(options, handler);
     const origin = typeof options.origin === 'string' ? new URL(options.origin) : options.origin;
     if (origin.protocol !== 'http:') return dispatch(options, handler);
     const proxy = this.forwardingProxy(origin.hostname, origin.port === '' ? 80 : Number(origin.port));

@@ -223,10 +223,14 @@ export function absoluteFormRequest(proxy: UpstreamProxy, origin: URL, options: 
   for (const [name, value] of headerPairs(options.headers)) {
     if (name.toLowerCase() !== 'proxy-authorization') headers.push(name, value);
   }
-  if (proxy.username !== undefined) {
-    headers.push('proxy-authorization', `Basic ${Buffer.from(`${proxy.username}:${proxy.password ?? ''}`).toString('base64')}`);
-  }
+  const authorization = proxyAuthorization(proxy);
+  if (authorization !== undefined) headers.push('proxy-authorization', authorization);
   return { ...options, path: `${origin.origin}${options.path}`, headers };
+}
+
+/** The `Proxy-Authorization` value (Basic) for a proxy URL with credentials; undefined without. */
+function proxyAuthorization(proxy: UpstreamProxy): string | undefined {
+  return proxy.username === undefined ? undefined : `Basic ${Buffer.from(`${proxy.username}:${proxy.password ?? ''}`).toString('base64')}`;
 }
 
 /** Every header of a dispatch's `headers`, in any form undici accepts, as name/value pairs. */
@@ -255,10 +259,10 @@ async function httpConnect(proxy: UpstreamProxy, host: string, port: number, opt
     connect: { secureContext: options.secureContext },
   });
   try {
-    const credentials = proxy.username === undefined ? undefined : Buffer.from(`${proxy.username}:${proxy.password ?? ''}`).toString('base64');
+    const authorization = proxyAuthorization(proxy);
     const { statusCode, socket } = await client.connect({
       path: authority,
-      headers: { host: authority, ...(credentials === undefined ? {} : { 'proxy-authorization': `Basic ${credentials}` }) },
+      headers: { host: authority, ...(authorization === undefined ? {} : { 'proxy-authorization': authorization }) },
       signal: AbortSignal.timeout(options.timeoutMs),
     });
     if (statusCode !== 200) {
