@@ -36,6 +36,21 @@ describe('configWarnings', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('says mcp_gateway routes apply to nothing without an mcp server, and is quiet with one', async () => {
+    const allowlist = 'transforms:\n  - name: allowlist\n    config:\n      domains: ["*.internal.test", "mcp.example.com"]\n';
+    const gateway = `mcp_gateway:
+  routes:
+    - name: tools
+      rules: [{ host: tools.internal.test }]
+      upstream: https://mcp.example.com/mcp
+`;
+    const without = await warningsOf(`${LISTEN}${allowlist}${gateway}`);
+    expect(where(without)).toEqual(['8 mcp_gateway.routes']);
+    expect(without[0]!.message).toContain('no route applies');
+    const withServer = await warningsOf(`${LISTEN}${allowlist}mcp:\n  servers:\n    - name: tools\n      rules: [{ host: "*.internal.test" }]\n${gateway}`);
+    expect(withServer).toEqual([]);
+  });
+
   describe('an open proxy', () => {
     it('is named when no transform decides destinations, at the listener the workload steers', async () => {
       const warnings = await warningsOf(`${LISTEN}transforms:

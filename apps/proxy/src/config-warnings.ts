@@ -31,7 +31,9 @@ const UNIQUE_LOCAL_IPV6 = 'fc00::/7';
  *   over all of `0.0.0.0/0` or `::/0`) while `proxy.upstream_deny_cidrs` leaves one of the
  *   RFC 1918 networks reachable;
  * - a `secrets` entry that applies to every destination (no rules, a rule `host: "*"` or a
- *   CIDR over every address): the secret goes wherever the allowlist lets requests go.
+ *   CIDR over every address): the secret goes wherever the allowlist lets requests go;
+ * - `mcp_gateway` routes without an `mcp` server: a route applies only to requests a server's
+ *   rules match, so none applies.
  */
 export function configWarnings(loaded: LoadedProxyConfig): ConfigWarning[] {
   const { document, config, registry } = loaded;
@@ -59,6 +61,15 @@ export function configWarnings(loaded: LoadedProxyConfig): ConfigWarning[] {
         first.path,
         `no transform decides destinations (no allowlist, or only allowlists with warn: true): requests on ${open.map((l) => l.name).join(', ')} ` +
           'are forwarded to any host outside proxy.upstream_deny_cidrs, an open proxy; add an allowlist transform',
+      ),
+    );
+  }
+  if ((config.mcp_gateway?.routes.length ?? 0) > 0 && (config.mcp?.servers.length ?? 0) === 0) {
+    warnings.push(
+      issueAt(
+        document,
+        ['mcp_gateway', 'routes'],
+        'no route applies: the gateway routes only requests an "mcp" server\'s rules match, and the config has no mcp.servers; add a server for each route\'s host',
       ),
     );
   }

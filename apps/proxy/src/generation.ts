@@ -4,7 +4,7 @@ import { ConfigError, createPipeline, createSecretResolver, ProxyError } from '@
 import type { Clock, ConfigIssue, HttpClient, Logger, Pipeline, SecretRedactor, SecretResolver, TransformDefinition, TransformEnv, TransformSpec } from '@proxy/core';
 import { findSecretSources, issueAt } from '@proxy/config';
 import type { ConfigDocument } from '@proxy/config';
-import { mcpPolicy } from '@proxy/mcp';
+import { mcpPolicy, type McpStageConfig } from '@proxy/mcp';
 import type { LoadedProxyConfig } from './server.js';
 
 /** How long a replaced generation's transforms wait for its last request before they are closed anyway. */
@@ -74,8 +74,10 @@ export async function buildGeneration(
     index,
   }));
   // The MCP tool policy runs after every transform, as iron-proxy's interceptor does.
+  // Its gateway routes only the requests a server's policy let through.
   if (config.mcp !== undefined && config.mcp.servers.length > 0) {
-    specs.push({ definition: mcpPolicy as TransformDefinition, config: config.mcp, index: specs.length });
+    const stage: McpStageConfig = config.mcp_gateway === undefined ? config.mcp : { ...config.mcp, gateway: config.mcp_gateway };
+    specs.push({ definition: mcpPolicy as TransformDefinition, config: stage, index: specs.length });
   }
   const envFor = (spec: TransformSpec, instanceId: string): TransformEnv => ({
     logger: services.logger.child({ transform: instanceId }),

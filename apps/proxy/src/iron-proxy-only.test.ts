@@ -22,19 +22,16 @@ describe("iron-proxy's features this version does not build", () => {
   it('names each top-level section as an iron-proxy feature that is not available, at its line', async () => {
     const issues = await issuesOf(`${HEAD}postgres:
   upstreams: []
-mcp_gateway:
-  routes: []
 control_plane:
   poll_interval: 10s
 `);
     expect(lines(issues)).toEqual([
       `3:1 postgres: iron-proxy's "postgres" section (a PostgreSQL proxy) is not available in this version; remove it`,
-      `5:1 mcp_gateway: iron-proxy's "mcp_gateway" section (an MCP gateway) is not available in this version; remove it (the "mcp" section, iron-proxy's MCP tool policy, is available)`,
-      `7:1 control_plane: iron-proxy's "control_plane" section (managed mode, synced from a control plane) is not available in this version; remove it`,
+      `5:1 control_plane: iron-proxy's "control_plane" section (managed mode, synced from a control plane) is not available in this version; remove it`,
     ]);
   });
 
-  it('says a transform named postgres, mcp_gateway or control_plane is an iron-proxy section that is not available', async () => {
+  it('says a transform named postgres or control_plane is an iron-proxy section that is not available, and where mcp_gateway goes', async () => {
     const issues = await issuesOf(`${HEAD}transforms:
   - name: postgres
     config: {}
@@ -43,7 +40,7 @@ control_plane:
 `);
     expect(lines(issues)).toEqual([
       '4:11 transforms[0].name: "postgres" is not a transform but a top-level section in iron-proxy (a PostgreSQL proxy), and it is not available in this version',
-      '6:11 transforms[1].name: "mcp_gateway" is not a transform but a top-level section in iron-proxy (an MCP gateway), and it is not available in this version (the "mcp" section, iron-proxy\'s MCP tool policy, is available)',
+      '6:11 transforms[1].name: "mcp_gateway" is not a transform but a top-level section (the MCP gateway); write it as "mcp_gateway:" at the top level of the file',
       '7:11 transforms[2].name: "control_plane" is not a transform but a top-level section in iron-proxy (managed mode, synced from a control plane), and it is not available in this version',
     ]);
   });

@@ -14,8 +14,8 @@ function withChanges(changes: Record<string, unknown>): ProxyConfig {
 }
 
 describe('ignoredSettings', () => {
-  it('ignores nothing when only transforms, mcp and log change', () => {
-    const next = withChanges({ transforms: [], log: { level: 'debug' }, mcp: { servers: [] } });
+  it('ignores nothing when only transforms, mcp, mcp_gateway and log change', () => {
+    const next = withChanges({ transforms: [], log: { level: 'debug' }, mcp: { servers: [] }, mcp_gateway: { routes: [] } });
     expect(ignoredSettings(base, next)).toEqual([]);
   });
 

@@ -33,11 +33,11 @@ export interface ReloadStatus {
 export type ReloadTrigger = 'api' | 'signal';
 
 /** The sections a reload re-applies; any other change is ignored (and named). */
-const RELOADED_SECTIONS = new Set(['transforms', 'mcp', 'log']);
+const RELOADED_SECTIONS = new Set(['transforms', 'mcp', 'mcp_gateway', 'log']);
 
 /**
  * The settings `next` changes that a reload cannot re-apply: `log.audit_format`, and every
- * section but `transforms`, `mcp` and `log` (listeners, body limits, timeouts, the upstream guard, TLS and its CA, DNS,
+ * section but `transforms`, `mcp`, `mcp_gateway` and `log` (listeners, body limits, timeouts, the upstream guard, TLS and its CA, DNS,
  * metrics, the management API itself). Named `section.field` (or `section` when the whole
  * section appears or goes).
  */

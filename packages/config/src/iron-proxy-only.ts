@@ -15,7 +15,6 @@ import { findSecretSources } from './secret-sources.js';
 /** iron-proxy's top-level sections that are not available here, with what each one does. */
 const UNAVAILABLE_SECTIONS: ReadonlyMap<string, string> = new Map([
   ['postgres', 'a PostgreSQL proxy'],
-  ['mcp_gateway', 'an MCP gateway'],
   ['control_plane', 'managed mode, synced from a control plane'],
 ]);
 
@@ -26,28 +25,29 @@ const UNAVAILABLE_SOURCE_TYPES: ReadonlyMap<string, string> = new Map([
   ['token_broker', 'a token from iron-token-broker'],
 ]);
 
-/** What an operator of a section may want instead. */
-const SECTION_NOTES: ReadonlyMap<string, string> = new Map([['mcp_gateway', 'the "mcp" section, iron-proxy\'s MCP tool policy, is available']]);
+/** iron-proxy's top-level sections that this version has, with what each one does. */
+const AVAILABLE_SECTIONS: ReadonlyMap<string, string> = new Map([
+  ['mcp', 'the MCP tool policy'],
+  ['mcp_gateway', 'the MCP gateway'],
+]);
 
 const NOT_HERE = 'is not available in this version';
 
-function noteOf(name: string): string {
-  const note = SECTION_NOTES.get(name);
-  return note === undefined ? '' : ` (${note})`;
-}
-
 /**
- * The message for a transform named after one of iron-proxy's unavailable sections (iron-proxy
- * has no such transform either: they are top-level sections there), or undefined.
+ * The message for a transform named after one of iron-proxy's top-level sections (iron-proxy
+ * has no such transform either): where to write it when this version has it, else that it is
+ * not available. Undefined for any other name.
  */
 export function unavailableTransformMessage(name: string): string | undefined {
+  const section = AVAILABLE_SECTIONS.get(name);
+  if (section !== undefined) return `"${name}" is not a transform but a top-level section (${section}); write it as "${name}:" at the top level of the file`;
   const what = UNAVAILABLE_SECTIONS.get(name);
   if (what === undefined) return undefined;
-  return `"${name}" is not a transform but a top-level section in iron-proxy (${what}), and it ${NOT_HERE}${noteOf(name)}`;
+  return `"${name}" is not a transform but a top-level section in iron-proxy (${what}), and it ${NOT_HERE}`;
 }
 
 function unavailableSectionMessage(name: string, what: string): string {
-  return `iron-proxy's "${name}" section (${what}) ${NOT_HERE}; remove it${noteOf(name)}`;
+  return `iron-proxy's "${name}" section (${what}) ${NOT_HERE}; remove it`;
 }
 
 function unavailableSourceMessage(type: string, what: string, available: readonly string[]): string {

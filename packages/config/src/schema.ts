@@ -1,4 +1,4 @@
-import { mcpSchema } from '@proxy/mcp';
+import { mcpGatewaySchema, mcpSchema } from '@proxy/mcp';
 import type { JsonSchema, SecretSourceDefinition, TransformDefinition } from '@proxy/core';
 
 /** What the loader validates transform configs and secret sources with. */
@@ -212,6 +212,7 @@ export function sectionsSchema(transformEntry: JsonSchema = transformEntrySchema
       tls: tlsSchema,
       transforms: { type: 'array', items: transformEntry, default: [] },
       mcp: mcpSchema,
+      mcp_gateway: mcpGatewaySchema,
       management: managementSchema,
       metrics: metricsSchema,
       log: logSchema,

@@ -1,6 +1,15 @@
-import type { McpConfig } from '@proxy/mcp';
+import type { McpConfig, McpGatewayConfig } from '@proxy/mcp';
 
-export type { McpArgumentMatcher, McpConfig, McpServerConfig, McpToolConfig } from '@proxy/mcp';
+export type {
+  McpArgumentMatcher,
+  McpConfig,
+  McpGatewayConfig,
+  McpGatewayCredentialConfig,
+  McpGatewayInjectConfig,
+  McpGatewayRouteConfig,
+  McpServerConfig,
+  McpToolConfig,
+} from '@proxy/mcp';
 
 /**
  * The validated configuration, defaults applied. Keys are snake_case, as written in YAML.
@@ -15,6 +24,8 @@ export interface ProxyConfig {
   readonly transforms: readonly TransformEntry[];
   /** Present only when the file has an `mcp` section. */
   readonly mcp?: McpConfig;
+  /** Present only when the file has an `mcp_gateway` section: routes for the requests `mcp` lets through. */
+  readonly mcp_gateway?: McpGatewayConfig;
   /** The management API; present only when configured. */
   readonly management?: ManagementConfig;
   /** The metrics endpoint; present only when configured. */

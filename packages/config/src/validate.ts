@@ -4,7 +4,7 @@ import type { Ajv, ValidateFunction } from 'ajv';
 import { readConfigFile } from './document.js';
 import type { ConfigDocument } from './document.js';
 import { addConfigFormats } from './formats.js';
-import { mcpConfigProblems, type McpConfig } from '@proxy/mcp';
+import { mcpConfigProblems, mcpGatewayConfigProblems, type McpConfig, type McpGatewayConfig } from '@proxy/mcp';
 import { issueAt, issuesFromAjvErrors, sortIssues } from './issues.js';
 import { isRecord } from './is-record.js';
 import { unavailableFeatureIssues, unavailableTransformMessage } from './iron-proxy-only.js';
@@ -33,7 +33,7 @@ export function validateConfig(doc: ConfigDocument, registry: ConfigRegistry): P
   const issues: ConfigIssue[] = validateSections(data)
     ? []
     : issuesFromAjvErrors(validateSections.errors ?? [], { doc, base: [], data, schemaOf: createSchemaLookup(ajv, root) });
-  issues.push(...transformConfigIssues(ajv, doc, data, registry), ...tlsAuthorityIssues(doc, data), ...mcpPatternIssues(doc, data, issues));
+  issues.push(...transformConfigIssues(ajv, doc, data, registry), ...tlsAuthorityIssues(doc, data), ...mcpPatternIssues(doc, data, issues), ...mcpGatewayIssues(doc, data, issues));
   // iron-proxy features this version lacks are said to be so, not reported as unknown fields or values.
   const unavailable = unavailableFeatureIssues(doc, doc.data, registry);
   const all = [...issues.filter((issue) => !unavailable.covers(issue)), ...unavailable.issues];
@@ -49,6 +49,16 @@ function mcpPatternIssues(doc: ConfigDocument, data: unknown, found: readonly Co
   const mcp = isRecord(data) ? data.mcp : undefined;
   if (mcp === undefined || found.some((issue) => issue.path === 'mcp' || issue.path.startsWith('mcp.'))) return [];
   return mcpConfigProblems(mcp as McpConfig).map((problem) => issueAt(doc, ['mcp', ...problem.path], problem.message));
+}
+
+/**
+ * Route names and upstream URLs of the `mcp_gateway` block, checked once the block has the
+ * right shape (else its schema errors say what is wrong).
+ */
+function mcpGatewayIssues(doc: ConfigDocument, data: unknown, found: readonly ConfigIssue[]): ConfigIssue[] {
+  const gateway = isRecord(data) ? data.mcp_gateway : undefined;
+  if (gateway === undefined || found.some((issue) => issue.path === 'mcp_gateway' || issue.path.startsWith('mcp_gateway.'))) return [];
+  return mcpGatewayConfigProblems(gateway as McpGatewayConfig).map((problem) => issueAt(doc, ['mcp_gateway', ...problem.path], problem.message));
 }
 
 /** Reads, parses and validates a config file (see {@link validateConfig}). */

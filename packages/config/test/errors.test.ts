@@ -102,7 +102,7 @@ describe('a file with several errors', () => {
 describe('issue locations and messages', () => {
   it('locates an unknown top-level key at the key and lists the sections', () => {
     expect(where(issuesOf(['log:', '  level: info', 'prxy:', '  http_listen: ":80"']))).toEqual([
-      [3, 1, 'prxy', 'unknown field "prxy" (allowed: dns, proxy, tls, transforms, mcp, management, metrics, log, compat)'],
+      [3, 1, 'prxy', 'unknown field "prxy" (allowed: dns, proxy, tls, transforms, mcp, mcp_gateway, management, metrics, log, compat)'],
     ]);
   });
 
@@ -265,6 +265,40 @@ describe('issue locations and messages', () => {
       [9, 'mcp.servers[0].tools[0].when[1].matches'],
     ]);
     expect(issues[0]!.message).toMatch(/not an RE2 regular expression/);
+  });
+
+  it('locates mcp_gateway mistakes: an upstream that is no http(s) URL, a duplicate route, an inject with two places', () => {
+    const issues = issuesOf([
+      'mcp_gateway:',
+      '  routes:',
+      '    - name: tools',
+      '      rules: [{ host: tools.internal }]',
+      '      upstream: "ftp://mcp.example.com/"',
+      '    - name: tools',
+      '      rules: [{ host: other.internal }]',
+      '      upstream: "https://user:pw@mcp.example.com/mcp"',
+    ]);
+    expect(where(issues)).toEqual([
+      [5, 17, 'mcp_gateway.routes[0].upstream', 'must use http or https, not ftp'],
+      [6, 13, 'mcp_gateway.routes[1].name', 'duplicate route name "tools"'],
+      [8, 17, 'mcp_gateway.routes[1].upstream', 'must not carry a user name or password; add the credential under "credentials" instead'],
+    ]);
+    const inject = issuesOf([
+      'mcp_gateway:',
+      '  routes:',
+      '    - name: tools',
+      '      rules: [{ host: tools.internal }]',
+      '      upstream: "https://mcp.example.com/"',
+      '      credentials:',
+      '        - source: { type: env, var: T }',
+      '          inject: { header: Authorization, query_param: key }',
+      '        - source: { type: env, var: U }',
+      '          inject: { formatter: "x" }',
+    ]);
+    expect(where(inject)).toEqual([
+      [8, 44, 'mcp_gateway.routes[0].credentials[0].inject.query_param', 'cannot be used together with "header"; remove one of them (a credential goes in one place: a header or a query parameter)'],
+      [10, 19, 'mcp_gateway.routes[0].credentials[1].inject', 'set one of: header, query_param'],
+    ]);
   });
 
   it('reports an empty file', () => {

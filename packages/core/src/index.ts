@@ -42,6 +42,7 @@ export type { CidrMatch, Ipv4Embedding } from './cidr.js';
 export { canonicalHeaderName, compileHeaderPatterns, isRegexHeaderPattern } from './header-patterns.js';
 export type { HeaderPatternSet } from './header-patterns.js';
 export { compileTemplate, templateFunctions } from './template.js';
+export { encodePathValue, encodeQueryValue, setQueryParam } from './url-encoding.js';
 export type { CompiledTemplate } from './template.js';
 export {
   envSource,

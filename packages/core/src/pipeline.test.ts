@@ -426,6 +426,36 @@ describe('Pipeline: re-targeting a request', () => {
     expect(request.host).toBe('api.example.com');
   });
 
+  it('honours a re-target by configured routes after other transforms, re-running only the deciders', async () => {
+    const log: string[] = [];
+    const gateway: TransformDefinition = {
+      ...definition('gateway', log, (r) => {
+        r.path = '/upstream/mcp';
+        return retarget('mcp-upstream.example.com', 8443, 'https');
+      }),
+      routesByConfig: true,
+    };
+    const { request, decision, record } = await runOn([
+      decider(log, ['api.example.com', 'mcp-upstream.example.com']),
+      definition('secrets', log, (r) => r.headers.set('Authorization', 'Bearer real')),
+      gateway,
+    ]);
+    expect(decision.action).toBe('continue');
+    expect(request).toMatchObject({ scheme: 'https', host: 'mcp-upstream.example.com', port: 8443, path: '/upstream/mcp' });
+    expect(request.headers.getAll('host')).toEqual(['mcp-upstream.example.com:8443']);
+    // secrets ran once: the deciders alone decide again on the new destination.
+    expect(log).toEqual(['allowlist', 'allowlist saw api.example.com:80', 'secrets', 'gateway', 'allowlist', 'allowlist saw mcp-upstream.example.com:8443']);
+    expect(record.request_transforms[2]).toMatchObject({ name: 'gateway', annotations: { retarget: 'https://mcp-upstream.example.com:8443' } });
+  });
+
+  it('refuses a configured route whose upstream the deciders do not allow', async () => {
+    const log: string[] = [];
+    const gateway: TransformDefinition = { ...definition('gateway', log, () => retarget('elsewhere.example.net', 443, 'https')), routesByConfig: true };
+    const { decision, record } = await runOn([decider(log, ['api.example.com']), definition('secrets', log, () => undefined), gateway]);
+    expect(decision).toMatchObject({ action: 'reject', status: 403, reason: 'not_allowlisted' });
+    expect(record).toMatchObject({ rejected_by: 'allowlist' });
+  });
+
   it('re-targets at most once', async () => {
     const log: string[] = [];
     const { decision } = await runOn([definition('a', log, () => retarget('b.example.com', 80)), definition('b', log, () => retarget('c.example.com', 80))]);

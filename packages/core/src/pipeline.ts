@@ -26,6 +26,8 @@ export interface PipelineEntry {
   readonly name: string;
   /** The definition's `decidesDestinations`: its `onRequest` runs again on a re-targeted request. */
   readonly decidesDestinations?: boolean;
+  /** The definition's `routesByConfig`: its re-targets are honoured after other transforms ran. */
+  readonly routesByConfig?: boolean;
   /** Position-qualified id, e.g. `secrets#1`. */
   readonly instanceId: string;
   readonly transform: Transform;
@@ -284,22 +286,25 @@ export class Pipeline {
       return refuse('retarget_unsupported', 'cannot re-target a request bound to its destination (TLS passthrough or tunnel opening)');
     }
     const before = stages.slice(0, index);
-    if (retargeted || before.some((s) => s.entry.decidesDestinations !== true)) {
+    const deciders = before.filter((s) => s.entry.decidesDestinations === true);
+    if (retargeted || (deciders.length < before.length && stage.entry.routesByConfig !== true)) {
       return refuse('retarget_unsafe', 'cannot re-target a request after a transform other than a destination decider acted on it; place the re-targeting transform first');
     }
     const host = normalizeHost(decision.host);
     if (!isHostName(host) || !Number.isInteger(decision.port) || decision.port < 1 || decision.port > 65_535) {
       return refuse('retarget_invalid', 'the re-target destination is not a valid host and port');
     }
-    const target = request as { host: string; port: number };
+    const target = request as { host: string; port: number; scheme: 'http' | 'https' };
     target.host = host;
     target.port = decision.port;
+    if (decision.scheme !== undefined) target.scheme = decision.scheme;
     const defaultPort = request.scheme === 'https' ? 443 : 80;
     const bracketed = host.includes(':') ? `[${host}]` : host;
     request.headers.set('Host', decision.port === defaultPort ? bracketed : `${bracketed}:${decision.port}`);
-    trace.annotate('retarget', `${bracketed}:${decision.port}`);
+    trace.annotate('retarget', decision.scheme === undefined ? `${bracketed}:${decision.port}` : `${decision.scheme}://${bracketed}:${decision.port}`);
     this.#settle(stage.entry, trace, audit, CONTINUE);
-    return this.#run([...before, ...stages.slice(index + 1)], 0, request, undefined, audit, true);
+    // Only the destination deciders run again: the other transforms before it already acted.
+    return this.#run([...deciders, ...stages.slice(index + 1)], 0, request, undefined, audit, true);
   }
 
   /** Closes the trace entry of a hook that returned `decision` and records a refusal. */
@@ -383,6 +388,7 @@ export async function createPipeline(
         transform,
         secrets: opened,
         ...(spec.definition.decidesDestinations === true ? { decidesDestinations: true } : {}),
+        ...(spec.definition.routesByConfig === true ? { routesByConfig: true } : {}),
       });
     } catch (err) {
       await closeTransforms(entries, options.logger);

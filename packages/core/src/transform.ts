@@ -43,22 +43,29 @@ export type Decision = ContinueDecision | RejectDecision | RespondDecision;
 
 /**
  * Continue, but to another destination (an external policy server routing a request to a
- * mirror). Only `onRequest` may return it, and the pipeline honours it only when it is safe:
- * no transform other than destination deciders (`decidesDestinations`) has run before the one
- * re-targeting (none can have acted on the old host, e.g. injected its credential), the
- * request is not a TLS passthrough (whose connection is bound to its destination), and the
- * host is a valid name or IP literal. Inside a CONNECT or SOCKS5 tunnel a re-targeted request
- * leaves the tunnel's own upstream connection for a new one. The pipeline then switches the
- * request's `host`, `port` and `Host` header, runs the destination deciders that ran before
- * again on the new destination, and carries on; the upstream guard checks the new host when
+ * mirror, the MCP gateway sending a client-facing name to its upstream). Only `onRequest` may
+ * return it, and the pipeline honours it only when it is safe:
+ * - the request is not a TLS passthrough (whose connection is bound to its destination) and
+ *   the host is a valid name or IP literal;
+ * - no transform other than destination deciders (`decidesDestinations`) has run before the
+ *   one re-targeting (none can have acted on the old host, e.g. injected its credential),
+ *   unless the re-targeting transform declares `routesByConfig`: its destinations are routes
+ *   the operator wrote, so what ran before for the old name was meant for the new one.
+ * Inside a CONNECT or SOCKS5 tunnel a re-targeted request leaves the tunnel's own upstream
+ * connection for a new one. The pipeline then switches the request's `host`, `port`, `scheme`
+ * (when given) and `Host` header, runs the destination deciders that ran before again on the
+ * new destination (only those), and carries on; the upstream guard checks the new host when
  * it is dialled. Otherwise the request fails with 502 (`retarget_unsafe`,
- * `retarget_unsupported`, `retarget_invalid`). A request is re-targeted at most once.
+ * `retarget_unsupported`, `retarget_invalid`). A request is re-targeted at most once. The path
+ * and query are the transform's to change on the request itself.
  */
 export interface RetargetDecision {
   readonly action: 'retarget';
   /** The new destination host (a name or an IP literal; IPv6 with or without brackets). */
   readonly host: string;
   readonly port: number;
+  /** The new scheme; default: the request's own. */
+  readonly scheme?: 'http' | 'https';
 }
 
 /** Decision constructors, so transforms read as prose: `return reject(403, 'not_allowlisted')`. */
@@ -90,9 +97,9 @@ export function respond(
   };
 }
 
-/** Re-targets the request to `host:port` (see {@link RetargetDecision}). */
-export function retarget(host: string, port: number): RetargetDecision {
-  return { action: 'retarget', host, port };
+/** Re-targets the request to `host:port`, optionally switching its scheme (see {@link RetargetDecision}). */
+export function retarget(host: string, port: number, scheme?: 'http' | 'https'): RetargetDecision {
+  return scheme === undefined ? { action: 'retarget', host, port } : { action: 'retarget', host, port, scheme };
 }
 
 /** A JSON value allowed in an audit annotation. */
@@ -206,6 +213,14 @@ export interface TransformDefinition<Config = unknown> {
    * the new destination.
    */
   readonly decidesDestinations?: boolean;
+  /**
+   * Set to `true` on a transform whose re-targets ({@link RetargetDecision}) are routes the
+   * operator wrote in its config (a static table mapping a name the workload uses to an
+   * upstream, as the MCP gateway's), never destinations computed from the request or from an
+   * outside service. The pipeline honours such a re-target even after other transforms acted
+   * on the request; the destination deciders still decide on the new destination.
+   */
+  readonly routesByConfig?: boolean;
   /**
    * By default a transform's hooks run only once every secret it opened has had its first
    * fetch settled (a request arriving earlier waits, at most the 30 s fetch bound), so

@@ -179,7 +179,7 @@ export class Exchange implements InFlightWork {
     const route = this.route;
     const request = this.request;
     if (route === undefined || request === undefined) return undefined;
-    return request.host === route.host && request.port === route.port ? this.ingress.upstream : undefined;
+    return request.host === route.host && request.port === route.port && request.scheme === route.scheme ? this.ingress.upstream : undefined;
   }
 
   get completed(): boolean {

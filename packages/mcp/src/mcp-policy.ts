@@ -1,7 +1,8 @@
 /**
  * The MCP tool policy as a pipeline stage: the app runs it after every configured transform (as
  * iron-proxy runs its interceptor after the pipeline), so the allowlist has already admitted
- * the destination and `secrets` has already swapped placeholders when it reads a body.
+ * the destination and `secrets` has already swapped placeholders when it reads a body. A
+ * request the policy lets through then takes its `mcp_gateway` route, if one matches.
  */
 import {
   CONTINUE,
@@ -9,12 +10,16 @@ import {
   reject,
   type AnnotationValue,
   type Decision,
+  type JsonSchema,
   type ProxyRequest,
+  type RetargetDecision,
   type ProxyResponse,
   type Trace,
   type TransformDefinition,
 } from '@proxy/core';
 import { mcpSchema, type McpConfig } from './config.js';
+import { McpGateway, type GatewayRecord, type GatewayRoute } from './gateway.js';
+import { mcpGatewaySchema, type McpGatewayConfig } from './gateway-config.js';
 import { errorResponse, idKey, parseJsonRpc, type JsonRpcBody, type JsonRpcMessage } from './json-rpc.js';
 import { filterToolsList, serialiseBody, ToolsListEventFilter, type ToolsListOutcome } from './tools-list-filter.js';
 import { ToolPolicy, type DenyReason, type ServerPolicy } from './tool-policy.js';
@@ -37,27 +42,58 @@ interface ExchangeState {
   /** Ids of the `tools/list` requests the client sent: only their answers are filtered. */
   readonly listIds: Set<string>;
   /** The audit group, shared by both phases (the record is written when the exchange ends). */
-  readonly group: { server: string; messages: MessageRecord[] };
+  readonly group: McpGroup;
 }
 
-/** The `mcp` stage definition; its config is the top-level `mcp` block. */
-export const mcpPolicy: TransformDefinition<McpConfig> = defineTransform<McpConfig>({
+/** The audit record's `mcp` group. */
+interface McpGroup {
+  server: string;
+  messages: MessageRecord[];
+  gateway?: GatewayRecord;
+  [key: string]: AnnotationValue;
+}
+
+/** The stage's config: the top-level `mcp` block, with the top-level `mcp_gateway` block as `gateway`. */
+export interface McpStageConfig extends McpConfig {
+  readonly gateway?: McpGatewayConfig;
+}
+
+const mcpStageSchema: JsonSchema = Object.freeze({
+  ...mcpSchema,
+  properties: { ...(mcpSchema.properties as Record<string, JsonSchema>), gateway: mcpGatewaySchema },
+});
+
+/**
+ * The `mcp` stage definition; its config is the top-level `mcp` block plus the `mcp_gateway`
+ * block as `gateway`. Its re-targets are the gateway's configured routes (`routesByConfig`).
+ */
+export const mcpPolicy: TransformDefinition<McpStageConfig> = defineTransform<McpStageConfig>({
   name: MCP_STAGE_NAME,
-  schema: mcpSchema,
-  create(config) {
+  schema: mcpStageSchema,
+  routesByConfig: true,
+  async create(config, env) {
     const policy = new ToolPolicy(config);
+    const gateway = config.gateway === undefined ? undefined : await McpGateway.open(config.gateway, env.secrets);
     const exchanges = new WeakMap<ProxyRequest, ExchangeState>();
     return {
       onRequest: (request, trace) => {
         const server = policy.serverFor(request);
+        if (server === undefined) return CONTINUE;
+        const route = gateway?.routeFor(request);
+        const group: McpGroup = { server: server.name, messages: [] };
         // GET (the server's event stream) and DELETE (session end) carry no JSON-RPC call.
-        if (server === undefined || request.method !== 'POST') return CONTINUE;
-        const state: ExchangeState = { server, listIds: new Set(), group: { server: server.name, messages: [] } };
-        trace.group(MCP_STAGE_NAME, state.group);
+        if (request.method !== 'POST') {
+          if (route === undefined) return CONTINUE;
+          trace.group(MCP_STAGE_NAME, group);
+          return route.apply(request, group);
+        }
+        const state: ExchangeState = { server, listIds: new Set(), group };
+        trace.group(MCP_STAGE_NAME, group);
         exchanges.set(request, state);
         // Compressed answers could not be filtered: ask the server for identity encoding.
         request.headers.set('Accept-Encoding', 'identity');
-        return inspectRequest(policy, state, request, trace);
+        const decided = inspectRequest(policy, state, request, trace);
+        return route === undefined ? decided : decided.then((decision) => routeAllowed(decision, route, request, group));
       },
       onResponse: (request, response, trace) => {
         const state = exchanges.get(request);
@@ -67,6 +103,11 @@ export const mcpPolicy: TransformDefinition<McpConfig> = defineTransform<McpConf
     };
   },
 });
+
+/** Sends a request the policy let through on its gateway route; a refusal stays a refusal. */
+function routeAllowed(decision: Decision, route: GatewayRoute, request: ProxyRequest, group: McpGroup): Decision | RetargetDecision {
+  return decision.action === 'continue' ? route.apply(request, group) : decision;
+}
 
 /** Reads the body of a POST to a governed server and decides on every message in it. */
 async function inspectRequest(policy: ToolPolicy, state: ExchangeState, request: ProxyRequest, trace: Trace): Promise<Decision> {

@@ -1,7 +1,6 @@
-import { canonicalHeaderName, compileTemplate, type ProxyRequest } from '@proxy/core';
+import { canonicalHeaderName, compileTemplate, setQueryParam, type ProxyRequest } from '@proxy/core';
 import type { InjectConfig } from './config.js';
 import type { SecretAction } from './secret-action.js';
-import { setQueryParam } from './url-encoding.js';
 
 /** The formatter used when an inject entry names none: the bare value. */
 export const DEFAULT_FORMATTER = '{{ .Value }}';

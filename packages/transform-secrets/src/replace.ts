@@ -1,7 +1,16 @@
-import { canonicalHeaderName, compileHeaderPatterns, ErrorCodes, headTooLarge, ProxyError, requestHeadBytes, type ProxyRequest } from '@proxy/core';
+import {
+  canonicalHeaderName,
+  compileHeaderPatterns,
+  encodePathValue,
+  encodeQueryValue,
+  ErrorCodes,
+  headTooLarge,
+  ProxyError,
+  requestHeadBytes,
+  type ProxyRequest,
+} from '@proxy/core';
 import type { ReplaceConfig } from './config.js';
 import type { SecretAction } from './secret-action.js';
-import { encodePathValue, encodeQueryValue } from './url-encoding.js';
 
 /** `Basic <base64>` credentials, whose decoded `user:password` may hold the placeholder. */
 const BASIC_CREDENTIALS = /^(basic[ \t]+)([A-Za-z0-9+/_-]+={0,2})[ \t]*$/i;
