@@ -61,6 +61,11 @@ describe('schema/proxy.schema.json', () => {
     }
   });
 
+  it("is what examples/quickstart.yaml's yaml-language-server modeline names", async () => {
+    const first = (await readFile(repoFile('examples/quickstart.yaml'), 'utf8')).split('\n')[0];
+    expect(first).toBe('# yaml-language-server: $schema=../schema/proxy.schema.json');
+  });
+
   it('accepts the starter config of `proxy init`', async () => {
     const validate = await stockValidator();
     expect(validate(parseConfigText(starterConfig(['api.example.com']), 'proxy.yaml').data)).toBe(true);
