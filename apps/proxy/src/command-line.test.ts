@@ -19,6 +19,9 @@ describe('parseCommandLine', () => {
     ],
     [['init', '--dir', 'x', '--allow', 'a.com, b.com,'], { kind: 'init', dir: 'x', allow: ['a.com', 'b.com'] }],
     [['init'], { kind: 'init', dir: '.', allow: [] }],
+    [['schema'], { kind: 'schema' }],
+    [['schema', '--config', 'p.yaml'], { kind: 'schema', configFile: 'p.yaml' }],
+    [['schema', '--config=p.yaml'], { kind: 'schema', configFile: 'p.yaml' }],
     // iron-proxy: no -config means env and defaults only; -config takes an S3 URL.
     [[], { kind: 'run' }],
     [['-config', 's3://bucket/prod/proxy.yaml'], { kind: 'run', configFile: 's3://bucket/prod/proxy.yaml' }],
@@ -53,6 +56,9 @@ describe('parseCommandLine', () => {
     [['ca', 'generate', '--days', '0'], '--days must be'],
     [['ca', 'generate', '--bogus'], 'ca generate:'],
     [['init', '--allow'], 'init:'],
+    [['schema', '--out', 'x.json'], 'schema:'],
+    [['schema', 'extra'], 'schema:'],
+    [['schema', '--config='], 'schema: --config needs a file path'],
   ])('refuses %j', (argv, message) => {
     const parsed = parseCommandLine(argv);
     expect(parsed.kind).toBe('error');

@@ -13,6 +13,8 @@ export type Command =
   /** `days` may be fractional: `generate-ca -expiry-hours` is converted to days. */
   | { kind: 'ca-generate'; outDir: string; commonName?: string; days?: number; algorithm: CaAlgorithm }
   | { kind: 'init'; dir: string; allow: string[] }
+  /** `configFile`: also the third-party transforms and secret sources that config names. */
+  | { kind: 'schema'; configFile?: string }
   | { kind: 'version' }
   | { kind: 'help' }
   | { kind: 'error'; message: string };
@@ -31,6 +33,8 @@ export const usage = `Usage:
                                  the same, with iron-proxy's flags (default -alg rsa4096)
   proxy init [--dir DIR] [--allow host,host]
                                  write a CA and a starter proxy.yaml into DIR (default .)
+  proxy schema [--config FILE]   print the config's JSON Schema (built-in transforms; with
+                                 --config also the third-party ones that file names)
   proxy aws-jwt [flags]          run as aws-outbound-jwt-proxy (see "proxy aws-jwt --help")
   proxy --version                print the version (also: version, -version, -v)
   proxy --help                   print this help
@@ -52,6 +56,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
   if (first === 'generate-ca') return parseIronGenerateCa(argv.slice(1));
   if (first === 'init') return parseInit(argv.slice(1));
   if (first === 'validate') return parseConfigCommand('validate', argv.slice(1));
+  if (first === 'schema') return parseSchema(argv.slice(1));
   return parseConfigCommand('run', argv);
 }
 
@@ -179,4 +184,12 @@ function parseInit(args: readonly string[]): Command {
     .map((h) => h.trim())
     .filter((h) => h !== '');
   return { kind: 'init', dir: dir ?? '.', allow: hosts };
+}
+
+function parseSchema(args: readonly string[]): Command {
+  const parsed = strictArgs(args, { config: { type: 'string' } });
+  if ('error' in parsed) return { kind: 'error', message: `schema: ${parsed.error}` };
+  const { config } = parsed.values as { config?: string };
+  if (config === '') return { kind: 'error', message: 'schema: --config needs a file path' };
+  return { kind: 'schema', ...(config === undefined ? {} : { configFile: config }) };
 }

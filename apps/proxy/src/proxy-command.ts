@@ -38,6 +38,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return printOrFail(async () => (await import('./setup-commands.js')).generateCa(parsed));
     case 'init':
       return printOrFail(async () => (await import('./setup-commands.js')).initProject(parsed));
+    case 'schema':
+      return printOrFail(async () => (await import('./schema-command.js')).configSchemaText(parsed.configFile));
     case 'run':
       return serveUntilSignal(() => startProxy({ commandLineConfig: commandLineConfig(parsed.configFile) }), 'proxy');
   }

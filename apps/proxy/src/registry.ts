@@ -1,9 +1,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { unavailableTransformMessage } from '@proxy/config';
+import { findSecretSources, issueAt, unavailableTransformMessage } from '@proxy/config';
+import type { ConfigDocument, ConfigRegistry } from '@proxy/config';
 import { envSource, ErrorCodes, isSecretSourceDefinition, isTransformDefinition, ProxyError } from '@proxy/core';
-import type { ErrorCode, SecretSourceDefinition, TransformDefinition } from '@proxy/core';
+import type { ConfigIssue, ErrorCode, SecretSourceDefinition, TransformDefinition } from '@proxy/core';
 import { awsSources } from '@proxy/source-aws';
 import { fileSource } from '@proxy/source-file';
 import { onePasswordSources } from '@proxy/source-1password';
@@ -47,6 +48,69 @@ export function unknownTransformMessage(name: string): string | undefined {
   if (unavailable !== undefined) return unavailable;
   const known = [...builtinTransforms.keys()].join(', ');
   return `unknown transform "${name}" (built-in: ${known}; third-party transforms are named by package name)`;
+}
+
+/** The built-in transforms and secret sources, without anything third-party. */
+export function builtinRegistry(): ConfigRegistry {
+  return { transforms: new Map(builtinTransforms), secretSources: [...builtinSecretSources] };
+}
+
+/**
+ * The registry a config is validated with: the built-ins plus the third-party transforms and
+ * secret sources it names, loaded from the file's directory. A name that is unknown or cannot
+ * be loaded is an issue at that `name` (or source `type`), not an exception.
+ */
+export async function loadConfigRegistry(document: ConfigDocument): Promise<{ registry: ConfigRegistry; issues: ConfigIssue[] }> {
+  const issues: ConfigIssue[] = [];
+  const transforms = new Map<string, TransformDefinition>(builtinTransforms);
+  const secretSources: SecretSourceDefinition[] = [...builtinSecretSources];
+  for (const { index, name } of document.transformNames()) {
+    const unknown = unknownTransformMessage(name);
+    if (unknown !== undefined) {
+      issues.push(issueAt(document, ['transforms', index, 'name'], unknown));
+      continue;
+    }
+    if (transforms.has(name) || !isExternalTransformName(name)) continue;
+    try {
+      transforms.set(name, await loadExternalTransform(name, document.dir));
+    } catch (err) {
+      const e = err as ProxyError;
+      issues.push(issueAt(document, ['transforms', index, 'name'], `${e.message} [${e.code ?? 'error'}]`));
+    }
+  }
+  issues.push(...(await loadExternalSecretSources(document, transforms, secretSources)));
+  return { registry: { transforms, secretSources }, issues };
+}
+
+/**
+ * Loads the third-party secret sources the config's transforms name (a `type` that is a
+ * package name or a file path, in any source block a transform schema declares) into
+ * `sources`, so that validation composes their schemas. A source that cannot be loaded is an
+ * issue at its `type`.
+ */
+async function loadExternalSecretSources(
+  document: ConfigDocument,
+  transforms: ReadonlyMap<string, TransformDefinition>,
+  sources: SecretSourceDefinition[],
+): Promise<ConfigIssue[]> {
+  const issues: ConfigIssue[] = [];
+  // Each failure is reported at every block naming that type.
+  const failures = new Map<string, string>();
+  for (const { path, source } of findSecretSources(document.data, transforms)) {
+    const type = source.type;
+    if (typeof type !== 'string' || !isExternalTransformName(type) || sources.some((s) => s.type === type)) continue;
+    if (!failures.has(type)) {
+      try {
+        sources.push(await loadExternalSecretSource(type, document.dir));
+        continue;
+      } catch (err) {
+        const e = err as ProxyError;
+        failures.set(type, `${e.message} [${e.code ?? 'error'}]`);
+      }
+    }
+    issues.push(issueAt(document, [...path, 'type'], failures.get(type)!));
+  }
+  return issues;
 }
 
 /** What a third-party module is loaded as, with the error codes of each failure. */

@@ -14,14 +14,11 @@ import type {
   Logger,
   SecretHandle,
   SecretResolver,
-  SecretSourceDefinition,
-  TransformDefinition,
 } from '@proxy/core';
 import {
   applyEnvOverrides,
   DEFAULT_MAX_REQUEST_BODY_BYTES,
   environmentDocument,
-  findSecretSources,
   issueAt,
   isWritten,
   parseConfigText,
@@ -49,14 +46,7 @@ import type { AuditExport } from './otlp-audit.js';
 import { readOtlpAuditSettings } from './otlp-settings.js';
 import { loadConfigSnapshot, reloadableSource, Reloader, type ReloadOutcome, type ReloadStatus, type ReloadTrigger } from './reloader.js';
 import { isS3ConfigUrl } from './s3-config-url.js';
-import {
-  builtinSecretSources,
-  builtinTransforms,
-  isExternalTransformName,
-  loadExternalSecretSource,
-  loadExternalTransform,
-  unknownTransformMessage,
-} from './registry.js';
+import { loadConfigRegistry } from './registry.js';
 
 /** A config file read, its transforms loaded and the whole of it validated. */
 export interface LoadedProxyConfig {
@@ -121,25 +111,7 @@ async function readDocument(source: string | ConfigText | CommandLineConfig): Pr
  */
 export async function loadProxyConfig(source: string | ConfigText | CommandLineConfig): Promise<LoadedProxyConfig> {
   const document = await readDocument(source);
-  const issues: ConfigIssue[] = [];
-  const transforms = new Map<string, TransformDefinition>(builtinTransforms);
-  const secretSources: SecretSourceDefinition[] = [...builtinSecretSources];
-  for (const { index, name } of document.transformNames()) {
-    const unknown = unknownTransformMessage(name);
-    if (unknown !== undefined) {
-      issues.push(issueAt(document, ['transforms', index, 'name'], unknown));
-      continue;
-    }
-    if (transforms.has(name) || !isExternalTransformName(name)) continue;
-    try {
-      transforms.set(name, await loadExternalTransform(name, document.dir));
-    } catch (err) {
-      const e = err as ProxyError;
-      issues.push(issueAt(document, ['transforms', index, 'name'], `${e.message} [${e.code ?? 'error'}]`));
-    }
-  }
-  issues.push(...(await loadExternalSecretSources(document, transforms, secretSources)));
-  const registry: ConfigRegistry = { transforms, secretSources };
+  const { registry, issues } = await loadConfigRegistry(document);
   let config: ProxyConfig | undefined;
   try {
     config = validateConfig(document, registry);
@@ -156,37 +128,6 @@ export async function loadProxyConfig(source: string | ConfigText | CommandLineC
   if (config !== undefined) issues.push(...judgeIssues(document, config), ...managementIssues(document, config), ...upstreamProxyIssues(document, config));
   if (issues.length > 0 || config === undefined) throw new ConfigError(sortIssues(issues));
   return { document, config, registry };
-}
-
-/**
- * Loads the third-party secret sources the config's transforms name (a `type` that is a
- * package name or a file path, in any source block a transform schema declares) into
- * `sources`, so that validation composes their schemas. A source that cannot be loaded is an
- * issue at its `type`.
- */
-async function loadExternalSecretSources(
-  document: ConfigDocument,
-  transforms: ReadonlyMap<string, TransformDefinition>,
-  sources: SecretSourceDefinition[],
-): Promise<ConfigIssue[]> {
-  const issues: ConfigIssue[] = [];
-  // Each failure is reported at every block naming that type.
-  const failures = new Map<string, string>();
-  for (const { path, source } of findSecretSources(document.data, transforms)) {
-    const type = source.type;
-    if (typeof type !== 'string' || !isExternalTransformName(type) || sources.some((s) => s.type === type)) continue;
-    if (!failures.has(type)) {
-      try {
-        sources.push(await loadExternalSecretSource(type, document.dir));
-        continue;
-      } catch (err) {
-        const e = err as ProxyError;
-        failures.set(type, `${e.message} [${e.code ?? 'error'}]`);
-      }
-    }
-    issues.push(issueAt(document, [...path, 'type'], failures.get(type)!));
-  }
-  return issues;
 }
 
 /**

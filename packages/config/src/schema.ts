@@ -31,7 +31,7 @@ export const DEFAULT_UPSTREAM_DENY_CIDRS: readonly string[] = Object.freeze([
 /** `proxy.max_request_body_bytes` when absent or `0` (iron-proxy reads 0 as "the default", not "unlimited"). */
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 1_048_576;
 
-/** Prefix of the `$id` each transform schema gets inside {@link configSchema}, so its local `$ref`s resolve. */
+/** Prefix of {@link transformSchemaId}. */
 const TRANSFORM_SCHEMA_ID_PREFIX = 'https://schemas.proxy.local/transforms/';
 
 const listen = (fallback?: string): JsonSchema => ({
@@ -191,8 +191,8 @@ const transformEntrySchema: JsonSchema = {
   additionalProperties: false,
   required: ['name'],
   properties: {
-    name: nonEmptyString,
-    config: { type: 'object', default: {} },
+    name: { description: 'A built-in transform, or the package name (or file path) of a third-party one.', ...nonEmptyString },
+    config: { description: "The transform's settings.", type: 'object', default: {} },
   },
 };
 
@@ -207,18 +207,47 @@ export function sectionsSchema(transformEntry: JsonSchema = transformEntrySchema
     type: 'object',
     additionalProperties: false,
     properties: {
-      dns: dnsSchema,
-      proxy: proxySchema,
-      tls: tlsSchema,
-      transforms: { type: 'array', items: transformEntry, default: [] },
-      mcp: mcpSchema,
-      mcp_gateway: mcpGatewaySchema,
-      management: managementSchema,
-      metrics: metricsSchema,
-      log: logSchema,
-      compat: compatSchema,
+      dns: { description: 'The built-in DNS server: answers names with proxy_ip so clients connect to the proxy.', ...dnsSchema },
+      proxy: { description: 'Listeners, body and header limits, timeouts and the upstream guard.', ...proxySchema },
+      tls: { description: 'TLS interception: the CA that signs per-host certificates (mitm), or SNI-only.', ...tlsSchema },
+      transforms: {
+        description: 'The pipeline, in order: each entry names a transform (built-in, or a third-party package) and gives its config.',
+        type: 'array',
+        items: transformEntry,
+        default: [],
+      },
+      mcp: { description: 'Policy for MCP (Model Context Protocol) tool calls: which tools each server may be called with.', ...mcpSchema },
+      mcp_gateway: { description: 'Routes for the MCP requests the policy let through: upstream URL and injected credentials.', ...mcpGatewaySchema },
+      management: { description: 'The management API (reload, health), guarded by a bearer key.', ...managementSchema },
+      metrics: { description: 'The Prometheus metrics listener.', ...metricsSchema },
+      log: { description: 'Log level and audit record format.', ...logSchema },
+      compat: { description: "Switches back to iron-proxy's behaviour where this proxy's default differs.", ...compatSchema },
     },
   };
+}
+
+/** The `$id` a transform's config schema gets inside {@link configSchema}, so its local `$ref`s resolve. */
+export function transformSchemaId(name: string): string {
+  return `${TRANSFORM_SCHEMA_ID_PREFIX}${encodeURIComponent(name)}.json`;
+}
+
+/**
+ * The top-level schema with each `transforms[]` entry's `config` checked against
+ * `configOf(name, definition)` when the entry's `name` selects that transform; the entry's
+ * `name` lists the registered names as `examples` (editors offer them; any name validates).
+ */
+export function composeTransformSchemas(registry: ConfigRegistry, configOf: (name: string, definition: TransformDefinition) => JsonSchema): JsonSchema {
+  const branches = [...registry.transforms].map(([name, definition]) => ({
+    if: { properties: { name: { const: name } }, required: ['name'] },
+    then: { properties: { config: configOf(name, definition) } },
+  }));
+  if (branches.length === 0) return sectionsSchema();
+  const base = transformEntrySchema.properties as Record<string, JsonSchema>;
+  return sectionsSchema({
+    ...transformEntrySchema,
+    properties: { ...base, name: { ...base.name, examples: [...registry.transforms.keys()] } },
+    allOf: branches,
+  });
 }
 
 /**
@@ -228,11 +257,8 @@ export function sectionsSchema(transformEntry: JsonSchema = transformEntrySchema
  * are `$ref`s to its `SECRET_SOURCE_SCHEMA_ID`) plus this package's address formats
  * (`listen-address`, `host-port`, `resolver-address`, `positive-duration`, `header-name`,
  * `url-path`). `validateConfig` validates the same rules, one transform entry at a time.
+ * `configSchemaDocument` turns it into one self-contained file for editors.
  */
 export function configSchema(registry: ConfigRegistry): JsonSchema {
-  const branches = [...registry.transforms].map(([name, definition]) => ({
-    if: { properties: { name: { const: name } }, required: ['name'] },
-    then: { properties: { config: { $id: `${TRANSFORM_SCHEMA_ID_PREFIX}${encodeURIComponent(name)}.json`, ...definition.schema } } },
-  }));
-  return sectionsSchema(branches.length === 0 ? transformEntrySchema : { ...transformEntrySchema, allOf: branches });
+  return composeTransformSchemas(registry, (name, definition) => ({ $id: transformSchemaId(name), ...definition.schema }));
 }
