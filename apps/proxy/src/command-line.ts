@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DEFAULT_HEALTH_URL } from './health-command.js';
 
 /** Key algorithms `proxy ca generate` offers (`rsa4096` through iron-proxy's `generate-ca`). */
 export type CaAlgorithm = 'ec' | 'rsa' | 'rsa4096' | 'ed25519';
@@ -15,6 +16,7 @@ export type Command =
   | { kind: 'init'; dir: string; allow: string[] }
   /** `configFile`: also the third-party transforms and secret sources that config names. */
   | { kind: 'schema'; configFile?: string }
+  | { kind: 'health'; url: string }
   | { kind: 'version' }
   | { kind: 'help' }
   | { kind: 'error'; message: string };
@@ -35,6 +37,8 @@ export const usage = `Usage:
                                  write a CA and a starter proxy.yaml into DIR (default .)
   proxy schema [--config FILE]   print the config's JSON Schema (built-in transforms; with
                                  --config also the third-party ones that file names)
+  proxy health [--url URL]       check a running proxy's health endpoint (default
+                                 http://127.0.0.1:9090/healthz): exit 0 when it answers 2xx
   proxy aws-jwt [flags]          run as aws-outbound-jwt-proxy (see "proxy aws-jwt --help")
   proxy --version                print the version (also: version, -version, -v)
   proxy --help                   print this help
@@ -57,6 +61,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
   if (first === 'init') return parseInit(argv.slice(1));
   if (first === 'validate') return parseConfigCommand('validate', argv.slice(1));
   if (first === 'schema') return parseSchema(argv.slice(1));
+  if (first === 'health') return parseHealth(argv.slice(1));
   return parseConfigCommand('run', argv);
 }
 
@@ -192,4 +197,13 @@ function parseSchema(args: readonly string[]): Command {
   const { config } = parsed.values as { config?: string };
   if (config === '') return { kind: 'error', message: 'schema: --config needs a file path' };
   return { kind: 'schema', ...(config === undefined ? {} : { configFile: config }) };
+}
+
+function parseHealth(args: readonly string[]): Command {
+  const parsed = strictArgs(args, { url: { type: 'string' } });
+  if ('error' in parsed) return { kind: 'error', message: `health: ${parsed.error}` };
+  const { url } = parsed.values as { url?: string };
+  if (url === undefined) return { kind: 'health', url: DEFAULT_HEALTH_URL };
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) return { kind: 'error', message: `health: --url must be an http(s) URL (got "${url}")` };
+  return { kind: 'health', url };
 }

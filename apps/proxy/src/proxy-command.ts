@@ -40,6 +40,12 @@ async function main(argv: readonly string[]): Promise<number> {
       return printOrFail(async () => (await import('./setup-commands.js')).initProject(parsed));
     case 'schema':
       return printOrFail(async () => (await import('./schema-command.js')).configSchemaText(parsed.configFile));
+    case 'health': {
+      const { checkHealth } = await import('./health-command.js');
+      const result = await checkHealth(parsed.url);
+      (result.code === 0 ? process.stdout : process.stderr).write(`${result.line}\n`);
+      return result.code;
+    }
     case 'run':
       return serveUntilSignal(() => startProxy({ commandLineConfig: commandLineConfig(parsed.configFile) }), 'proxy');
   }

@@ -52,13 +52,15 @@ export interface StartOptions {
   readonly files?: Record<string, string>;
   /** Use this directory instead of a fresh temporary one. */
   readonly dir?: string;
+  /** The entry script to run instead of the built CLI (an installed or deployed copy of it). */
+  readonly script?: string;
 }
 
 /** Writes `configYaml` to `<tmp>/proxy.yaml`, starts the CLI on it and waits until it listens. */
 export async function startProxyProcess(configYaml: string, options: StartOptions = {}): Promise<ProxyProcess> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'proxy-e2e-')));
   await writeFile(join(dir, 'proxy.yaml'), configYaml);
-  return startBuiltProcess([cliPath, '--config', join(dir, 'proxy.yaml')], { ...options, dir }, options.dir === undefined);
+  return startBuiltProcess([options.script ?? cliPath, '--config', join(dir, 'proxy.yaml')], { ...options, dir }, options.dir === undefined);
 }
 
 /**
