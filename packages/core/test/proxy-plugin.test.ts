@@ -1,5 +1,8 @@
 // proxyPlugin: a whole pipeline of transforms in someone else's Fastify server, in front of
 // @fastify/http-proxy and plain routes, scoped to the encapsulation context it is registered in.
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import httpProxy from '@fastify/http-proxy';
 import { startEchoServer, type EchoRequestRecord, type EchoServer } from '@proxy/test-kit';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -225,6 +228,39 @@ describe('proxyPlugin: one pipeline in front of @fastify/http-proxy', () => {
     expect([withheld.status, await withheld.text()]).toEqual([502, 'request refused by the proxy: response_withheld\n']);
     const record = audits.find((a) => a.path === '/api/withhold');
     expect(record).toMatchObject({ action: 'reject', rejected_by: 'stamp', reason: 'response_withheld', status_code: 502 });
+  });
+});
+
+describe('proxyPlugin audit when the client leaves', () => {
+  it('writes the record as client_closed once the client gives up on a pending upstream', async () => {
+    const held: (() => void)[] = [];
+    const arrived: (() => void)[] = [];
+    const stalled = createServer((_req, res) => {
+      held.push(() => res.destroy());
+      arrived.shift()?.();
+    });
+    stalled.listen(0, '127.0.0.1');
+    await once(stalled, 'listening');
+    const audits: AuditRecord[] = [];
+    const app = Fastify();
+    apps.push(app);
+    try {
+      await app.register(proxyPlugin({ transforms: [use(gate, { deny: [] })], onAudit: (r) => audits.push(r) }));
+      await app.register(httpProxy, { upstream: `http://127.0.0.1:${(stalled.address() as AddressInfo).port}` });
+      const base = await app.listen({ host: '127.0.0.1', port: 0 });
+      const reached = new Promise<void>((resolve) => arrived.push(resolve));
+      const client = new AbortController();
+      const pending = fetch(`${base}/slow`, { signal: client.signal }).catch((err: unknown) => err);
+      await reached;
+      client.abort();
+      expect(await pending).toBeInstanceOf(Error);
+      await expect.poll(() => audits.length).toBe(1);
+      expect(audits[0]).toMatchObject({ action: 'error', reason: 'client_closed', status_code: 499, path: '/slow' });
+      expect(audits[0]!.request_transforms.map((t) => t.name)).toEqual(['gate']);
+    } finally {
+      for (const release of held) release();
+      stalled.close();
+    }
   });
 });
 
