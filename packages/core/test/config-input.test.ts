@@ -61,6 +61,10 @@ describe('config input types', () => {
         transforms: [use(token, { hosts: ['a'] }), { transform: token, config: { hosts: ['b'], prefix: 'Token ' } }, use(legacy, { level: 1 })],
       }),
     );
+    // A list built elsewhere (not a literal tuple) is accepted too.
+    const built: TransformUse<TokenConfig, WithDefaults<TokenConfig, 'header' | 'prefix'>>[] = [use(token, { hosts: ['c'], header: 'X-Other' })];
+    const mixed = [use(legacy, { level: 2 }), ...built];
+    await app.register(proxyPlugin({ transforms: mixed }));
     app.get('/', async (request) => request.headers.authorization);
     expect((await app.inject('/')).body).toBe('Token 1');
     await app.close();
