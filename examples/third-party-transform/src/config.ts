@@ -1,5 +1,5 @@
 import { rulesSchema } from '@proxy/core';
-import type { JsonSchema, RuleConfig } from '@proxy/core';
+import type { JsonSchema, RuleConfig, WithDefaults } from '@proxy/core';
 
 /** The `config` block of the transform, after schema validation (defaults applied). */
 export interface RequestGuardConfig {
@@ -12,6 +12,9 @@ export interface RequestGuardConfig {
   /** Destinations the guard applies to; absent means every request. */
   readonly rules?: readonly RuleConfig[];
 }
+
+/** The `config` block as users write it: `reject_status` has a schema default, so it is optional. */
+export type RequestGuardInput = WithDefaults<RequestGuardConfig, 'reject_status'>;
 
 /** An HTTP field name (RFC 9110 `token`). */
 const HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";

@@ -3,4 +3,4 @@
  * `@proxy/core`'s public API. The proxy loads the `default` export.
  */
 export { requestGuard, requestGuard as default } from './transform.js';
-export type { RequestGuardConfig } from './config.js';
+export type { RequestGuardConfig, RequestGuardInput } from './config.js';

@@ -1,6 +1,6 @@
 import { compileRules, CONTINUE, defineTransform, reject } from '@proxy/core';
 import { configSchema } from './config.js';
-import type { RequestGuardConfig } from './config.js';
+import type { RequestGuardConfig, RequestGuardInput } from './config.js';
 import { compileHeaderPolicy } from './policy.js';
 
 /**
@@ -9,7 +9,7 @@ import { compileHeaderPolicy } from './policy.js';
  * as TLS passthrough (`sni-only`) has no visible headers and is refused as well: the guard
  * fails closed rather than letting through what it cannot inspect.
  */
-export const requestGuard = defineTransform<RequestGuardConfig>({
+export const requestGuard = defineTransform<RequestGuardConfig, RequestGuardInput>({
   // Third-party transforms are configured by package name; this must equal package.json's name.
   name: '@acme/proxy-transform-example',
   schema: configSchema,

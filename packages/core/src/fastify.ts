@@ -1,53 +1,63 @@
 /**
- * `@proxy/core/fastify`: run any transform inside someone else's Fastify server.
+ * `@proxy/core/fastify`: run transforms inside someone else's Fastify server.
  *
  * ```ts
  * import Fastify from 'fastify';
  * import proxy from '@fastify/http-proxy';
- * import { transformPlugin } from '@proxy/core/fastify';
+ * import { proxyPlugin, use } from '@proxy/core/fastify';
  * import secrets from '@proxy/transform-secrets';
+ * import allowlist from '@proxy/transform-allowlist';
  *
  * const app = Fastify();
- * await app.register(transformPlugin(secrets), { secrets: [ ... ] });
- * await app.register(proxy, { upstream: 'https://api.example.com' });
+ * await app.register(async (scope) => {
+ *   await scope.register(proxyPlugin({ transforms: [use(allowlist, { domains: ['api.example.com'] }), use(secrets, { secrets: [ ... ] })] }));
+ *   await scope.register(proxy, { upstream: 'https://api.example.com' });
+ * }, { prefix: '/api' });
  * ```
  *
- * The plugin validates its options against the transform's schema (the same validator the
- * proxy's config loader uses), creates the transform on registration, runs `onRequest` in a
- * `preHandler` hook through the same pipeline runner the proxy uses, applies the changes the
- * transform made (method, path, query, headers) to the Fastify request, answers rejects and
- * stubs itself, and closes the transform when Fastify closes. A request the transform
- * re-targets to another destination is refused (502 `retarget_unsupported`): the server's own
- * route decides where requests go.
+ * The plugin validates each transform's config against its schema (the same validator the
+ * proxy's config loader uses), creates the transforms on registration as one pipeline (the
+ * runner the proxy uses), runs their `onRequest` hooks in a `preHandler` hook, applies the
+ * changes they made (method, path, query, headers, body) to the Fastify request, answers
+ * rejects and stubs itself, runs their `onResponse` hooks in `onSend`, writes one audit record
+ * per request and closes the transforms when Fastify closes. A request a transform re-targets
+ * to another destination is refused (502 `retarget_unsupported`): the server's own route
+ * decides where requests go.
+ *
+ * Scope: the hooks apply to the routes of the encapsulation context the plugin is registered
+ * in, and of its child contexts; never to sibling or parent contexts (the plugin is wrapped
+ * with `fastify-plugin`, which is what lets its hooks reach the routes registered beside it).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AuditBuilder, type AuditRecord } from './audit.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, type ConfigIssue } from './errors.js';
 import { HeaderList } from './headers.js';
-import { createPipeline } from './pipeline.js';
-import { createProxyRequest, type ProxyRequest } from './request.js';
+import { createPipeline, type Pipeline, type TransformSpec } from './pipeline.js';
+import { createMessageBody, createProxyRequest, type ProxyRequest, type ProxyResponse } from './request.js';
 import { createSchemaValidator, toConfigIssues } from './schema.js';
 import { createTransformEnv, systemClock } from './transform-env.js';
-import { reject, type Decision, type Logger, type TransformDefinition, type TransformEnv } from './transform.js';
+import { reject, type ConfigInput, type Decision, type Logger, type TransformDefinition, type TransformEnv } from './transform.js';
 
-/** Adapter options that are not the transform's own config. */
+/** Adapter options that are not a transform's own config. */
 export interface TransformPluginOptions {
   /**
-   * The destination the transform's rules see. Defaults to the Host header with scheme
+   * The destination the transforms' rules see. Defaults to the Host header with scheme
    * `http`; in front of `@fastify/http-proxy` pass the upstream you proxy to.
    */
   readonly destination?: (request: FastifyRequest) => { scheme: 'http' | 'https'; host: string; port: number };
-  /** Largest body a transform may buffer (default 1 MiB). */
+  /** Largest request body a transform may buffer (default 1 MiB). */
   readonly maxBodyBytes?: number;
+  /** Largest response body a response transform may buffer (default 1 MiB; 0 = no limit). */
+  readonly maxResponseBodyBytes?: number;
   /** Overrides parts of the transform environment (logger, secrets resolver, clock, ...). */
   readonly env?: Partial<TransformEnv>;
-  /** Receives the audit record of every request the transform saw. */
+  /** Receives the audit record of every request the plugin saw: one per request. */
   readonly onAudit?: (record: AuditRecord) => void;
   /**
-   * How a body the transform buffered is handed on as `request.body`: `stream` (default) is
+   * How a body a transform buffered is handed on as `request.body`: `stream` (default) is
    * a Readable of the bytes, which `@fastify/http-proxy` / `@fastify/reply-from` forward
    * unchanged whatever the content type (they JSON-encode a Buffer sent as
    * `application/json`); `buffer` is the Buffer itself, for route handlers.
@@ -55,117 +65,288 @@ export interface TransformPluginOptions {
   readonly bodyAs?: 'stream' | 'buffer';
 }
 
+/** One transform of a {@link proxyPlugin} pipeline: its definition and its config as written. */
+export interface TransformUse<Config = unknown, Input = Config> {
+  readonly transform: TransformDefinition<Config, Input>;
+  /** The config block, before schema defaults: fields the schema defaults may be left out. */
+  readonly config: Input;
+}
+
+/**
+ * Pairs a transform with its config, typed by the transform: `use(allowlist, { domains: [...] })`.
+ * The config is the schema's input (fields with a default optional), checked at registration.
+ */
+export function use<Config, Input>(transform: TransformDefinition<Config, Input>, config: NoInfer<Input>): TransformUse<Config, Input> {
+  return { transform, config };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any definition; each entry is checked by CheckedUses
+type AnyUse = { readonly transform: TransformDefinition<any, any>; readonly config: unknown };
+
+/** Each entry's `config` checked against its own transform's input type. */
+type CheckedUses<Uses extends readonly AnyUse[]> = {
+  readonly [K in keyof Uses]: Uses[K] extends { readonly transform: infer D } ? { readonly transform: D; readonly config: ConfigInput<D> } : Uses[K];
+};
+
+/** Options of {@link proxyPlugin}. */
+export interface ProxyPluginOptions<Uses extends readonly AnyUse[] = readonly AnyUse[]> extends TransformPluginOptions {
+  /** The pipeline, in order: `[use(secrets, {...}), use(allowlist, {...})]` or `{ transform, config }` objects. */
+  readonly transforms: Uses & CheckedUses<Uses>;
+}
+
 /** Largest body a transform may buffer by default (the proxy's `max_request_body_bytes` default). */
 const DEFAULT_MAX_BODY_BYTES = 1_048_576;
 
 /**
- * Turns a transform definition into a Fastify plugin whose options are the transform's config.
+ * A Fastify plugin running a whole pipeline of transforms, in order, with one audit record per
+ * request (`request_transforms` has an entry per transform that ran; the first reject or
+ * respond stops the run, as in the proxy).
  *
- * Registration validates the options (defaults applied; a `ConfigError` lists every issue)
- * and creates the transform once, with a logger from `fastify.log`, a secret resolver over
- * `process.env`, a no-op meter, the system clock, global `fetch` and a signal aborted when
- * Fastify closes (each overridable through `options.env`). The request hook runs in
- * `preHandler`, so a route's own content-type parser (e.g. `@fastify/http-proxy`'s
- * pass-through) has run. A reject or respond decision is answered with {@link sendDecision};
- * otherwise the transform's changes are written back for the rest of the server:
- * - headers replace `request.headers`, `request.raw.headers` and `request.raw.rawHeaders`;
- * - the method replaces `request.raw.method`, path and query replace `request.raw.url`
- *   (the route was already chosen on the original URL);
- * - a body the transform replaced becomes `request.body` (`Content-Length` fixed), as a
- *   stream of its bytes or, with `bodyAs: 'buffer'`, a Buffer; a body it only read does too
- *   when it was a stream (now consumed), while an already parsed body it only read stays as
- *   parsed. `@fastify/reply-from` refuses a body on GET and HEAD.
- * The body the transform reads is the unread request stream (or `request.body` when it is
- * a stream), a Buffer or string body as is, and any other parsed body re-serialized as JSON.
+ * Registration validates every config (defaults applied; a `ConfigError` lists every issue,
+ * paths as `transforms[1].config.domains[0]`, each naming its transform) and creates the
+ * transforms once, with a logger from `fastify.log`, a secret resolver over `process.env`, a
+ * no-op meter, the system clock, global `fetch` and a signal aborted when Fastify closes (each
+ * overridable through `options.env`); a transform whose `create` fails closes the ones before
+ * it. Per request:
+ * - `preHandler` (so a route's own content-type parser, e.g. `@fastify/http-proxy`'s
+ *   pass-through, has run): the `onRequest` hooks. A reject or respond decision is answered
+ *   with {@link sendDecision}; otherwise the changes are written back for the rest of the server:
+ *   headers replace `request.headers`, `request.raw.headers` and `request.raw.rawHeaders`; the
+ *   method replaces `request.raw.method`, path and query replace `request.raw.url` (the route
+ *   was already chosen on the original URL); a body a transform replaced becomes `request.body`
+ *   (`Content-Length` fixed) as a stream of its bytes or, with `bodyAs: 'buffer'`, a Buffer; a
+ *   body it only read does too when it was a stream (now consumed), while an already parsed
+ *   body it only read stays as parsed. `@fastify/reply-from` refuses a body on GET and HEAD.
+ *   The body a transform reads is the unread request stream (or `request.body` when it is a
+ *   stream), a Buffer or string body as is, and any other parsed body re-serialized as JSON.
+ * - `onSend`, only when some transform has `onResponse`: the response hooks, on the reply's
+ *   status, headers and payload (the upstream stream from `@fastify/http-proxy`, or what a
+ *   handler sent, serialized). Changed status and headers are written to the reply, a body a
+ *   transform read or replaced is sent in place of the payload, and a reject or respond
+ *   replaces the whole reply.
+ * - `onResponse` (or the client leaving first, as `client_closed`): the audit record.
  */
-export function transformPlugin<Config>(
-  definition: TransformDefinition<Config>,
+export function proxyPlugin<const Uses extends readonly AnyUse[]>(options: ProxyPluginOptions<Uses>): FastifyPluginAsync {
+  const uses: readonly AnyUse[] = options.transforms;
+  const plugin: FastifyPluginAsync = async (fastify) => {
+    const issues: ConfigIssue[] = [];
+    const specs = uses.map(({ transform, config }, index): TransformSpec => {
+      const validated = validateConfig(transform, config, `transforms[${index}].config`, issues);
+      return { definition: transform, config: validated, index };
+    });
+    if (issues.length > 0) throw new ConfigError(issues);
+    await installPipeline(fastify, specs, options);
+  };
+  return fp(plugin, { name: '@proxy/core/proxy-plugin', fastify: '5.x' });
+}
+
+/**
+ * Turns one transform definition into a Fastify plugin whose options are the transform's config
+ * (the schema's input: fields with a default may be left out). The same machinery as
+ * {@link proxyPlugin} with a pipeline of one; issue paths are the config's own fields.
+ */
+export function transformPlugin<Config, Input>(
+  definition: TransformDefinition<Config, Input>,
   options: TransformPluginOptions = {},
-): FastifyPluginAsync<Config & Record<never, never>> {
-  const plugin: FastifyPluginAsync<Config & Record<never, never>> = async (fastify, rawConfig) => {
-    const validate = createSchemaValidator().compile(definition.schema);
-    const config = structuredClone(rawConfig) as unknown;
-    if (!validate(config)) throw new ConfigError(toConfigIssues(validate.errors));
-
-    const logger = options.env?.logger ?? pinoLogger(fastify.log);
-    const clock = options.env?.clock ?? systemClock;
-    const controller = new AbortController();
-    const pipeline = await createPipeline(
-      [{ definition, config, index: 0 }],
-      (_spec, instanceId) => ({
-        ...createTransformEnv({
-          instanceId,
-          logger,
-          clock,
-          http: options.env?.http ?? ((input, init) => fetch(input, init)),
-          signal: controller.signal,
-        }),
-        ...options.env,
-      }),
-      { clock, logger },
-    ).catch((err: unknown) => {
-      controller.abort();
-      throw err;
-    });
-    fastify.addHook('onClose', async () => {
-      await pipeline.close();
-      controller.abort();
-    });
-
-    const audits = new WeakMap<FastifyRequest, AuditBuilder>();
-    fastify.addHook('preHandler', async (request, reply) => {
-      const destination = options.destination?.(request) ?? hostDestination(request);
-      const body = bodySource(request);
-      const proxyRequest = createProxyRequest({
-        method: request.raw.method ?? 'GET',
-        scheme: destination.scheme,
-        host: destination.host,
-        port: destination.port,
-        ...splitUrl(request.raw.url ?? '/'),
-        headers: requestHeaders(request),
-        clientAddress: request.ip,
-        mode: 'reverse',
-        bodyStream: body.stream,
-        maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-      });
-      const audit = new AuditBuilder(proxyRequest);
-      const { host, port } = proxyRequest;
-      const done = pipeline.enter();
-      let decision: Decision;
-      try {
-        decision = await pipeline.runRequest(proxyRequest, audit);
-      } finally {
-        done();
-      }
-      const readError = proxyRequest.body.readError;
-      if (decision.action === 'continue' && readError !== undefined) {
-        // A transform read the body, failed and carried on: the stream is spent, never forward it.
-        audit.rejected('engine', readError.reason);
-        decision = reject(readError.status, readError.reason);
-      } else if (decision.action === 'continue' && (proxyRequest.host !== host || proxyRequest.port !== port)) {
-        // The route of the server around the plugin cannot follow a re-targeted request.
-        audit.failed('retarget_unsupported', 'engine');
-        decision = reject(502, 'retarget_unsupported');
-      }
-      if (decision.action !== 'continue') {
-        options.onAudit?.(audit.finish(decision.status, clock.now()));
-        return sendDecision(reply, decision);
-      }
-      applyChanges(request, proxyRequest, body.fed, options.bodyAs ?? 'stream');
-      if (options.onAudit !== undefined) audits.set(request, audit);
-      return undefined;
-    });
-    if (options.onAudit !== undefined) {
-      const onAudit = options.onAudit;
-      fastify.addHook('onResponse', async (request, reply) => {
-        const audit = audits.get(request);
-        if (audit === undefined) return;
-        audits.delete(request);
-        onAudit(audit.finish(reply.statusCode, clock.now()));
-      });
-    }
+): FastifyPluginAsync<Input & Record<never, never>> {
+  const plugin: FastifyPluginAsync<Input & Record<never, never>> = async (fastify, rawConfig) => {
+    const issues: ConfigIssue[] = [];
+    const config = validateConfig(definition, rawConfig, '', issues);
+    if (issues.length > 0) throw new ConfigError(issues);
+    await installPipeline(fastify, [{ definition: definition as TransformDefinition, config, index: 0 }], options);
   };
   return fp(plugin, { name: definition.name, fastify: '5.x' });
+}
+
+/**
+ * Validates one transform's config (a copy: defaults are applied to it, never to the caller's
+ * object) and collects its issues, each naming the transform.
+ */
+function validateConfig(definition: TransformDefinition<unknown, unknown>, raw: unknown, prefix: string, issues: ConfigIssue[]): unknown {
+  const validate = createSchemaValidator().compile(definition.schema);
+  const config = structuredClone(raw ?? {}) as unknown;
+  if (!validate(config)) {
+    for (const issue of toConfigIssues(validate.errors, prefix)) issues.push({ ...issue, message: `${issue.message} (transform ${definition.name})` });
+  }
+  return config;
+}
+
+/** What a request carries from `preHandler` to the response hooks. */
+interface RequestState {
+  readonly request: ProxyRequest;
+  readonly audit: AuditBuilder;
+  /** Releases the request's hold on the pipeline; idempotent. */
+  readonly done: () => void;
+  responded: boolean;
+  emitted: boolean;
+}
+
+/** Creates the pipeline of `specs` and adds the hooks that run it to `fastify`. */
+async function installPipeline(fastify: FastifyInstance, specs: readonly TransformSpec[], options: TransformPluginOptions): Promise<void> {
+  const logger = options.env?.logger ?? pinoLogger(fastify.log);
+  const clock = options.env?.clock ?? systemClock;
+  const controller = new AbortController();
+  const pipeline = await createPipeline(
+    specs,
+    (_spec, instanceId) => ({
+      ...createTransformEnv({
+        instanceId,
+        logger,
+        clock,
+        http: options.env?.http ?? ((input, init) => fetch(input, init)),
+        signal: controller.signal,
+      }),
+      ...options.env,
+    }),
+    { clock, logger },
+  ).catch((err: unknown) => {
+    controller.abort();
+    throw err;
+  });
+  fastify.addHook('onClose', async () => {
+    await pipeline.close();
+    controller.abort();
+  });
+
+  const emit = (state: RequestState, status: number): void => {
+    if (state.emitted) return;
+    state.emitted = true;
+    options.onAudit?.(state.audit.finish(status, clock.now()));
+  };
+  const states = new WeakMap<FastifyRequest, RequestState>();
+  fastify.addHook('preHandler', async (request, reply) => {
+    const destination = options.destination?.(request) ?? hostDestination(request);
+    const body = bodySource(request);
+    const proxyRequest = createProxyRequest({
+      method: request.raw.method ?? 'GET',
+      scheme: destination.scheme,
+      host: destination.host,
+      port: destination.port,
+      ...splitUrl(request.raw.url ?? '/'),
+      headers: requestHeaders(request),
+      clientAddress: request.ip,
+      mode: 'reverse',
+      bodyStream: body.stream,
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    });
+    const audit = new AuditBuilder(proxyRequest);
+    const { host, port } = proxyRequest;
+    const done = pipeline.enter();
+    let decision: Decision;
+    try {
+      decision = await pipeline.runRequest(proxyRequest, audit);
+    } catch (err) {
+      done();
+      throw err;
+    }
+    const readError = proxyRequest.body.readError;
+    if (decision.action === 'continue' && readError !== undefined) {
+      // A transform read the body, failed and carried on: the stream is spent, never forward it.
+      audit.rejected('engine', readError.reason);
+      decision = reject(readError.status, readError.reason);
+    } else if (decision.action === 'continue' && (proxyRequest.host !== host || proxyRequest.port !== port)) {
+      // The route of the server around the plugin cannot follow a re-targeted request.
+      audit.failed('retarget_unsupported', 'engine');
+      decision = reject(502, 'retarget_unsupported');
+    }
+    if (decision.action !== 'continue') {
+      done();
+      options.onAudit?.(audit.finish(decision.status, clock.now()));
+      return sendDecision(reply, decision);
+    }
+    applyChanges(request, proxyRequest, body.fed, options.bodyAs ?? 'stream');
+    const state: RequestState = { request: proxyRequest, audit, done, responded: false, emitted: false };
+    states.set(request, state);
+    // The client may leave before the response is over; `onResponse` then never runs.
+    reply.raw.once('close', () => {
+      done();
+      if (state.emitted) return;
+      if (!reply.raw.writableFinished && audit.action === 'allow') audit.failed('client_closed');
+      emit(state, reply.raw.headersSent ? reply.statusCode : 499);
+    });
+    return undefined;
+  });
+  if (pipeline.hasResponseHooks) {
+    const maxResponseBodyBytes = options.maxResponseBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    fastify.addHook('onSend', async (request, reply, payload) => {
+      const state = states.get(request);
+      if (state === undefined || state.responded) return payload;
+      state.responded = true;
+      return runResponse(pipeline, state, reply, payload, maxResponseBodyBytes);
+    });
+  }
+  fastify.addHook('onResponse', async (request, reply) => {
+    const state = states.get(request);
+    if (state === undefined) return;
+    states.delete(request);
+    state.done();
+    emit(state, reply.statusCode);
+  });
+}
+
+/**
+ * Runs the response hooks on the reply about to be sent and returns the payload to send in its
+ * place; status and headers are written to `reply`.
+ */
+async function runResponse(pipeline: Pipeline, state: RequestState, reply: FastifyReply, payload: unknown, maxResponseBodyBytes: number): Promise<unknown> {
+  const headers = replyHeaders(reply);
+  const stream = payloadStream(payload);
+  const response: ProxyResponse = {
+    status: reply.statusCode,
+    headers,
+    body: createMessageBody({ headers, stream, limit: maxResponseBodyBytes, limitName: 'maxResponseBodyBytes', untilClose: true }),
+  };
+  let decision = await pipeline.runResponse(state.request, response, state.audit);
+  const readError = response.body.readError;
+  if (decision.action === 'continue' && readError !== undefined) {
+    state.audit.failed(readError.reason, 'engine');
+    decision = reject(502, readError.reason);
+  }
+  if (decision.action !== 'continue') {
+    if (payload instanceof Readable) discard(payload);
+    for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+    const answer = decisionReply(decision);
+    reply.code(answer.status);
+    for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
+    return answer.body;
+  }
+  reply.code(response.status);
+  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+  for (const name of new Set(response.headers.names().map((n) => n.toLowerCase()))) {
+    const values = response.headers.getAll(name);
+    reply.header(name, values.length === 1 ? values[0] : values);
+  }
+  if (response.body.buffered) {
+    if (payload instanceof Readable && !payload.readableEnded) discard(payload);
+    return response.body.bytes;
+  }
+  const replacement = response.body.replacementStream;
+  return replacement ?? payload;
+}
+
+/** Drops a payload stream that will not be sent (an upstream body cancelled with an error nobody awaits). */
+function discard(stream: Readable): void {
+  stream.on('error', () => undefined);
+  stream.destroy();
+}
+
+/** The reply's headers as a header list. */
+function replyHeaders(reply: FastifyReply): HeaderList {
+  const list = new HeaderList();
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (Array.isArray(value)) for (const v of value) list.append(name, String(v));
+    else if (value !== undefined) list.append(name, String(value));
+  }
+  return list;
+}
+
+/** The payload of `onSend` as a stream the response body reads lazily; null when there is none. */
+function payloadStream(payload: unknown): Readable | null {
+  if (payload === null || payload === undefined) return null;
+  if (payload instanceof Readable) return payload;
+  if (typeof payload === 'string' || Buffer.isBuffer(payload)) return Readable.from([Buffer.from(payload)]);
+  if (payload instanceof Uint8Array) return Readable.from([Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)]);
+  return null;
 }
 
 /**
@@ -174,16 +355,27 @@ export function transformPlugin<Config>(
  * never a stack or a secret.
  */
 export function sendDecision(reply: FastifyReply, decision: Exclude<Decision, { action: 'continue' }>): FastifyReply {
+  const answer = decisionReply(decision);
+  reply.code(answer.status);
+  for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
+  return reply.send(answer.body);
+}
+
+/** The status, headers and body a reject or respond decision is answered with. */
+function decisionReply(decision: Exclude<Decision, { action: 'continue' }>): { status: number; headers: Readonly<Record<string, string>>; body: string | Buffer } {
   if (decision.action === 'reject') {
-    return reply
-      .code(decision.status)
-      .header('content-type', decision.contentType ?? 'text/plain; charset=utf-8')
-      .send(decision.message ?? `request refused by the proxy: ${decision.reason}\n`);
+    return {
+      status: decision.status,
+      headers: { 'content-type': decision.contentType ?? 'text/plain; charset=utf-8' },
+      body: decision.message ?? `request refused by the proxy: ${decision.reason}\n`,
+    };
   }
-  reply.code(decision.status);
-  for (const [name, value] of Object.entries(decision.headers ?? {})) reply.header(name, value);
   const body = decision.body;
-  return reply.send(body === undefined ? '' : typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  return {
+    status: decision.status,
+    headers: decision.headers ?? {},
+    body: body === undefined ? '' : typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+  };
 }
 
 /** The destination named by the Host header (scheme `http`, port 80 unless given). */
@@ -236,6 +428,7 @@ function applyChanges(request: FastifyRequest, proxyRequest: ProxyRequest, fed: 
   // A stream that was read is consumed: its bytes stand in for it. A parsed body only
   // changes when the transform replaced it with different bytes.
   if (bytes !== undefined && (fed === undefined || !bytes.equals(fed))) request.body = bodyAs === 'buffer' ? bytes : Readable.from([bytes]);
+  else if (proxyRequest.body.replacementStream !== undefined) request.body = proxyRequest.body.replacementStream;
 }
 
 /** Node's `IncomingMessage.headers` layout: lowercase names, `set-cookie` an array, repeats joined. */

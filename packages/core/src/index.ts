@@ -33,6 +33,8 @@ export type {
   Trace,
   Transform,
   TransformDefinition,
+  ConfigInput,
+  WithDefaults,
   TransformEnv,
 } from './transform.js';
 export { ruleSchema, rulesSchema, portsSchema, compileRules, compileHostGlob, compilePathGlob, normalizeHost, splitHostPattern } from './rules.js';

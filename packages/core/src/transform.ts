@@ -199,7 +199,7 @@ export interface Transform {
  * do I/O (open secret sources) but must be quick; it must not touch module globals, so that
  * a reload can run two generations of the same transform side by side.
  */
-export interface TransformDefinition<Config = unknown> {
+export interface TransformDefinition<Config = unknown, Input = Config> {
   /** The config name: `allowlist`, `secrets`, or a package name such as `@acme/transform-foo`. */
   readonly name: string;
   /** JSON Schema (draft-07, ajv) of the `config` block. Use `additionalProperties: false`. */
@@ -229,10 +229,34 @@ export interface TransformDefinition<Config = unknown> {
    */
   readonly waitsForSecrets?: boolean;
   create(config: Config, env: TransformEnv): Awaitable<Transform>;
+  /**
+   * Type-only, never set: the config a user writes, before the schema's defaults are applied
+   * (`Input`), where `create` receives it after (`Config`). Read it with {@link ConfigInput}.
+   */
+  readonly '~input'?: Input;
 }
 
-/** Identity helper that types `create`'s config and marks intent, like `fastify-plugin`'s `fp()`. */
-export function defineTransform<Config>(definition: TransformDefinition<Config>): TransformDefinition<Config> {
+/**
+ * `Config` with the fields in `Keys` optional: the input type of a config whose schema gives
+ * those fields a `default`. `defineTransform<Config, WithDefaults<Config, 'header'>>({ ... })`.
+ */
+export type WithDefaults<Config, Keys extends keyof Config> = Omit<Config, Keys> & { [K in Keys]?: Config[K] };
+
+/**
+ * The config a user writes for a transform definition: its schema's input, fields with a schema
+ * default optional (the `Input` of `TransformDefinition<Config, Input>`; `Config` itself when
+ * the definition declares none).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any Config: only Input is read
+export type ConfigInput<Definition> = Definition extends TransformDefinition<any, infer Input> ? Input : never;
+
+/**
+ * Identity helper that types `create`'s config and marks intent, like `fastify-plugin`'s `fp()`.
+ * `Config` is the config after schema defaults (what `create` receives); `Input` the config as
+ * written (what `transformPlugin` and `proxyPlugin` accept), by default `Config`. Give a schema
+ * with defaults its input type, e.g. `defineTransform<Config, WithDefaults<Config, 'header'>>`.
+ */
+export function defineTransform<Config, Input = Config>(definition: TransformDefinition<Config, Input>): TransformDefinition<Config, Input> {
   return Object.freeze(definition);
 }
 

@@ -270,6 +270,60 @@ describe('transformPlugin registration', () => {
   });
 });
 
+describe('transformPlugin response hooks', () => {
+  const tagger = defineTransform<{ tag: string }, { tag?: string }>({
+    name: 'tagger',
+    schema: { type: 'object', properties: { tag: { type: 'string', default: 'tagged' } }, additionalProperties: false },
+    create: (config) => ({
+      async onResponse(request, response, trace) {
+        if (request.path === '/replace') return respond(203, 'replaced', { 'content-type': 'text/plain', 'x-replaced': '1' }, 'replaced');
+        response.headers.set('X-Tag', config.tag);
+        response.headers.delete('x-internal');
+        const text = (await response.body.read()).toString();
+        trace.annotate('length', text.length);
+        response.body.replace(`${text}!`);
+        return undefined;
+      },
+    }),
+  });
+
+  it('runs onResponse on a handler reply: headers and body changes, or a whole new reply', async () => {
+    const audits: AuditRecord[] = [];
+    const app = Fastify();
+    apps.push(app);
+    await app.register(transformPlugin(tagger, { onAudit: (r) => audits.push(r) }), {});
+    app.get('/*', async (_request, reply) => reply.header('x-internal', 'yes').send({ ok: true }));
+    const res = await app.inject('/x');
+    expect([res.statusCode, res.body, res.headers['x-tag'], res.headers['x-internal'], res.headers['content-length']]).toEqual([200, '{"ok":true}!', 'tagged', undefined, '12']);
+    const replaced = await app.inject('/replace');
+    expect([replaced.statusCode, replaced.body, replaced.headers['x-replaced'], replaced.headers['x-internal']]).toEqual([203, 'replaced', '1', undefined]);
+    expect(audits.map((r) => [r.path, r.action, r.status_code, r.response_transforms[0]?.action])).toEqual([
+      ['/x', 'allow', 200, 'allow'],
+      ['/replace', 'stub', 203, 'stub'],
+    ]);
+    expect(audits[0]!.response_transforms[0]!.annotations).toEqual({ length: 11 });
+  });
+
+  it('leaves requests it refused alone: onResponse never runs on the plugin’s own answer', async () => {
+    const both = defineTransform<Record<string, never>>({
+      name: 'both',
+      schema: { type: 'object' },
+      create: () => ({
+        onRequest: () => reject(401, 'no_entry'),
+        onResponse: () => {
+          throw new Error('must not run');
+        },
+      }),
+    });
+    const app = Fastify();
+    apps.push(app);
+    await app.register(transformPlugin(both), {});
+    app.get('/', async () => 'never');
+    const res = await app.inject('/');
+    expect([res.statusCode, res.body]).toEqual([401, 'request refused by the proxy: no_entry\n']);
+  });
+});
+
 describe('sendDecision', () => {
   it('uses the reject message when given', async () => {
     const app = Fastify();

@@ -1,9 +1,15 @@
 // The transform and harness calls shown in README.md, kept working.
 import { describe, expect, it } from 'vitest';
-import { compileRules, defineTransform, reject, rulesSchema, secretSourceRef, type RuleConfig, type SecretSourceConfig } from '../src/index.js';
+import { compileRules, defineTransform, reject, rulesSchema, secretSourceRef, type RuleConfig, type SecretSourceConfig, type WithDefaults } from '../src/index.js';
 import { runTransform, validateTransformConfig } from '../src/testing.js';
 
-const teamToken = defineTransform<{ header: string; source: SecretSourceConfig; rules: RuleConfig[] }>({
+interface TeamTokenConfig {
+  header: string;
+  source: SecretSourceConfig;
+  rules: RuleConfig[];
+}
+
+const teamToken = defineTransform<TeamTokenConfig, WithDefaults<TeamTokenConfig, 'header'>>({
   name: '@acme/transform-team-token',
   schema: {
     type: 'object',

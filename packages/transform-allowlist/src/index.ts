@@ -18,6 +18,7 @@ import {
   type RuleSet,
   type Trace,
   type TransformDefinition,
+  type WithDefaults,
 } from '@proxy/core';
 
 /** The `config` block of an `allowlist` transform, after schema defaults. */
@@ -40,6 +41,12 @@ export interface AllowlistConfig {
   readonly warn: boolean;
 }
 
+/**
+ * The `config` block of an `allowlist` transform as written: every field has a schema default,
+ * so `{ domains: ['api.example.com'] }` (or even `{}`, which allows nothing) is a whole config.
+ */
+export type AllowlistInput = WithDefaults<AllowlistConfig, 'domains' | 'cidrs' | 'rules' | 'default_ports' | 'warn'>;
+
 /** Reject reason written to the audit record for a destination that is not allowed. */
 export const NOT_ALLOWLISTED = 'not_allowlisted';
 
@@ -59,7 +66,7 @@ const allowlistSchema = {
 };
 
 /** The `allowlist` transform definition. */
-export const allowlistTransform: TransformDefinition<AllowlistConfig> = defineTransform<AllowlistConfig>({
+export const allowlistTransform: TransformDefinition<AllowlistConfig, AllowlistInput> = defineTransform<AllowlistConfig, AllowlistInput>({
   name: 'allowlist',
   schema: allowlistSchema,
   decidesDestinations: true,

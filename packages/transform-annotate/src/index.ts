@@ -3,7 +3,7 @@
  * `header:<Canonical-Name>` annotations, on requests matching each group's rules. It records
  * exactly what the operator asked for and never changes or refuses a request.
  */
-import { CONTINUE, canonicalHeaderName, compileRules, defineTransform, rulesSchema, type RuleConfig, type RuleSet, type TransformDefinition } from '@proxy/core';
+import { CONTINUE, canonicalHeaderName, compileRules, defineTransform, rulesSchema, type RuleConfig, type RuleSet, type TransformDefinition, type WithDefaults } from '@proxy/core';
 
 /** One annotation group: which requests, which headers. */
 export interface AnnotationGroupConfig {
@@ -17,6 +17,9 @@ export interface AnnotationGroupConfig {
 export interface AnnotateConfig {
   readonly annotations: readonly AnnotationGroupConfig[];
 }
+
+/** The `config` block as written: the fields the schema defaults are optional. */
+export type AnnotateInput = WithDefaults<AnnotateConfig, 'annotations'>;
 
 /** An HTTP header field name (RFC 9110 token). */
 const HEADER_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
@@ -55,7 +58,7 @@ interface CompiledGroup {
 }
 
 /** The `annotate` transform definition. */
-export const annotateTransform: TransformDefinition<AnnotateConfig> = defineTransform<AnnotateConfig>({
+export const annotateTransform: TransformDefinition<AnnotateConfig, AnnotateInput> = defineTransform<AnnotateConfig, AnnotateInput>({
   name: 'annotate',
   schema: annotateSchema,
   create(config) {

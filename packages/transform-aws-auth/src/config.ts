@@ -1,4 +1,4 @@
-import { rulesSchema, secretSourceRef, type JsonSchema, type RuleConfig, type SecretSourceConfig } from '@proxy/core';
+import { rulesSchema, secretSourceRef, type JsonSchema, type RuleConfig, type SecretSourceConfig, type WithDefaults } from '@proxy/core';
 
 /** `credentials_provider`: credentials from the AWS SDK's default chain instead of sources. */
 export interface WorkloadIdentityConfig {
@@ -27,6 +27,9 @@ export interface AwsAuthConfig {
   /** Requests this transform re-signs; at least one. */
   readonly rules: readonly RuleConfig[];
 }
+
+/** The `config` block as written: the fields the schema defaults are optional. */
+export type AwsAuthInput = WithDefaults<AwsAuthConfig, 'allowed_regions' | 'allowed_services' | 'unsigned_payload' | 'allow_chunked_body'>;
 
 /** A region or service name as it appears in a SigV4 credential scope. */
 const SCOPE_PART = { type: 'string', pattern: '^[a-z0-9-]+$' };

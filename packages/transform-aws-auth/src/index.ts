@@ -20,12 +20,12 @@ import {
   type TransformDefinition,
 } from '@proxy/core';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { awsAuthSchema, type AwsAuthConfig } from './config.js';
+import { awsAuthSchema, type AwsAuthConfig, type AwsAuthInput } from './config.js';
 import { openCredentials } from './credentials.js';
 import { parseInboundSignature } from './inbound.js';
 import { resignHeaders, resignQuery, UNSIGNED_PAYLOAD } from './resign.js';
 
-export type { AwsAuthConfig, WorkloadIdentityConfig } from './config.js';
+export type { AwsAuthConfig, AwsAuthInput, WorkloadIdentityConfig } from './config.js';
 export { awsAuthSchema } from './config.js';
 export { parseInboundSignature } from './inbound.js';
 export type { HeaderSignature, InboundScope, InboundSignature, QuerySignature } from './inbound.js';
@@ -58,7 +58,7 @@ function refuse(trace: Trace, status: number, reason: string, annotations: Reado
 }
 
 /** The `aws_auth` transform definition. */
-export const awsAuthTransform: TransformDefinition<AwsAuthConfig> = defineTransform<AwsAuthConfig>({
+export const awsAuthTransform: TransformDefinition<AwsAuthConfig, AwsAuthInput> = defineTransform<AwsAuthConfig, AwsAuthInput>({
   name: NAME,
   schema: awsAuthSchema,
   async create(config, env) {

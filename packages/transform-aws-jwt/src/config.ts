@@ -1,4 +1,4 @@
-import { ConfigError, durationSchema, parseDuration, rulesSchema, type JsonSchema, type RuleConfig } from '@proxy/core';
+import { ConfigError, durationSchema, parseDuration, rulesSchema, type JsonSchema, type RuleConfig, type WithDefaults } from '@proxy/core';
 import { normalizeAudiences } from './audience.js';
 
 /** The signing algorithms STS offers for web-identity tokens. */
@@ -28,6 +28,9 @@ export interface AwsJwtConfig {
    */
   readonly allowed_audiences?: readonly string[];
 }
+
+/** The `config` block as written: the fields the schema defaults are optional. */
+export type AwsJwtInput = WithDefaults<AwsJwtConfig, 'signing_algorithm' | 'duration' | 'refresh_skew' | 'rules' | 'max_cached_audiences'>;
 
 /** The settings of one transform instance, checked and in the units the code uses. */
 export interface AwsJwtSettings {

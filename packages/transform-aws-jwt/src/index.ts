@@ -14,12 +14,12 @@ import {
   type TransformDefinition,
 } from '@proxy/core';
 import { compileAudiencePolicy, dynamicAudience, type AudiencePolicy } from './audience.js';
-import { awsJwtSchema, resolveSettings, type AwsJwtConfig } from './config.js';
+import { awsJwtSchema, resolveSettings, type AwsJwtConfig, type AwsJwtInput } from './config.js';
 import { TokenMetrics } from './metrics.js';
 import { createStsTokenSource, TokenMintError, type MintedToken } from './sts-token-source.js';
 import { TokenCache } from './token-cache.js';
 
-export type { AwsJwtConfig, SigningAlgorithm } from './config.js';
+export type { AwsJwtConfig, AwsJwtInput, SigningAlgorithm } from './config.js';
 export { awsJwtSchema, DEFAULT_MAX_CACHED_AUDIENCES, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS } from './config.js';
 export { dynamicAudience, normalizeAudiences } from './audience.js';
 export { MetricNames } from './metrics.js';
@@ -36,7 +36,7 @@ export const AUDIENCE_NOT_ALLOWED = 'audience_not_allowed';
 const MAX_LOGGED_DETAIL = 300;
 
 /** The `aws_jwt` transform definition. */
-export const awsJwtTransform: TransformDefinition<AwsJwtConfig> = defineTransform<AwsJwtConfig>({
+export const awsJwtTransform: TransformDefinition<AwsJwtConfig, AwsJwtInput> = defineTransform<AwsJwtConfig, AwsJwtInput>({
   name: 'aws_jwt',
   schema: awsJwtSchema,
   async create(config, env) {

@@ -15,6 +15,7 @@ import {
   type RuleConfig,
   type Trace,
   type TransformDefinition,
+  type WithDefaults,
 } from '@proxy/core';
 
 /** The `config` block of a `body_capture` transform, after schema defaults. */
@@ -24,6 +25,9 @@ export interface BodyCaptureConfig {
   /** Requests whose bodies are captured; empty means every request. */
   readonly rules: readonly RuleConfig[];
 }
+
+/** The `config` block as written: the fields the schema defaults are optional. */
+export type BodyCaptureInput = WithDefaults<BodyCaptureConfig, 'max_request_body_bytes' | 'rules'>;
 
 /** Default capture cap (16 KiB). */
 export const DEFAULT_CAPTURE_BYTES = 16384;
@@ -38,7 +42,7 @@ const bodyCaptureSchema = {
 };
 
 /** The `body_capture` transform definition. */
-export const bodyCaptureTransform: TransformDefinition<BodyCaptureConfig> = defineTransform<BodyCaptureConfig>({
+export const bodyCaptureTransform: TransformDefinition<BodyCaptureConfig, BodyCaptureInput> = defineTransform<BodyCaptureConfig, BodyCaptureInput>({
   name: 'body_capture',
   schema: bodyCaptureSchema,
   create(config) {

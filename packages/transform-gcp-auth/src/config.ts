@@ -1,4 +1,4 @@
-import { rulesSchema, secretSourceRef, type JsonSchema, type RuleConfig, type SecretSourceConfig } from '@proxy/core';
+import { rulesSchema, secretSourceRef, type JsonSchema, type RuleConfig, type SecretSourceConfig, type WithDefaults } from '@proxy/core';
 
 /** `credentials_provider`: Google's Application Default Credentials chain. */
 export interface CredentialsProviderConfig {
@@ -20,6 +20,9 @@ export interface GcpAuthConfig {
   /** Requests that get the token; empty (the default) means every request. */
   readonly rules: readonly RuleConfig[];
 }
+
+/** The `config` block as written: the fields the schema defaults are optional. */
+export type GcpAuthInput = WithDefaults<GcpAuthConfig, 'rules'>;
 
 /** An OAuth scope: a non-empty string without spaces, quotes or backslashes (RFC 6749 §3.3). */
 export const scopeSchema: JsonSchema = { type: 'string', pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' };

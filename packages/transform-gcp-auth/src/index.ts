@@ -9,14 +9,14 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CONTINUE, ConfigError, compileRules, defineTransform, reject, type Decision, type RuleSet, type SecretHandle, type Trace, type TransformDefinition } from '@proxy/core';
-import { gcpAuthSchema, type GcpAuthConfig } from './config.js';
+import { gcpAuthSchema, type GcpAuthConfig, type GcpAuthInput } from './config.js';
 import { applicationDefaultCredentials, sourcedKeyfile, staticKeyfile, type CredentialSource, type KeyfileMintOptions } from './credential.js';
 import { parseKeyfile, type ServiceAccountKey } from './keyfile.js';
 import { MintError, toMintError } from './mint-error.js';
 import { accessTokenStub, idTokenAudience, isGoogleTokenRequest, isMetadataAccountRequest } from './stub.js';
 import { TokenCache } from './token-cache.js';
 
-export type { GcpAuthConfig, CredentialsProviderConfig } from './config.js';
+export type { GcpAuthConfig, GcpAuthInput, CredentialsProviderConfig } from './config.js';
 export { gcpAuthSchema, scopeSchema } from './config.js';
 export { parseKeyfile, KeyfileError, GOOGLE_TOKEN_URL } from './keyfile.js';
 export type { ServiceAccountKey } from './keyfile.js';
@@ -76,7 +76,7 @@ export function tokenUnavailable(trace: Trace, err: unknown): Decision {
 }
 
 /** The `gcp_auth` transform definition. */
-export const gcpAuthTransform: TransformDefinition<GcpAuthConfig> = defineTransform<GcpAuthConfig>({
+export const gcpAuthTransform: TransformDefinition<GcpAuthConfig, GcpAuthInput> = defineTransform<GcpAuthConfig, GcpAuthInput>({
   name: 'gcp_auth',
   schema: gcpAuthSchema,
   async create(config, env) {

@@ -4,7 +4,7 @@
  * the rules match. The workload's own ID-token calls (the metadata server's `identity` path, a
  * jwt-bearer `target_audience` request to Google's token endpoint) get a placeholder.
  */
-import { CONTINUE, compileRules, defineTransform, reject, respond, rulesSchema, secretSourceRef, type JsonSchema, type RuleConfig, type SecretHandle, type SecretSourceConfig, type TransformDefinition } from '@proxy/core';
+import { CONTINUE, compileRules, defineTransform, reject, respond, rulesSchema, secretSourceRef, type JsonSchema, type RuleConfig, type SecretHandle, type SecretSourceConfig, type TransformDefinition, type WithDefaults } from '@proxy/core';
 import {
   idTokenAudience,
   isGoogleTokenRequest,
@@ -29,6 +29,9 @@ export interface GcpIdTokenConfig {
   readonly header: 'authorization' | 'x-serverless-authorization';
   readonly rules: readonly RuleConfig[];
 }
+
+/** The `config` block as written: the fields the schema defaults are optional. */
+export type GcpIdTokenInput = WithDefaults<GcpIdTokenConfig, 'header'>;
 
 /** JSON Schema of the `gcp_id_token` config. */
 export const gcpIdTokenSchema: JsonSchema = {
@@ -58,7 +61,7 @@ export function stubIdToken(audience: string, nowMs: number): string {
 }
 
 /** The `gcp_id_token` transform definition. */
-export const gcpIdTokenTransform: TransformDefinition<GcpIdTokenConfig> = defineTransform<GcpIdTokenConfig>({
+export const gcpIdTokenTransform: TransformDefinition<GcpIdTokenConfig, GcpIdTokenInput> = defineTransform<GcpIdTokenConfig, GcpIdTokenInput>({
   name: 'gcp_id_token',
   schema: gcpIdTokenSchema,
   async create(config, env) {

@@ -1,4 +1,4 @@
-import { durationSchema, rulesSchema, type JsonSchema, type RuleConfig } from '@proxy/core';
+import { durationSchema, rulesSchema, type JsonSchema, type RuleConfig, type WithDefaults } from '@proxy/core';
 
 /** TLS to the policy server. */
 export interface GrpcTlsConfig {
@@ -31,6 +31,11 @@ export interface GrpcConfig {
   /** The requests sent to the server; empty (the default) means every request. */
   readonly rules: readonly RuleConfig[];
 }
+
+/** The `config` block as written: the fields the schema defaults (`tls` and its `enabled` included) are optional. */
+export type GrpcInput = WithDefaults<Omit<GrpcConfig, 'tls'>, 'send_request_body' | 'send_response_body' | 'timeout' | 'rules'> & {
+  readonly tls?: WithDefaults<GrpcTlsConfig, 'enabled'>;
+};
 
 /** JSON Schema of the `grpc` transform's config. */
 export const grpcSchema: JsonSchema = {

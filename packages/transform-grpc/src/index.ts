@@ -20,7 +20,7 @@ import {
   type TransformDefinition,
 } from '@proxy/core';
 import { channelCredentials, PolicyChannel } from './channel.js';
-import { grpcSchema, type GrpcConfig } from './config.js';
+import { grpcSchema, type GrpcConfig, type GrpcInput } from './config.js';
 import {
   applyModifiedRequest,
   applyModifiedResponse,
@@ -33,7 +33,7 @@ import {
 } from './messages.js';
 import type { HttpResponse, TransformRequestResponse, TransformResponseResponse } from './service.js';
 
-export type { GrpcConfig, GrpcTlsConfig } from './config.js';
+export type { GrpcConfig, GrpcInput, GrpcTlsConfig } from './config.js';
 export { grpcSchema } from './config.js';
 export { canonicalHeaderKey } from './messages.js';
 export { PROTO_PATH, transformService } from './service.js';
@@ -69,7 +69,7 @@ function rejection(response: HttpResponse | undefined, server: string): Decision
 }
 
 /** The `grpc` transform definition. */
-export const grpcTransform: TransformDefinition<GrpcConfig> = defineTransform<GrpcConfig>({
+export const grpcTransform: TransformDefinition<GrpcConfig, GrpcInput> = defineTransform<GrpcConfig, GrpcInput>({
   name: 'grpc',
   schema: grpcSchema,
   async create(config, env) {

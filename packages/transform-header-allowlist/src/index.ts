@@ -12,6 +12,7 @@ import {
   rulesSchema,
   type RuleConfig,
   type TransformDefinition,
+  type WithDefaults,
 } from '@proxy/core';
 
 /** The `config` block of a `header_allowlist` transform, after schema defaults. */
@@ -21,6 +22,9 @@ export interface HeaderAllowlistConfig {
   /** Destinations the allowlist applies to; empty means every request. */
   readonly rules: readonly RuleConfig[];
 }
+
+/** The `config` block as written: the fields the schema defaults are optional. */
+export type HeaderAllowlistInput = WithDefaults<HeaderAllowlistConfig, 'rules'>;
 
 /**
  * Headers that are never stripped: the engine owns them (the destination and the body framing),
@@ -40,7 +44,7 @@ const headerAllowlistSchema = {
 };
 
 /** The `header_allowlist` transform definition. */
-export const headerAllowlistTransform: TransformDefinition<HeaderAllowlistConfig> = defineTransform<HeaderAllowlistConfig>({
+export const headerAllowlistTransform: TransformDefinition<HeaderAllowlistConfig, HeaderAllowlistInput> = defineTransform<HeaderAllowlistConfig, HeaderAllowlistInput>({
   name: 'header_allowlist',
   schema: headerAllowlistSchema,
   create(config) {

@@ -19,6 +19,7 @@ import {
   type SecretRedactor,
   type Trace,
   type TransformDefinition,
+  type WithDefaults,
 } from '@proxy/core';
 import { REDACTED, compileRedaction } from './redaction.js';
 
@@ -37,6 +38,9 @@ export interface HeaderCaptureConfig {
   /** Requests whose headers are captured; empty means every request. */
   readonly rules: readonly RuleConfig[];
 }
+
+/** The `config` block as written: the fields the schema defaults are optional. */
+export type HeaderCaptureInput = WithDefaults<HeaderCaptureConfig, 'redact_headers' | 'max_value_bytes' | 'max_headers' | 'rules'>;
 
 /** Default cap of one recorded value, in bytes. */
 export const DEFAULT_MAX_VALUE_BYTES = 512;
@@ -59,7 +63,7 @@ const headerCaptureSchema = {
 };
 
 /** The `header_capture` transform definition. */
-export const headerCaptureTransform: TransformDefinition<HeaderCaptureConfig> = defineTransform<HeaderCaptureConfig>({
+export const headerCaptureTransform: TransformDefinition<HeaderCaptureConfig, HeaderCaptureInput> = defineTransform<HeaderCaptureConfig, HeaderCaptureInput>({
   name: 'header_capture',
   schema: headerCaptureSchema,
   create(config, env) {

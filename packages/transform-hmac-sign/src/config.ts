@@ -1,4 +1,4 @@
-import { rulesSchema, secretSourceRef, type JsonSchema, type RuleConfig, type SecretSourceConfig } from '@proxy/core';
+import { rulesSchema, secretSourceRef, type JsonSchema, type RuleConfig, type SecretSourceConfig, type WithDefaults } from '@proxy/core';
 
 /** How `.Timestamp` is written: Unix time in seconds, milliseconds or nanoseconds, or RFC 3339 (UTC). */
 export type TimestampFormat = 'unix_seconds' | 'unix_millis' | 'unix_nanos' | 'rfc3339';
@@ -28,6 +28,9 @@ export interface HmacSignConfig {
   /** The requests that are signed (at least one rule). */
   readonly rules: readonly RuleConfig[];
 }
+
+/** The `config` block as written: the fields the schema defaults are optional. */
+export type HmacSignInput = WithDefaults<HmacSignConfig, 'allow_chunked_body'>;
 
 /** The credential that holds the HMAC key. */
 export const KEY_CREDENTIAL = 'secret';

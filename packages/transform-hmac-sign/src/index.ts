@@ -22,10 +22,10 @@ import {
   type Trace,
   type TransformDefinition,
 } from '@proxy/core';
-import { CREDENTIALS_PREFIX, HEADER_FIELDS, hmacSignSchema, KEY_CREDENTIAL, MESSAGE_FIELDS, type HmacSignConfig } from './config.js';
+import { CREDENTIALS_PREFIX, HEADER_FIELDS, hmacSignSchema, KEY_CREDENTIAL, MESSAGE_FIELDS, type HmacSignConfig, type HmacSignInput } from './config.js';
 import { decodeKey, formatTimestamp, KeyDecodeError, sign } from './signature.js';
 
-export type { HmacAlgorithm, HmacSignConfig, KeyEncoding, OutputEncoding, TimestampFormat } from './config.js';
+export type { HmacAlgorithm, HmacSignConfig, HmacSignInput, KeyEncoding, OutputEncoding, TimestampFormat } from './config.js';
 export { HEADER_FIELDS, hmacSignSchema, KEY_CREDENTIAL, MESSAGE_FIELDS } from './config.js';
 export { decodeKey, formatTimestamp, KeyDecodeError, sign } from './signature.js';
 
@@ -70,7 +70,7 @@ function requestFields(request: ProxyRequest): Record<string, string> {
 }
 
 /** The `hmac_sign` transform definition. */
-export const hmacSignTransform: TransformDefinition<HmacSignConfig> = defineTransform<HmacSignConfig>({
+export const hmacSignTransform: TransformDefinition<HmacSignConfig, HmacSignInput> = defineTransform<HmacSignConfig, HmacSignInput>({
   name: NAME,
   schema: hmacSignSchema,
   async create(config, env) {

@@ -1,4 +1,4 @@
-import { ConfigError, durationSchema, parseDuration, rulesSchema, type ConfigIssue, type JsonSchema, type RuleConfig } from '@proxy/core';
+import { ConfigError, durationSchema, parseDuration, rulesSchema, type ConfigIssue, type JsonSchema, type RuleConfig, type WithDefaults } from '@proxy/core';
 
 /** The LLM APIs a judge can call. */
 export type ProviderType = 'anthropic' | 'openai';
@@ -40,6 +40,12 @@ export interface JudgeConfig {
 }
 
 /** The settings of one instance, checked and in the units the code uses. */
+/** The `config` block as written: the fields the schema defaults (in `provider` and `circuit_breaker` too) are optional. */
+export type JudgeInput = WithDefaults<Omit<JudgeConfig, 'provider' | 'circuit_breaker'>, 'fallback' | 'timeout' | 'max_concurrent' | 'cache_max_entries' | 'mode'> & {
+  readonly provider: WithDefaults<ProviderConfig, 'max_tokens'>;
+  readonly circuit_breaker?: Partial<JudgeConfig['circuit_breaker']>;
+};
+
 export interface JudgeSettings {
   readonly timeoutMs: number;
   readonly cooldownMs: number;

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { CONTINUE, ConfigError, compileRules, defineTransform, reject, type Decision, type Trace, type TransformDefinition } from '@proxy/core';
 import { LRUCache } from 'lru-cache';
 import { CircuitBreaker } from './breaker.js';
-import { judgeSchema, resolveSettings, type JudgeConfig } from './config.js';
+import { judgeSchema, resolveSettings, type JudgeConfig, type JudgeInput } from './config.js';
 import { buildEnvelope } from './envelope.js';
 import { JudgeMetrics, type FallbackCause } from './metrics.js';
 import { systemPrompt } from './prompt.js';
@@ -18,7 +18,7 @@ import { createProvider, type Completion } from './providers.js';
 import { Semaphore } from './semaphore.js';
 import { MAX_REASON_CHARS, parseVerdict, truncateChars, type Verdict } from './verdict.js';
 
-export type { JudgeConfig, ProviderConfig, ProviderType } from './config.js';
+export type { JudgeConfig, JudgeInput, ProviderConfig, ProviderType } from './config.js';
 export { judgeSchema, DEFAULT_BASE_URLS } from './config.js';
 export { buildEnvelope, ENVELOPE_LIMITS, PRIORITY_HEADERS } from './envelope.js';
 export type { Envelope } from './envelope.js';
@@ -42,7 +42,7 @@ interface CachedVerdict {
 }
 
 /** The `judge` transform definition. */
-export const judgeTransform: TransformDefinition<JudgeConfig> = defineTransform<JudgeConfig>({
+export const judgeTransform: TransformDefinition<JudgeConfig, JudgeInput> = defineTransform<JudgeConfig, JudgeInput>({
   name: 'judge',
   schema: judgeSchema,
   async create(config, env) {

@@ -1,4 +1,4 @@
-import { ConfigError, rulesSchema, secretSourceRef, type ConfigIssue, type JsonSchema, type RuleConfig, type SecretSourceConfig } from '@proxy/core';
+import { ConfigError, rulesSchema, secretSourceRef, type ConfigIssue, type JsonSchema, type RuleConfig, type SecretSourceConfig, type WithDefaults } from '@proxy/core';
 
 /** The OAuth2 grants a token entry can use. */
 export type Grant = 'client_credentials' | 'refresh_token' | 'password' | 'jwt_bearer';
@@ -30,6 +30,14 @@ export interface TokenEntryConfig extends Partial<Record<CredentialField, Secret
 /** The `config` block of an `oauth_token` transform, after schema defaults. */
 export interface OAuthTokenConfig {
   readonly tokens: readonly TokenEntryConfig[];
+}
+
+/** One `tokens[]` entry as written: the fields the schema defaults are optional. */
+export type TokenEntryInput = WithDefaults<TokenEntryConfig, 'scopes' | 'header' | 'value_prefix' | 'require'>;
+
+/** The `config` block as written. */
+export interface OAuthTokenInput {
+  readonly tokens: readonly TokenEntryInput[];
 }
 
 /** Which credential fields each grant needs, and which it may take. */

@@ -20,14 +20,14 @@ import {
   type Trace,
   type TransformDefinition,
 } from '@proxy/core';
-import { checkEntries, GRANT_CREDENTIALS, oauthTokenSchema, type CredentialField, type Grant, type OAuthTokenConfig } from './config.js';
+import { checkEntries, GRANT_CREDENTIALS, oauthTokenSchema, type CredentialField, type Grant, type OAuthTokenConfig, type OAuthTokenInput } from './config.js';
 import { requestToken, type MintedToken } from './grants.js';
 import { MintError, toMintError } from './mint-error.js';
 import { TokenEndpointStub } from './stub.js';
 import { tokenFetch } from './token-endpoint.js';
 import { TokenSource } from './token-source.js';
 
-export type { CredentialField, Grant, OAuthTokenConfig, TokenEntryConfig } from './config.js';
+export type { CredentialField, Grant, OAuthTokenConfig, OAuthTokenInput, TokenEntryConfig, TokenEntryInput } from './config.js';
 export { oauthTokenSchema, GRANT_CREDENTIALS } from './config.js';
 export { JWT_BEARER_GRANT_TYPE } from './grants.js';
 export { MintError } from './mint-error.js';
@@ -58,7 +58,7 @@ interface LiveEntry {
 }
 
 /** The `oauth_token` transform definition. */
-export const oauthTokenTransform: TransformDefinition<OAuthTokenConfig> = defineTransform<OAuthTokenConfig>({
+export const oauthTokenTransform: TransformDefinition<OAuthTokenConfig, OAuthTokenInput> = defineTransform<OAuthTokenConfig, OAuthTokenInput>({
   name: 'oauth_token',
   schema: oauthTokenSchema,
   async create(config, env) {

@@ -1,4 +1,4 @@
-import { rulesSchema, secretSourceRef, type JsonSchema, type RuleConfig, type SecretSourceConfig } from '@proxy/core';
+import { rulesSchema, secretSourceRef, type JsonSchema, type RuleConfig, type SecretSourceConfig, type WithDefaults } from '@proxy/core';
 
 /** Where and how to add a secret the workload never sends: a header (through a formatter) or a query parameter. */
 export interface InjectConfig {
@@ -41,6 +41,14 @@ export interface SecretEntryConfig extends Partial<ReplaceConfig> {
 /** The `config` block of a `secrets` transform, after schema defaults. */
 export interface SecretsConfig {
   readonly secrets: readonly SecretEntryConfig[];
+}
+
+/** One `secrets[]` entry as written: `rules` defaults to every destination. */
+export type SecretEntryInput = WithDefaults<SecretEntryConfig, 'rules'>;
+
+/** The `config` block of a `secrets` transform as written, before schema defaults. */
+export interface SecretsInput {
+  readonly secrets?: readonly SecretEntryInput[];
 }
 
 /** An HTTP header field name (RFC 9110 token). */

@@ -19,12 +19,12 @@ import {
   type Trace,
   type TransformDefinition,
 } from '@proxy/core';
-import { replaceConfigOf, secretsSchema, type SecretEntryConfig, type SecretsConfig } from './config.js';
+import { replaceConfigOf, secretsSchema, type SecretEntryConfig, type SecretsConfig, type SecretsInput } from './config.js';
 import { compileInject } from './inject.js';
 import { compileReplace } from './replace.js';
 import type { SecretAction } from './secret-action.js';
 
-export type { InjectConfig, ReplaceConfig, SecretEntryConfig, SecretsConfig } from './config.js';
+export type { InjectConfig, ReplaceConfig, SecretEntryConfig, SecretEntryInput, SecretsConfig, SecretsInput } from './config.js';
 export { DEFAULT_FORMATTER } from './inject.js';
 
 /**
@@ -118,7 +118,7 @@ function noteUnavailable(trace: Trace, labels: readonly string[]): void {
 }
 
 /** The `secrets` transform definition. */
-export const secretsTransform: TransformDefinition<SecretsConfig> = defineTransform<SecretsConfig>({
+export const secretsTransform: TransformDefinition<SecretsConfig, SecretsInput> = defineTransform<SecretsConfig, SecretsInput>({
   name: 'secrets',
   // Waits per request only for the secrets whose scope matches it (see onRequest).
   waitsForSecrets: true,

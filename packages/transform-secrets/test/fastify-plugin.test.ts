@@ -1,8 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSecretResolver, envSource, type AuditRecord, type Logger } from '@proxy/core';
-import { transformPlugin } from '@proxy/core/fastify';
+import { createSecretResolver, defineTransform, envSource, reject, type AuditRecord, type Logger, type SecretResolver } from '@proxy/core';
+import { proxyPlugin, transformPlugin, use } from '@proxy/core/fastify';
 import { startEchoServer, type EchoRequestRecord, type EchoServer } from '@proxy/test-kit';
 import { secretsTransform, type SecretsConfig } from '../src/index.js';
 
@@ -14,6 +14,7 @@ const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: ()
 
 let echo: EchoServer;
 let app: FastifyInstance;
+let secrets: SecretResolver;
 let base: string;
 const audits: AuditRecord[] = [];
 const stopSecrets = new AbortController();
@@ -30,7 +31,7 @@ const config: SecretsConfig = {
 
 beforeAll(async () => {
   echo = await startEchoServer();
-  const secrets = createSecretResolver({
+  secrets = createSecretResolver({
     sources: [envSource],
     logger: silent,
     clock: { now: () => Date.now() },
@@ -81,5 +82,50 @@ describe('secrets as a Fastify plugin in front of @fastify/http-proxy', () => {
     expect(text).toContain('REAL_TOKEN');
     expect(text).not.toContain(REAL_TOKEN);
     expect(audits.some((a) => a.rejected_by === 'secrets' && a.reason === 'proxy_token_missing')).toBe(true);
+  });
+});
+
+describe('secrets in a proxyPlugin pipeline', () => {
+  /** A policy stage before the secrets: refuses `/admin/*`. */
+  const noAdmin = defineTransform<Record<string, never>>({
+    name: 'no_admin',
+    schema: { type: 'object', additionalProperties: false },
+    create: () => ({ onRequest: (request) => (request.path.startsWith('/scoped/admin') ? reject(403, 'admin_refused') : undefined) }),
+  });
+
+  it('injects in its scope only, with one audit record per request, from a config without defaulted fields', async () => {
+    const records: AuditRecord[] = [];
+    const scoped = Fastify();
+    try {
+      await scoped.register(
+        async (scope) => {
+          await scope.register(
+            proxyPlugin({
+              // No `rules` on the entry: the schema defaults it to every destination.
+              transforms: [use(noAdmin, {}), use(secretsTransform, { secrets: [{ source: { type: 'env', var: 'REAL_TOKEN' }, inject: { header: 'X-Api-Key' } }] })],
+              env: { secrets, logger: silent },
+              onAudit: (record) => records.push(record),
+            }),
+          );
+          scope.get('/*', async (request) => ({ key: request.headers['x-api-key'] === REAL_TOKEN }));
+        },
+        { prefix: '/scoped' },
+      );
+      scoped.get('/open', async (request) => ({ key: request.headers['x-api-key'] ?? null }));
+
+      expect((await scoped.inject('/scoped/v1')).json()).toEqual({ key: true });
+      expect((await scoped.inject('/open')).json()).toEqual({ key: null });
+      const refused = await scoped.inject('/scoped/admin/x');
+      expect(refused.statusCode).toBe(403);
+      expect(refused.body).not.toContain(REAL_TOKEN);
+      expect(records.map((r) => [r.path, r.request_transforms.map((t) => t.name)])).toEqual([
+        ['/scoped/v1', ['no_admin', 'secrets']],
+        ['/scoped/admin/x', ['no_admin']],
+      ]);
+      expect(records[0]!.request_transforms[1]!.annotations).toEqual({ injected: [{ secret: 'REAL_TOKEN', locations: ['header:X-Api-Key'] }] });
+      expect(JSON.stringify(records)).not.toContain(REAL_TOKEN);
+    } finally {
+      await scoped.close();
+    }
   });
 });
