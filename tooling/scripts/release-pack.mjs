@@ -16,17 +16,16 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The workspace packages (from pnpm-workspace.yaml's `dir/*` globs) that are not private. */
 export function publishablePackages() {
-  const globs = readFileSync(join(root, 'pnpm-workspace.yaml'), 'utf8')
-    .split('\n')
-    .map((l) => /^\s*-\s*["']?([^"'\s]+)\/\*["']?\s*$/.exec(l)?.[1])
-    .filter((g) => g !== undefined);
+  const lines = readFileSync(join(root, 'pnpm-workspace.yaml'), 'utf8').split('\n');
+  const globs = lines.map((l) => /^\s*-\s*["']?([^"'\s!]+)\/\*["']?\s*$/.exec(l)?.[1]).filter((g) => g !== undefined);
+  const excluded = new Set(lines.map((l) => /^\s*-\s*["']?!([^"'\s]+)["']?\s*$/.exec(l)?.[1]).filter((g) => g !== undefined));
   const out = [];
   for (const parent of globs) {
     const parentDir = join(root, parent);
     if (!existsSync(parentDir)) continue;
     for (const entry of readdirSync(parentDir, { withFileTypes: true })) {
       const manifest = join(parentDir, entry.name, 'package.json');
-      if (!entry.isDirectory() || !existsSync(manifest)) continue;
+      if (!entry.isDirectory() || !existsSync(manifest) || excluded.has(`${parent}/${entry.name}`)) continue;
       const pkg = JSON.parse(readFileSync(manifest, 'utf8'));
       if (pkg.private !== true) out.push({ name: pkg.name, version: pkg.version, dir: join(parentDir, entry.name) });
     }
