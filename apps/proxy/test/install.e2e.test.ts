@@ -53,6 +53,11 @@ function npmEnv(extra: Record<string, string> = {}): Record<string, string> {
     npm_config_update_notifier: 'false',
     npm_config_loglevel: 'error',
     npm_config_prefer_offline: 'true',
+    // Belt and braces: anything npm would fetch from elsewhere than the local registry goes to a
+    // dead proxy and fails.
+    npm_config_proxy: 'http://127.0.0.1:9',
+    npm_config_https_proxy: 'http://127.0.0.1:9',
+    npm_config_noproxy: '127.0.0.1',
     ...extra,
   };
 }
