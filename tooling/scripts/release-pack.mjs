@@ -4,11 +4,14 @@
 // `pnpm pack`, which rewrites `workspace:` ranges to versions and runs the root `.pnpmfile.cjs`
 // `beforePacking` hook (no `@proxy/source` condition, no dev dependencies, no scripts). Then it
 // checks every tarball: README.md, LICENSE and package.json present, the license field set,
-// nothing from `src/`, every file named by `exports`, `main`, `types` and `bin` shipped. It
+// nothing from `src/`, every file named by `exports`, `main`, `types` and `bin` shipped, every
+// package the shipped JavaScript imports declared as a (peer) dependency. It
 // prints the tarballs and exits non-zero on any problem. Build first (`pnpm build`);
 // `pnpm release:pack` does.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,6 +56,23 @@ function declaredFiles(pkg) {
   return [...files];
 }
 
+/** Package names the shipped JavaScript imports (static, dynamic and side-effect imports, require). */
+function importedPackages(dir) {
+  const names = new Set();
+  const patterns = [/\bfrom\s*["']([^"'\n]+)["']/g, /\bimport\s*\(\s*["']([^"'\n]+)["']\s*\)/g, /^\s*import\s*["']([^"'\n]+)["']/gm, /\brequire\s*\(\s*["']([^"'\n]+)["']\s*\)/g];
+  for (const file of readdirSync(dir, { recursive: true })) {
+    if (!/\.(m|c)?js$/.test(file)) continue;
+    const text = readFileSync(join(dir, file), 'utf8');
+    for (const pattern of patterns) {
+      for (const [, spec] of text.matchAll(pattern)) {
+        if (spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('node:') || builtinModules.includes(spec)) continue;
+        names.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
+      }
+    }
+  }
+  return names;
+}
+
 /** Problems with one packed tarball; empty when it is publish-ready. */
 export function checkTarball(file) {
   const entries = execFileSync('tar', ['-tzf', file], { encoding: 'utf8' })
@@ -70,6 +90,16 @@ export function checkTarball(file) {
   if (text.includes('"@proxy/source":')) problems.push('the @proxy/source export condition in the packed manifest');
   if (entries.some((e) => e.startsWith('src/'))) problems.push('src/ shipped');
   for (const f of declaredFiles(pkg)) if (!entries.includes(f)) problems.push(`${f} is declared but not shipped (built?)`);
+  // Every package the shipped code imports must be a dependency or peer dependency: a dev
+  // dependency is not installed for a user.
+  const declared = new Set([...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {}), pkg.name]);
+  const unpacked = mkdtempSync(join(tmpdir(), 'release-pack-'));
+  try {
+    execFileSync('tar', ['-xzf', file, '-C', unpacked]);
+    for (const name of importedPackages(join(unpacked, 'package'))) if (!declared.has(name)) problems.push(`imports ${name}, which is not a dependency`);
+  } finally {
+    rmSync(unpacked, { recursive: true, force: true });
+  }
   return { name: pkg.name, version: pkg.version, problems };
 }
 

@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkTarball } from '../../../tooling/scripts/release-pack.mjs';
 
 // `pnpm release:pack` (tooling/scripts/release-pack.mjs) packs every package a user may install;
 // these tests check what lands in the tarballs, package by package.
@@ -77,5 +78,53 @@ describe('pnpm release:pack', () => {
     const allowlist = await manifestOf(tarballs.find((t) => t.name === '@proxy/transform-allowlist')!.file);
     expect(allowlist.exports).toEqual({ '.': { types: './dist/index.d.ts', default: './dist/index.js' }, './package.json': './package.json' });
     expect(allowlist.peerDependencies).toEqual({ '@proxy/core': expect.stringMatching(/^\^\d/) as unknown });
+  });
+});
+
+describe('the tarball check', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Packs `files` (relative name -> content) as a `package/` tarball. */
+  async function tarball(files: Record<string, string>): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'proxy-release-check-'));
+    dirs.push(dir);
+    for (const [name, content] of Object.entries(files)) {
+      await mkdir(dirname(join(dir, 'package', name)), { recursive: true });
+      await writeFile(join(dir, 'package', name), content);
+    }
+    await run('tar', ['-czf', join(dir, 'x.tgz'), '-C', dir, 'package']);
+    return join(dir, 'x.tgz');
+  }
+
+  it('passes a complete package and names every problem of a broken one', async () => {
+    const manifest = { name: '@proxy/x', version: '1.0.0', license: 'MIT', exports: { '.': './dist/index.js' }, dependencies: { ajv: '^8.0.0' } };
+    const good = await tarball({
+      'package.json': JSON.stringify(manifest),
+      'README.md': '# x',
+      LICENSE: 'MIT',
+      'dist/index.js': "import Ajv from 'ajv';\nimport { readFile } from 'node:fs';\nimport './chunk.js';\nexport default Ajv;\n",
+      'dist/chunk.js': '',
+    });
+    expect(checkTarball(good).problems).toEqual([]);
+
+    const bad = await tarball({
+      'package.json': JSON.stringify({ ...manifest, exports: { '.': { '@proxy/source': './src/index.ts', default: './dist/index.js' } }, devDependencies: { '@proxy/test-kit': 'workspace:*' } }),
+      'dist/index.js': "import Ajv from 'ajv';\nconst u = await import('undici');\nexport { Ajv, u };\n",
+      'src/index.ts': '',
+    });
+    expect(checkTarball(bad).problems).toEqual(
+      expect.arrayContaining([
+        'no README.md',
+        'no LICENSE',
+        'devDependencies in the packed manifest',
+        'a workspace: range in the packed manifest',
+        'the @proxy/source export condition in the packed manifest',
+        'src/ shipped',
+        'imports undici, which is not a dependency',
+      ]),
+    );
   });
 });
