@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { registerHooks } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { findSecretSources, issueAt, unavailableTransformMessage } from '@proxy/config';
@@ -133,6 +134,7 @@ const SECRET_SOURCE: ExternalKind = {
  * a package name from the nearest `node_modules`, or a relative/absolute file path.
  */
 async function importExternal(name: string, configDir: string, kind: ExternalKind): Promise<{ mod: Record<string, unknown>; isPath: boolean }> {
+  shareOwnCore();
   const isPath = name.startsWith('.') || isAbsolute(name);
   const file = isPath ? resolve(configDir, name) : resolvePackageEntry(name, configDir, kind);
   if (!existsSync(file)) {
@@ -190,6 +192,30 @@ export async function loadExternalSecretSource(type: string, configDir: string):
     );
   }
   return candidate;
+}
+
+let coreShared = false;
+
+/**
+ * Makes every `import '@proxy/core'` (and its subpaths) in the process resolve to the app's own
+ * copy, whatever module it comes from. A third-party package declares `@proxy/core` as a peer
+ * dependency; installed next to the config file, npm installs a second `@proxy/core` beside it,
+ * and without this the package would build its `ProxyError`s and definitions from that copy:
+ * the pipeline's `instanceof ProxyError` would fail and a refusal's status would become 502.
+ * With one copy, what a plugin throws keeps its status, and module state (metrics, error codes)
+ * is shared. The hook is a Node module resolution hook (`module.registerHooks`, Node >= 22.15),
+ * registered once, before the first third-party module is imported.
+ */
+function shareOwnCore(): void {
+  if (coreShared) return;
+  coreShared = true;
+  const appModule = import.meta.url;
+  registerHooks({
+    resolve(specifier, context, nextResolve) {
+      if (specifier === '@proxy/core' || specifier.startsWith('@proxy/core/')) return nextResolve(specifier, { ...context, parentURL: appModule });
+      return nextResolve(specifier, context);
+    },
+  });
 }
 
 /** Finds `node_modules/<name>` from `fromDir` upwards and resolves its ESM entry point. */

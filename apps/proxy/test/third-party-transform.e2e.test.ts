@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,5 +93,63 @@ describe('a third-party transform named by package name', () => {
     const r = await runCli(['validate', '--config', join(dir, 'mismatch.yaml')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('PROXY_ERR_TRANSFORM_NAME_MISMATCH');
+  });
+
+  it("runs on the app's own @proxy/core when npm put another copy beside it: a thrown ProxyError keeps its status", async () => {
+    // What `npm install <plugin>` in the config directory leaves: the plugin and its peer
+    // @proxy/core, a copy the app must not load (its ProxyError would be another class).
+    const own = await mkdtemp(join(tmpdir(), 'proxy-third-party-core-'));
+    try {
+      const core = join(own, 'node_modules', '@proxy', 'core');
+      await mkdir(core, { recursive: true });
+      const coreDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../../packages/core');
+      await cp(join(coreDir, 'package.json'), join(core, 'package.json'));
+      await cp(join(coreDir, 'dist'), join(core, 'dist'), { recursive: true });
+      const plugin = join(own, 'node_modules', '@acme', 'throws-451');
+      await mkdir(plugin, { recursive: true });
+      await writeFile(
+        join(plugin, 'package.json'),
+        JSON.stringify({ name: '@acme/throws-451', version: '1.0.0', type: 'module', exports: './index.js', peerDependencies: { '@proxy/core': '*' } }),
+      );
+      await writeFile(
+        join(plugin, 'index.js'),
+        `import { ErrorCodes, ProxyError } from '@proxy/core';
+export default {
+  name: '@acme/throws-451',
+  schema: { type: 'object' },
+  create() {
+    return {
+      onRequest(request) {
+        if (request.path === '/legal') throw new ProxyError(ErrorCodes.TRANSFORM_FAILED, 'unavailable', { status: 451, reason: 'legal_hold' });
+        return { action: 'continue' };
+      },
+    };
+  },
+};
+`,
+      );
+      const yaml = `
+proxy:
+  http_listen: "127.0.0.1:0"
+  upstream_deny_cidrs: []
+transforms:
+  - name: allowlist
+    config:
+      rules: [{ cidr: "127.0.0.0/8", ports: [${echo.port}] }]
+  - name: "@acme/throws-451"
+`;
+      const proxy = await startProxyProcess(yaml, { dir: own });
+      try {
+        const via = ['-x', `http://127.0.0.1:${proxy.port('http')}`, '-o', '/dev/null', '-w', '%{http_code}'];
+        expect((await curl([...via, `http://127.0.0.1:${echo.port}/legal`])).stdout).toBe('451');
+        expect((await curl([...via, `http://127.0.0.1:${echo.port}/fine`])).stdout).toBe('200');
+        const audit = await proxy.waitForAudit((a) => a.path === '/legal');
+        expect(audit).toMatchObject({ status_code: 451, rejected_by: '@acme/throws-451', reason: 'legal_hold' });
+      } finally {
+        await proxy.stop();
+      }
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
   });
 });

@@ -79,12 +79,25 @@ export async function startAwsJwtProcess(flags: readonly string[], options: Star
   return startBuiltProcess([awsJwtBinPath, ...flags], { ...options, dir }, options.dir === undefined);
 }
 
-/** Runs `node <args>` in `options.dir` (removed on stop when `ownsDir`) and waits for its first "listening" line. */
-async function startBuiltProcess(args: readonly string[], options: StartOptions & { readonly dir: string }, ownsDir: boolean): Promise<ProxyProcess> {
-  requireBuiltCli();
+/**
+ * Starts an installed `proxy` executable (e.g. `<prefix>/bin/proxy` after `npm install -g`)
+ * with these arguments in `options.dir` and waits until it listens.
+ */
+export async function startInstalledProxy(bin: string, args: readonly string[], options: StartOptions & { readonly dir: string }): Promise<ProxyProcess> {
+  return startBuiltProcess(args, options, false, bin);
+}
+
+/** Runs `node <args>` (or `file <args>`) in `options.dir` (removed on stop when `ownsDir`) and waits for its first "listening" line. */
+async function startBuiltProcess(
+  args: readonly string[],
+  options: StartOptions & { readonly dir: string },
+  ownsDir: boolean,
+  file: string = process.execPath,
+): Promise<ProxyProcess> {
+  if (file === process.execPath) requireBuiltCli();
   const dir = options.dir;
   for (const [name, content] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), content);
-  const child = spawn(process.execPath, args, {
+  const child = spawn(file, args, {
     cwd: dir,
     env: { PATH: process.env.PATH ?? '', HOME: dir, ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
