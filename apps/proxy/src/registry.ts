@@ -1,5 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isSea } from 'node:sea';
 import { pathToFileURL } from 'node:url';
 import { unavailableTransformMessage } from '@proxy/config';
 import { envSource, ErrorCodes, isSecretSourceDefinition, isTransformDefinition, ProxyError } from '@proxy/core';
@@ -75,10 +77,21 @@ async function importExternal(name: string, configDir: string, kind: ExternalKin
     throw new ProxyError(kind.notFound, `${kind.noun} module "${name}" not found at ${file}`);
   }
   try {
-    return { mod: (await import(pathToFileURL(file).href)) as Record<string, unknown>, isPath };
+    return { mod: isSea() ? requireFromDisk(file) : ((await import(pathToFileURL(file).href)) as Record<string, unknown>), isPath };
   } catch (err) {
     throw new ProxyError(kind.invalidExport, `${kind.noun} package "${name}" failed to load: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * Loads a module from disk in the single executable, whose `import()` and `require` reach only
+ * the modules bundled into it: `require` from the file's own location, which loads ES modules
+ * too (not those with top-level `await`). A CommonJS module's exports become its `default`, as
+ * `import()` would give them.
+ */
+function requireFromDisk(file: string): Record<string, unknown> {
+  const loaded = createRequire(file)(file) as Record<string | symbol, unknown>;
+  return loaded[Symbol.toStringTag] === 'Module' ? loaded : { ...loaded, default: loaded };
 }
 
 /**

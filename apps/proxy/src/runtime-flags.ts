@@ -1,3 +1,5 @@
+import { isSea } from 'node:sea';
+
 /**
  * V8 settings the proxy runs with unless the operator chose their own. A proxy allocates
  * short-lived objects at a high rate; left alone, V8 grows the young generation to 64 MiB
@@ -24,16 +26,23 @@ export const RUNTIME_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX:
  * (`--max-semi-space-size` on the command line or in `NODE_OPTIONS`; the variable in the
  * environment); nothing happens when `PROXY_RUNTIME_FLAGS=off`, or where `process.execve` does
  * not exist (Windows, Node older than 22.15): the proxy then runs with the defaults.
+ *
+ * The single executable (`pnpm build:sea`) starts with {@link RUNTIME_FLAGS} already, from its
+ * SEA config's `execArgv`, and its command line has no room for Node.js flags (everything after
+ * the binary is the proxy's): it restarts only for {@link RUNTIME_ENV}, with the same arguments.
  */
 export function relaunchWithRuntimeFlags(): void {
   if (typeof process.execve !== 'function' || process.env.PROXY_RUNTIME_FLAGS === 'off') return;
+  const sea = isSea();
   const given = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
-  const flags = given.includes('--max-semi-space-size') ? [] : RUNTIME_FLAGS;
+  const flags = sea || given.includes('--max-semi-space-size') ? [] : RUNTIME_FLAGS;
   const env = Object.fromEntries(Object.entries(RUNTIME_ENV).filter(([name]) => process.env[name] === undefined));
   // The relaunched process carries both, so this also ends the recursion.
   if (flags.length === 0 && Object.keys(env).length === 0) return;
+  // A single executable's argv is [binary, binary, ...arguments]; it gets its execArgv again.
+  const args = sea ? process.argv.slice(2) : [...flags, ...process.execArgv, ...process.argv.slice(1)];
   try {
-    process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, ...env });
+    process.execve(process.execPath, [process.execPath, ...args], { ...process.env, ...env });
   } catch {
     // execve refused (e.g. a seccomp policy): carry on with the defaults.
   }

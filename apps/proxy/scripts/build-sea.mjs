@@ -1,0 +1,48 @@
+// Turns dist-sea/proxy.cjs (built by `tsdown -c tsdown.sea.config.ts`) into dist-sea/proxy, a
+// single executable: a copy of the running Node.js binary with the script injected as its SEA
+// blob (https://nodejs.org/api/single-executable-applications.html). Node 24 has no
+// `--build-sea`, so this takes the documented steps: `--experimental-sea-config`, then postject.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { inject } from 'postject';
+import { RUNTIME_FLAGS } from '../src/runtime-flags.ts';
+
+const dir = fileURLToPath(new URL('../dist-sea/', import.meta.url));
+const main = `${dir}proxy.cjs`;
+const blob = `${dir}proxy.blob`;
+const seaConfig = `${dir}sea-config.json`;
+const binary = `${dir}proxy`;
+
+writeFileSync(
+  seaConfig,
+  `${JSON.stringify(
+    {
+      main,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      // A V8 flag takes effect only at startup: the binary starts with them (no restart needed);
+      // NODE_OPTIONS can still add to them (see runtime-flags.ts).
+      execArgv: [...RUNTIME_FLAGS],
+      // The code cache compiles the 10 MB script at build time rather than at every start.
+      useCodeCache: process.env.PROXY_SEA_CODE_CACHE !== 'off',
+    },
+    null,
+    2,
+  )}\n`,
+);
+execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
+
+rmSync(binary, { force: true });
+copyFileSync(process.execPath, binary);
+chmodSync(binary, 0o755);
+// The Node.js binary carries its debug information (about a fifth of its size); the proxy has
+// no use for it. Left as is where `strip` is missing.
+try {
+  execFileSync('strip', ['--strip-debug', binary], { stdio: 'inherit' });
+} catch {
+  process.stderr.write('build-sea: strip not available, the binary keeps its debug information\n');
+}
+await inject(binary, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2' });
+rmSync(blob);
+process.stdout.write(`build-sea: ${binary} (${(statSync(binary).size / 2 ** 20).toFixed(1)} MiB)\n`);
