@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { transformService, type TransformRequestRequest, type TransformRequestResponse } from '@proxy/transform-grpc';
 import { request, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoServer, type EchoServer } from '@proxy/test-kit';
@@ -175,6 +177,41 @@ describe('the single executable', () => {
       expect(await proxy.waitFor((l) => l.msg === 'request' && l.path === '/no-team')).toMatchObject({ rejected_by: '@acme/proxy-transform-example' });
     } finally {
       proxy.child.kill('SIGTERM');
+    }
+    expect((await proxy.exited).code).toBe(0);
+  });
+
+  it('speaks the grpc transform protocol from the .proto embedded in the bundle', async () => {
+    const policy = new Server();
+    policy.addService(transformService().definition, {
+      TransformRequest(call: ServerUnaryCall<TransformRequestRequest, TransformRequestResponse>, callback: sendUnaryData<TransformRequestResponse>) {
+        const deny = (call.request.request.url ?? '').startsWith('/deny');
+        callback(null, deny ? { action: 'TRANSFORM_ACTION_REJECT', response: { status_code: 451, body: Buffer.from('denied by policy') } } : {});
+      },
+      TransformResponse(_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) {
+        callback(null, {});
+      },
+    });
+    const policyPort = await new Promise<number>((resolvePort, reject) =>
+      policy.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) => (err === null ? resolvePort(port) : reject(err))),
+    );
+    const file = join(dir, 'grpc.yaml');
+    await writeFile(file, config(`\n  - name: grpc\n    config:\n      name: policy\n      target: "127.0.0.1:${policyPort}"\n      timeout: 2s`));
+    const proxy = await serve(file);
+    try {
+      const dispatcher = new ProxyAgent(`http://127.0.0.1:${proxy.port}`);
+      try {
+        const denied = await request(`http://127.0.0.1:${echo.port}/deny`, { dispatcher });
+        expect({ status: denied.statusCode, body: await denied.body.text() }).toEqual({ status: 451, body: 'denied by policy' });
+        const allowed = await request(`http://127.0.0.1:${echo.port}/ok`, { dispatcher });
+        await allowed.body.text();
+        expect(allowed.statusCode).toBe(200);
+      } finally {
+        await dispatcher.close();
+      }
+    } finally {
+      proxy.child.kill('SIGTERM');
+      policy.forceShutdown();
     }
     expect((await proxy.exited).code).toBe(0);
   });
