@@ -6,7 +6,6 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'postject';
-import { RUNTIME_FLAGS } from '../src/runtime-flags.ts';
 
 const dir = fileURLToPath(new URL('../dist-sea/', import.meta.url));
 const main = `${dir}proxy.cjs`;
@@ -21,9 +20,6 @@ writeFileSync(
       main,
       output: blob,
       disableExperimentalSEAWarning: true,
-      // A V8 flag takes effect only at startup: the binary starts with them (no restart needed);
-      // NODE_OPTIONS can still add to them (see runtime-flags.ts).
-      execArgv: [...RUNTIME_FLAGS],
       // The code cache compiles the 10 MB script at build time rather than at every start.
       useCodeCache: process.env.PROXY_SEA_CODE_CACHE !== 'off',
     },

@@ -27,20 +27,23 @@ export const RUNTIME_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX:
  * environment); nothing happens when `PROXY_RUNTIME_FLAGS=off`, or where `process.execve` does
  * not exist (Windows, Node older than 22.15): the proxy then runs with the defaults.
  *
- * The single executable (`pnpm build:sea`) starts with {@link RUNTIME_FLAGS} already, from its
- * SEA config's `execArgv`, and its command line has no room for Node.js flags (everything after
- * the binary is the proxy's): it restarts only for {@link RUNTIME_ENV}, with the same arguments.
+ * The single executable (`pnpm build:sea`) has no room for Node.js flags on its command line
+ * (everything after the binary is the proxy's, and its argv is `[binary, binary, ...arguments]`):
+ * it restarts with the same arguments and passes {@link RUNTIME_FLAGS} in `NODE_OPTIONS`, after
+ * the operator's own options.
  */
 export function relaunchWithRuntimeFlags(): void {
   if (typeof process.execve !== 'function' || process.env.PROXY_RUNTIME_FLAGS === 'off') return;
-  const sea = isSea();
   const given = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
-  const flags = sea || given.includes('--max-semi-space-size') ? [] : RUNTIME_FLAGS;
+  const flags = given.includes('--max-semi-space-size') ? [] : RUNTIME_FLAGS;
   const env = Object.fromEntries(Object.entries(RUNTIME_ENV).filter(([name]) => process.env[name] === undefined));
   // The relaunched process carries both, so this also ends the recursion.
   if (flags.length === 0 && Object.keys(env).length === 0) return;
-  // A single executable's argv is [binary, binary, ...arguments]; it gets its execArgv again.
-  const args = sea ? process.argv.slice(2) : [...flags, ...process.execArgv, ...process.argv.slice(1)];
+  let args = [...flags, ...process.execArgv, ...process.argv.slice(1)];
+  if (isSea()) {
+    args = process.argv.slice(2);
+    if (flags.length > 0) env.NODE_OPTIONS = [process.env.NODE_OPTIONS ?? '', ...flags].join(' ').trim();
+  }
   try {
     process.execve(process.execPath, [process.execPath, ...args], { ...process.env, ...env });
   } catch {

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -10,12 +10,13 @@ import { transformService, type TransformRequestRequest, type TransformRequestRe
 import { request, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoServer, type EchoServer } from '@proxy/test-kit';
-import { RUNTIME_ENV } from '../src/runtime-flags.js';
+import { RUNTIME_ENV, RUNTIME_FLAGS } from '../src/runtime-flags.js';
 import { version } from '../src/version.js';
 import { cliPath } from './support/proxy-process.js';
 
 // The single executable (`pnpm build:sea`): run with no Node.js on PATH, it must do what the
-// `proxy` bin does. A binary older than the built CLI is rebuilt first (about a minute).
+// `proxy` bin does. A binary older than the built CLI or the app's sources is rebuilt first
+// (20 s on two busy cores).
 
 const run = promisify(execFile);
 const appDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,8 +28,17 @@ let dir: string;
 /** A PATH with nothing on it: no `node` to fall back on. */
 let emptyBin: string;
 
+/** The newest modification time among the files the binary is built from (the workspace packages' through the built CLI). */
+function newestInput(): number {
+  const files = [cliPath, join(appDir, 'tsdown.sea.config.ts'), join(appDir, 'scripts/build-sea.mjs')];
+  for (const entry of readdirSync(join(appDir, 'src'), { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) files.push(join(entry.parentPath, entry.name));
+  }
+  return Math.max(...files.map((f) => (existsSync(f) ? statSync(f).mtimeMs : Infinity)));
+}
+
 async function buildBinaryIfStale(): Promise<void> {
-  if (existsSync(binary) && existsSync(cliPath) && statSync(binary).mtimeMs >= statSync(cliPath).mtimeMs) return;
+  if (existsSync(binary) && statSync(binary).mtimeMs >= newestInput()) return;
   const started = Date.now();
   await run(process.execPath, [join(repoRoot, 'node_modules/tsdown/dist/run.mjs'), '-c', 'tsdown.sea.config.ts'], { cwd: appDir });
   await run(process.execPath, ['scripts/build-sea.mjs'], { cwd: appDir });
@@ -136,6 +146,7 @@ describe('the single executable', () => {
       const pid = proxy.child.pid!;
       const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
       for (const [name, value] of Object.entries(RUNTIME_ENV)) expect(environ).toContain(`${name}=${value}`);
+      expect(environ).toContain(`NODE_OPTIONS=${RUNTIME_FLAGS.join(' ')}`);
       const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter((a) => a !== '');
       expect(cmdline).toEqual([binary, '--config', file]);
 
@@ -156,6 +167,30 @@ describe('the single executable', () => {
       proxy.child.kill('SIGTERM');
     }
     expect(await proxy.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('restarts once for the runtime settings, keeping the operator\'s NODE_OPTIONS and their own V8 flags', async () => {
+    // A preloaded script reports each process image: NODE_OPTIONS reaches the binary (the SEA
+    // default, execArgvExtension "env"), so it sees both the first start and the restart.
+    const probe = join(dir, 'probe.cjs');
+    await writeFile(probe, `process.stdout.write(JSON.stringify({ pid: process.pid, options: process.env.NODE_OPTIONS, arenas: process.env.MALLOC_ARENA_MAX }) + '\\n');`);
+    const starts = async (nodeOptions: string): Promise<unknown[]> => {
+      const { code, stdout } = await runBinary(['--version'], { NODE_OPTIONS: nodeOptions });
+      expect(code).toBe(0);
+      return stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as unknown);
+    };
+    const preload = `--require ${probe}`;
+    const [first, second, ...more] = (await starts(preload)) as { pid: number }[];
+    expect(more).toEqual([]);
+    expect(second).toEqual({ pid: first!.pid, options: `${preload} ${RUNTIME_FLAGS.join(' ')}`, arenas: '2' });
+    const own = `${preload} --max-semi-space-size=8`;
+    expect((await starts(own))[1]).toMatchObject({ options: own, arenas: '2' });
+    // PROXY_RUNTIME_FLAGS=off: no restart.
+    const off = await runBinary(['--version'], { NODE_OPTIONS: preload, PROXY_RUNTIME_FLAGS: 'off' });
+    expect(off.stdout.split('\n').filter((l) => l.startsWith('{'))).toHaveLength(1);
   });
 
   it('loads a third-party transform from node_modules beside the config', async () => {
