@@ -7,6 +7,12 @@ import { chmodSync, copyFileSync, readFileSync, rmSync, statSync, writeFileSync 
 import { fileURLToPath } from 'node:url';
 import { inject } from 'postject';
 
+if (process.platform !== 'linux') {
+  // macOS needs the blob in a NODE_SEA segment and the binary re-signed, Windows an .exe.
+  process.stderr.write(`build-sea: only Linux is supported (this is ${process.platform})\n`);
+  process.exit(1);
+}
+
 const dir = fileURLToPath(new URL('../dist-sea/', import.meta.url));
 const main = `${dir}proxy.cjs`;
 const blob = `${dir}proxy.blob`;
