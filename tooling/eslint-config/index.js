@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/node_modules/**', '**/.toolchain/**', '**/coverage/**', '**/.turbo/**', 'bench/results/**'],
+    ignores: ['**/dist/**', '**/dist-sea/**', '**/node_modules/**', '**/.toolchain/**', '**/coverage/**', '**/.turbo/**', 'bench/results/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

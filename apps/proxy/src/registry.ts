@@ -1,9 +1,11 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { registerHooks } from 'node:module';
+import { createRequire, registerHooks } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isSea } from 'node:sea';
 import { pathToFileURL } from 'node:url';
 import { findSecretSources, issueAt, unavailableTransformMessage } from '@proxy/config';
 import type { ConfigDocument, ConfigRegistry } from '@proxy/config';
+import * as core from '@proxy/core';
 import { envSource, ErrorCodes, isSecretSourceDefinition, isTransformDefinition, ProxyError } from '@proxy/core';
 import type { ConfigIssue, ErrorCode, SecretSourceDefinition, TransformDefinition } from '@proxy/core';
 import { awsSources } from '@proxy/source-aws';
@@ -141,10 +143,21 @@ async function importExternal(name: string, configDir: string, kind: ExternalKin
     throw new ProxyError(kind.notFound, `${kind.noun} module "${name}" not found at ${file}`);
   }
   try {
-    return { mod: (await import(pathToFileURL(file).href)) as Record<string, unknown>, isPath };
+    return { mod: isSea() ? requireFromDisk(file) : ((await import(pathToFileURL(file).href)) as Record<string, unknown>), isPath };
   } catch (err) {
     throw new ProxyError(kind.invalidExport, `${kind.noun} package "${name}" failed to load: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * Loads a module from disk in the single executable, whose `import()` and `require` reach only
+ * the modules bundled into it: `require` from the file's own location, which loads ES modules
+ * too (not those with top-level `await`). A CommonJS module's exports become its `default`, as
+ * `import()` would give them.
+ */
+function requireFromDisk(file: string): Record<string, unknown> {
+  const loaded = createRequire(file)(file) as Record<string | symbol, unknown>;
+  return loaded[Symbol.toStringTag] === 'Module' ? loaded : { ...loaded, default: loaded };
 }
 
 /**
@@ -204,17 +217,44 @@ let coreShared = false;
  * the pipeline's `instanceof ProxyError` would fail and a refusal's status would become 502.
  * With one copy, what a plugin throws keeps its status, and module state (metrics, error codes)
  * is shared. The hook is a Node module resolution hook (`module.registerHooks`, Node >= 22.15),
- * registered once, before the first third-party module is imported.
+ * registered once, before the first third-party module is imported. In the single executable
+ * the app's copy is inside the bundle: see {@link shareBundledCore}.
  */
 function shareOwnCore(): void {
   if (coreShared) return;
   coreShared = true;
+  if (isSea()) {
+    shareBundledCore();
+    return;
+  }
   const appModule = import.meta.url;
   registerHooks({
     resolve(specifier, context, nextResolve) {
       if (specifier === '@proxy/core' || specifier.startsWith('@proxy/core/')) return nextResolve(specifier, { ...context, parentURL: appModule });
       return nextResolve(specifier, context);
     },
+  });
+}
+
+/** The URL under which the single executable serves its bundled `@proxy/core` to plugins. */
+const BUNDLED_CORE_URL = 'proxy-bundled:@proxy/core';
+/** Where the bundled `@proxy/core` is handed to the module {@link BUNDLED_CORE_URL} loads. */
+const BUNDLED_CORE_KEY = '@proxy/app:bundled-core';
+
+/**
+ * The single executable's {@link shareOwnCore}: the bundle's `@proxy/core` has no file to
+ * resolve to, so `import '@proxy/core'` from a plugin resolves to a module whose source
+ * re-exports the bundled one's bindings (held on `globalThis` under a registered symbol).
+ * Subpaths (`@proxy/core/fastify`, `/testing`) are not in the bundle and resolve from disk.
+ */
+function shareBundledCore(): void {
+  (globalThis as Record<symbol, unknown>)[Symbol.for(BUNDLED_CORE_KEY)] = core;
+  const names = Object.keys(core).filter((name) => /^[A-Za-z_$][\w$]*$/.test(name) && name !== 'default');
+  const source = `const core = globalThis[Symbol.for(${JSON.stringify(BUNDLED_CORE_KEY)})];\nexport const { ${names.join(', ')} } = core;\n`;
+  registerHooks({
+    resolve: (specifier, context, nextResolve) =>
+      specifier === '@proxy/core' ? { url: BUNDLED_CORE_URL, format: 'module', shortCircuit: true } : nextResolve(specifier, context),
+    load: (url, context, nextLoad) => (url === BUNDLED_CORE_URL ? { format: 'module', source, shortCircuit: true } : nextLoad(url, context)),
   });
 }
 

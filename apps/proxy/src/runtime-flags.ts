@@ -1,3 +1,5 @@
+import { isSea } from 'node:sea';
+
 /**
  * V8 settings the proxy runs with unless the operator chose their own. A proxy allocates
  * short-lived objects at a high rate; left alone, V8 grows the young generation to 64 MiB
@@ -24,6 +26,11 @@ export const RUNTIME_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX:
  * (`--max-semi-space-size` on the command line or in `NODE_OPTIONS`; the variable in the
  * environment); nothing happens when `PROXY_RUNTIME_FLAGS=off`, or where `process.execve` does
  * not exist (Windows, Node older than 22.15): the proxy then runs with the defaults.
+ *
+ * The single executable (`pnpm build:sea`) has no room for Node.js flags on its command line
+ * (everything after the binary is the proxy's, and its argv is `[binary, binary, ...arguments]`):
+ * it restarts with the same arguments and passes {@link RUNTIME_FLAGS} in `NODE_OPTIONS`, after
+ * the operator's own options.
  */
 export function relaunchWithRuntimeFlags(): void {
   if (typeof process.execve !== 'function' || process.env.PROXY_RUNTIME_FLAGS === 'off') return;
@@ -32,8 +39,13 @@ export function relaunchWithRuntimeFlags(): void {
   const env = Object.fromEntries(Object.entries(RUNTIME_ENV).filter(([name]) => process.env[name] === undefined));
   // The relaunched process carries both, so this also ends the recursion.
   if (flags.length === 0 && Object.keys(env).length === 0) return;
+  let args = [...flags, ...process.execArgv, ...process.argv.slice(1)];
+  if (isSea()) {
+    args = process.argv.slice(2);
+    if (flags.length > 0) env.NODE_OPTIONS = [process.env.NODE_OPTIONS ?? '', ...flags].join(' ').trim();
+  }
   try {
-    process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, ...env });
+    process.execve(process.execPath, [process.execPath, ...args], { ...process.env, ...env });
   } catch {
     // execve refused (e.g. a seccomp policy): carry on with the defaults.
   }
