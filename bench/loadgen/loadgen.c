@@ -17,7 +17,12 @@
  *     (k = 0, 1, ...), the connections' schedules interleaved. Latency runs from the INTENDED
  *     send time: if the connection is still busy with the previous answer when its next
  *     request is due, the request waits and the wait is part of its latency (no coordinated
- *     omission, as in wrk2).
+ *     omission, as in wrk2). The requests counted are those intended inside the measured
+ *     window; after it the run goes on (up to --timeout more) until they are answered, so
+ *     `seconds` grows and `rps` falls below the rate when the server cannot keep up; those
+ *     still unanswered then are reported as `unfinished`.
+ *   - "measuring" and "measured" lines on stderr mark the measured window, for a harness
+ *     that samples the server's CPU over exactly that time.
  *   - --new-connection: every request on a new connection (CONNECT + handshake each time),
  *     SNI and Host cycling through --names; `{name}` in --connect and --authority stands for
  *     the current name.
@@ -227,12 +232,28 @@ static void close_socket(struct conn *c) {
 }
 
 static uint64_t loop_start; /* t0 of the open-loop schedule */
+static uint64_t measure_at, end_at; /* the measured window */
 
-/* Open loop: the intended time of this connection's next request, (index + sends*C) / rate after t0. */
-static void set_next_send(struct conn *c) {
-  double seq = (double)c->index + (double)c->sends * opt.connections;
-  c->next_send = loop_start + (uint64_t)(seq * 1e9 / opt.rate);
+/*
+ * Whether the answer just read counts. Closed loop: answers that arrive inside the window.
+ * Open loop: requests INTENDED inside the window, however late their answer (the run goes on
+ * after the window until they are answered, so a backlog shows in latency and rate).
+ */
+static int counts(const struct conn *c) {
+  if (opt.rate <= 0) return stats.measuring;
+  return c->started_at >= measure_at && c->started_at < end_at;
 }
+
+/* Open loop: requests intended at or after the window's end are not sent. */
+static int may_send(const struct conn *c) { return c->next_send < end_at; }
+
+/* Open loop: the intended time of this connection's k-th request, (index + k*C) / rate after t0. */
+static uint64_t slot_time(const struct conn *c, uint64_t k) {
+  double seq = (double)c->index + (double)k * opt.connections;
+  return loop_start + (uint64_t)(seq * 1e9 / opt.rate);
+}
+
+static void set_next_send(struct conn *c) { c->next_send = slot_time(c, c->sends); }
 
 /* Open loop: the current request's slot is used (answered or failed); move to the next one. */
 static void advance_schedule(struct conn *c) {
@@ -337,7 +358,7 @@ static void start_tls(struct conn *c) {
 
 /* A complete answer: record it, then close, reuse or wait according to the mode. */
 static void response_done(struct conn *c, uint64_t now) {
-  if (stats.measuring) {
+  if (counts(c)) {
     stats.requests++;
     if (c->status < 200 || c->status > 299) stats.non2xx++;
     record_latency(now - c->started_at);
@@ -357,6 +378,7 @@ static void response_done(struct conn *c, uint64_t now) {
     return;
   }
   advance_schedule(c);
+  if (!may_send(c)) return;
   if (c->next_send <= now)
     begin_cycle(c, c->next_send, now); /* late: the wait counts in its latency */
   else if (c->state == S_CLOSED && !opt.new_connection)
@@ -697,7 +719,7 @@ static uint64_t run_timers(uint64_t now, uint64_t horizon) {
       }
       if (c->deadline < next) next = c->deadline;
     }
-    if (opt.rate > 0 && !c->in_cycle && c->state != S_BACKOFF) {
+    if (opt.rate > 0 && !c->in_cycle && c->state != S_BACKOFF && may_send(c)) {
       if (now >= c->next_send) {
         begin_cycle(c, c->next_send, now);
         drive(c);
@@ -724,6 +746,31 @@ static void wait_events(uint64_t until) {
     drive(c);
   }
 }
+
+/*
+ * Open loop, after the window: whether a request intended inside it is still unanswered (in
+ * flight, or not sent yet because its connection was busy). A connection's current slot
+ * (`sends`) is the request in flight or the next to send; earlier slots are done.
+ */
+static int window_pending(void) {
+  for (int i = 0; i < opt.connections; i++)
+    if (conns[i].next_send < end_at) return 1;
+  return 0;
+}
+
+/* Open loop, when the run stops: how many requests intended inside the window are unanswered. */
+static uint64_t window_unfinished(void) {
+  uint64_t count = 0;
+  for (int i = 0; i < opt.connections; i++)
+    for (uint64_t k = conns[i].sends; slot_time(&conns[i], k) < end_at; k++) count++;
+  return count;
+}
+
+/*
+ * Writes `what` as a line on stderr when the measured window starts ("measuring") and ends
+ * ("measured"), so that a harness can sample the server's CPU over exactly that window.
+ */
+static void mark(const char *what) { fprintf(stderr, "%s\n", what); }
 
 /* ---------------------------------------------------------------- setup and output */
 
@@ -820,10 +867,11 @@ static void print_ms(const char *key, double us) {
  * p50_ms, p99_ms, errors, non2xx, connections_opened, error_samples) plus: p90_ms, p999_ms,
  * max_ms (millisecond values with microsecond resolution), latency_us (the same in µs; null
  * without samples),
- * errors_by_kind, closed_connections, target_rate (null in closed loop), client_cpu_seconds
+ * errors_by_kind, unfinished (open loop: requests of the window still unanswered when the run
+ * stopped), closed_connections, target_rate (null in closed loop), client_cpu_seconds
  * and client_cpu_pct (user + system over the measured window, % of one core).
  */
-static void print_result(double seconds, double cpu) {
+static void print_result(double seconds, double cpu, uint64_t unfinished) {
   qsort(stats.latencies_ns, stats.latency_count, sizeof(uint64_t), compare_u64);
   double p50 = percentile_us(50), p90 = percentile_us(90), p99 = percentile_us(99), p999 = percentile_us(99.9), max = percentile_us(100);
   uint64_t errors = 0;
@@ -844,7 +892,7 @@ static void print_result(double seconds, double cpu) {
     printf("\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},", p50, p90, p99, p999, max);
   printf("\"errors\":%llu,\"errors_by_kind\":{", (unsigned long long)errors);
   for (int k = 0; k < E_KINDS; k++) printf("%s\"%s\":%llu", k == 0 ? "" : ",", error_names[k], (unsigned long long)stats.errors[k]);
-  printf("},\"non2xx\":%llu,\"closed_connections\":%llu,\"connections_opened\":%llu,", (unsigned long long)stats.non2xx,
+  printf("},\"unfinished\":%llu,\"non2xx\":%llu,\"closed_connections\":%llu,\"connections_opened\":%llu,", (unsigned long long)unfinished, (unsigned long long)stats.non2xx,
          (unsigned long long)stats.closed_connections, (unsigned long long)stats.connections_opened);
   printf("\"client_cpu_seconds\":%.3f,\"client_cpu_pct\":%.1f,\"error_samples\":[", cpu, seconds > 0 ? cpu / seconds * 100 : 0);
   for (int i = 0; i < stats.sample_count; i++) {
@@ -874,7 +922,7 @@ static void usage(FILE *out) {
           "  --new-connection     a new connection (CONNECT + TLS handshake) for every request\n"
           "  --timeout S          a request without a complete answer after S seconds is an error (default 5)\n"
           "Prints one JSON object: requests, seconds, rps, target_rate, p50/p90/p99/p999/max_ms, latency_us,\n"
-          "errors, errors_by_kind, non2xx, closed_connections, connections_opened, client_cpu_seconds,\n"
+          "errors, errors_by_kind, unfinished, non2xx, closed_connections, connections_opened, client_cpu_seconds,\n"
           "client_cpu_pct, error_samples.\n");
 }
 
@@ -965,9 +1013,10 @@ int main(int argc, char **argv) {
 
   uint64_t start = now_ns();
   loop_start = start;
-  uint64_t measure_at = start + (uint64_t)(opt.warmup_s * 1e9);
-  uint64_t end_at = measure_at + (uint64_t)(opt.duration_s * 1e9);
+  measure_at = start + (uint64_t)(opt.warmup_s * 1e9);
+  end_at = measure_at + (uint64_t)(opt.duration_s * 1e9);
   stats.measuring = opt.warmup_s <= 0;
+  if (stats.measuring) mark("measuring");
   for (int i = 0; i < opt.connections; i++) {
     struct conn *c = &conns[i];
     c->index = i;
@@ -984,18 +1033,21 @@ int main(int argc, char **argv) {
   }
 
   double cpu_at_measure = stats.measuring ? cpu_seconds() : 0;
+  uint64_t drain_limit = end_at + (uint64_t)(opt.timeout_s * 1e9);
   for (;;) {
     uint64_t now = now_ns();
-    if (now >= end_at) break;
+    if (now >= end_at && (opt.rate <= 0 || !window_pending() || now >= drain_limit)) break;
     if (!stats.measuring && now >= measure_at) {
       stats.measuring = 1;
       cpu_at_measure = cpu_seconds();
+      mark("measuring");
     }
-    uint64_t next = run_timers(now, stats.measuring ? end_at : measure_at);
+    uint64_t next = run_timers(now, stats.measuring ? (now < end_at ? end_at : drain_limit) : measure_at);
     wait_events(next);
   }
   double cpu = cpu_seconds() - cpu_at_measure;
   double seconds = (double)(now_ns() - measure_at) / 1e9;
-  print_result(seconds, cpu);
+  mark("measured");
+  print_result(seconds, cpu, opt.rate > 0 ? window_unfinished() : 0);
   return 0;
 }
