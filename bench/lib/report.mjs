@@ -44,7 +44,8 @@ export function addLatencyOverhead(cases) {
   for (const c of cases) {
     const base = c.baseline === undefined ? undefined : byId.get(c.baseline)?.summary;
     if (c.summary === undefined || base === undefined) continue;
-    const diff = (key) => (c.summary[key] === null || base[key] === null ? null : c.summary[key] - base[key]);
+    // Rounded to the microsecond, the resolution of the load generator's figures.
+    const diff = (key) => (c.summary[key] === null || base[key] === null ? null : Math.round((c.summary[key] - base[key]) * 1000) / 1000);
     c.summary.added_ms = { p50: diff('p50_ms'), p99: diff('p99_ms'), p999: diff('p999_ms') };
   }
   return cases;
