@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildLoadgen, load } from './lib/measure.mjs';
 import { cpuSeconds, have, peakRssMiB, run } from './lib/procs.mjs';
 import { startFastifyForwarder, startMitmdump, startNginxReverse, startOrigin, startOurs, startSquid, startTinyproxy } from './lib/servers.mjs';
-import { addLatencyOverhead, formatLatencyTable, formatTable, summarize } from './lib/report.mjs';
+import { addLatencyOverhead, CLIENT_SATURATED_PCT, formatLatencyTable, formatTable, summarize } from './lib/report.mjs';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const SETTINGS = {
@@ -421,6 +421,7 @@ transforms:
     log(formatLatencyTable(openLoop));
   }
   log('');
+  log(`client CPU % with "!": the load generator used ${CLIENT_SATURATED_PCT}% or more of its core; it may have set the rate, not the proxy.`);
   log('Our proxy logs at warn: audit lines of allowed requests are INFO, so none is written during the runs.');
   const outDir = join(REPO, 'bench/results');
   mkdirSync(outDir, { recursive: true });

@@ -34,6 +34,12 @@ export function summarize(entry) {
 
 const fixed = (x, digits) => (x === null || x === undefined ? '-' : x.toFixed(digits));
 
+/** At or above this share of its core, the load generator may be what limited the rate. */
+export const CLIENT_SATURATED_PCT = 90;
+
+/** The client's CPU %, with `!` when it was near saturation (see CLIENT_SATURATED_PCT). */
+const clientCpu = (pct) => (pct === null || pct === undefined ? '-' : `${pct.toFixed(0)}${pct >= CLIENT_SATURATED_PCT ? '!' : ''}`);
+
 /**
  * Open-loop cases: sets `summary.added_ms` = { p50, p99, p999 }, each percentile of the case
  * minus the same percentile of its `baseline` (the direct case at the same rate). A
@@ -76,7 +82,7 @@ export function formatTable(cases) {
       fixed(s.p50_ms, 2),
       fixed(s.p99_ms, 2),
       fixed(s.proxy_cpu_us_per_request, 0),
-      fixed(s.client_cpu_pct, 0),
+      clientCpu(s.client_cpu_pct),
       fixed(c.peak_rss_mib, 0),
       ratio(c, c.direct),
       c.peer === undefined ? '-' : `${ratio(c, c.peer)} (${c.peer})`,
@@ -110,7 +116,7 @@ export function formatLatencyTable(cases) {
       signed(s.added_ms?.p99),
       signed(s.added_ms?.p999),
       fixed(s.proxy_cpu_us_per_request, 0),
-      fixed(s.client_cpu_pct, 0),
+      clientCpu(s.client_cpu_pct),
       String(s.errors),
       c.baseline ?? '-',
     ];
