@@ -1,6 +1,7 @@
 // A self-check of the load generator's HTTP/1.1 reading against awkward servers: answers
 // written a few bytes at a time, chunked bodies with extensions and trailers, `Connection:
-// close`, a body delimited by the server closing, 204, and a 500. Each server is a plain
+// close`, a kept-alive connection closed without notice, a body delimited by the server
+// closing, 204, and a 500. Each server is a plain
 // node:net listener; the load generator must finish with no errors and the expected status
 // counts. Run after changing loadgen.c:
 //
@@ -22,6 +23,7 @@ const CASES = [
   { name: 'chunked with extension and trailer, 1 byte a write', answer: CHUNKED, slice: 1 },
   { name: 'chunked in one write', answer: CHUNKED },
   { name: 'Connection: close', answer: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok', close: true, closes: true },
+  { name: 'silent close after each answer', answer: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', close: true, closes: true },
   { name: 'body until close', answer: 'HTTP/1.1 200 OK\r\n\r\nuntil the end', close: true, closes: true },
   { name: '204 without body', answer: 'HTTP/1.1 204 No Content\r\n\r\n' },
   { name: '500 is counted as non-2xx', answer: 'HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n', non2xx: true },

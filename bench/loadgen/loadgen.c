@@ -658,22 +658,24 @@ static void drive(struct conn *c) {
       case S_READ: {
         ssize_t n = read_some(c);
         if (n == -1) return;
+        if (n == 0 && c->parse == P_UNTIL_CLOSE) {
+          response_done(c, now_ns());
+          break;
+        }
+        if (n <= 0 && c->response_bytes == 0 && c->served > 0) {
+          /* the server closed (or reset) a kept-alive connection as our request went out: send again */
+          if (stats.measuring) stats.closed_connections++;
+          ERR_clear_error();
+          close_socket(c);
+          c->state = S_CLOSED;
+          open_socket(c);
+          break;
+        }
         if (n == -2) {
           fail(c, E_READ, c->ssl != NULL ? ssl_error_text() : strerror(errno));
           return;
         }
         if (n == 0) {
-          if (c->parse == P_UNTIL_CLOSE) {
-            response_done(c, now_ns());
-            break;
-          }
-          if (c->response_bytes == 0 && c->served > 0) { /* idle close raced our request */
-            if (stats.measuring) stats.closed_connections++;
-            close_socket(c);
-            c->state = S_CLOSED;
-            open_socket(c);
-            break;
-          }
           fail(c, E_READ, "connection closed before the answer was complete");
           return;
         }
