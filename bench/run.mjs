@@ -182,12 +182,13 @@ async function main() {
   /** Closed loop: `c` connections, each sending its next request when the answer is read. */
   const httpLoad = (port, extra = {}) => (seconds, marks) => load(loadgen, { port, connections: c, seconds, ...extra }, marks);
   const tlsLoad = (extra) => (seconds, marks) => load(loadgen, { tls: true, connections: c, seconds, ...extra }, marks);
+  /** The ids of the open-loop cases of `name`, for a group's list of wanted cases. */
+  const latencyIds = (name) => SETTINGS.latencyRates.map((rate) => `latency-${name}-${rate}`);
   /**
    * The open-loop cases `latency-<name>-<rate>`, one per rate in BENCH_LATENCY_RATES, 1 KiB:
-   * `options` as for the closed-loop case, `baseline` the direct case (`direct-http` or
+   * `options` as for the closed-loop case, `meta.baseline` the direct case (`direct-http` or
    * `direct-https`) whose latency at the same rate is subtracted in the report.
    */
-  const latencyIds = (name) => SETTINGS.latencyRates.map((rate) => `latency-${name}-${rate}`);
   const latencyCases = async (name, meta, server, options) => {
     for (const rate of SETTINGS.latencyRates) {
       await measureCase(results, { id: `latency-${name}-${rate}`, mode: meta.mode, size: '1k', rate, ...(meta.baseline === undefined ? {} : { baseline: `latency-${meta.baseline}-${rate}` }) }, server,
