@@ -2,17 +2,19 @@
 // See bench/README.md for what each case measures and the CPU split.
 //
 // Environment: BENCH_DURATION (seconds per repetition, default 4), BENCH_REPS (default 3),
-// BENCH_CONNECTIONS (default 50), BENCH_ONLY (a regex on case ids), BENCH_SKIP_BUILD=1,
-// BENCH_SKIP_INSTALL=1, BENCH_OUT (result file; default bench/results/<timestamp>.json).
+// BENCH_CONNECTIONS (default 50), BENCH_LATENCY_DURATION (seconds per repetition of the
+// open-loop latency cases, default 5), BENCH_LATENCY_RATES (default 1000,5000), BENCH_ONLY
+// (a regex on case ids), BENCH_SKIP_BUILD=1, BENCH_SKIP_INSTALL=1, BENCH_OUT (result file;
+// default bench/results/<timestamp>.json).
 
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { nodeLoad, wrk } from './lib/measure.mjs';
+import { buildLoadgen, load } from './lib/measure.mjs';
 import { cpuSeconds, have, peakRssMiB, run } from './lib/procs.mjs';
 import { startFastifyForwarder, startMitmdump, startNginxReverse, startOrigin, startOurs, startSquid, startTinyproxy } from './lib/servers.mjs';
-import { formatTable, summarize } from './lib/report.mjs';
+import { addLatencyOverhead, CLIENT_SATURATED_PCT, formatLatencyTable, formatTable, summarize } from './lib/report.mjs';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const SETTINGS = {
@@ -20,6 +22,8 @@ const SETTINGS = {
   reps: Number(process.env.BENCH_REPS ?? 3),
   connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
   warmupSeconds: 1,
+  latencySeconds: Number(process.env.BENCH_LATENCY_DURATION ?? 5),
+  latencyRates: (process.env.BENCH_LATENCY_RATES ?? '1000,5000').split(',').map(Number),
 };
 const ONLY = process.env.BENCH_ONLY === undefined ? undefined : new RegExp(process.env.BENCH_ONLY);
 const PLACEHOLDER = 'proxy-bench-token';
@@ -27,14 +31,23 @@ const REAL_TOKEN = 'real-bench-secret-7f3a9c';
 /** nginx adds a header the size of the Authorization line aws_jwt writes (a ~900-byte JWT). */
 const JWT_SIZED_HEADER = { name: 'Authorization', value: `Bearer ${'x'.repeat(893)}` };
 const NEW_CONN_NAMES = Array.from({ length: 8 }, (_, i) => `n${i}.bench.test`);
-const PEERS = { nginx: 'nginx', squid: 'squid', tinyproxy: 'tinyproxy', mitmdump: 'mitmproxy', wrk: 'wrk' };
+const PEERS = { nginx: 'nginx', squid: 'squid', tinyproxy: 'tinyproxy', mitmdump: 'mitmproxy' };
+/** What compiling bench/loadgen/loadgen.c needs: a test for each and its Debian package. */
+const BUILD_TOOLS = {
+  gcc: { pkg: 'gcc', present: () => have('gcc') },
+  'libssl-dev': { pkg: 'libssl-dev', present: async () => existsSync('/usr/include/openssl/ssl.h') },
+};
 
 const log = (line) => process.stdout.write(`${line}\n`);
 
-/** Installs the Debian packages of missing tools (as root); returns the tools present after. */
+/**
+ * Installs the Debian packages of missing tools (as root); returns the tools present after
+ * (the peers by command, and `loadgen` when the load generator can be compiled).
+ */
 async function ensureTools() {
   const missing = [];
   for (const [cmd, pkg] of Object.entries(PEERS)) if (!(await have(cmd))) missing.push(pkg);
+  for (const tool of Object.values(BUILD_TOOLS)) if (!(await tool.present())) missing.push(tool.pkg);
   if (missing.length > 0 && process.env.BENCH_SKIP_INSTALL !== '1') {
     if (process.getuid?.() === 0) {
       log(`installing from Debian: ${missing.join(' ')}`);
@@ -52,6 +65,13 @@ async function ensureTools() {
   const present = {};
   for (const cmd of Object.keys(PEERS)) present[cmd] = await have(cmd);
   for (const [cmd, ok] of Object.entries(present)) if (!ok) log(`SKIP: ${cmd} is not installed; its cases are left out`);
+  present.loadgen = true;
+  for (const [name, tool] of Object.entries(BUILD_TOOLS)) {
+    if (!(await tool.present())) {
+      log(`${name} is missing: the load generator cannot be compiled`);
+      present.loadgen = false;
+    }
+  }
   return present;
 }
 
@@ -78,32 +98,38 @@ async function machine() {
       squid: await version('squid', ['-v']),
       tinyproxy: await version('tinyproxy', ['-v']),
       mitmdump: await version('mitmdump', ['--version']),
-      wrk: await version('wrk', ['-v']),
+      gcc: await version('gcc', ['--version']),
+      openssl: await version('openssl', ['version']),
     },
   };
 }
 
 /**
- * Runs one case: a warm-up (not recorded), then `reps` repetitions with the same settings.
- * `load(seconds)` performs one repetition; `server` is the process whose peak RSS is reported.
+ * Runs one case: a warm-up (not recorded), then `reps` repetitions of `seconds` with the same
+ * settings. `load(seconds, marks)` performs one repetition (see lib/measure.mjs for `marks`);
+ * `server` is the process whose peak RSS and CPU are reported.
  */
-async function measureCase(results, meta, server, load) {
+async function measureCase(results, meta, server, load, seconds = SETTINGS.seconds) {
   if (ONLY !== undefined && !ONLY.test(meta.id)) return;
   process.stdout.write(`  ${meta.id} ...`);
   try {
     await load(SETTINGS.warmupSeconds);
     const reps = [];
     for (let i = 0; i < SETTINGS.reps; i++) {
-      const cpuBefore = server === undefined ? 0 : cpuSeconds(server.child.pid);
-      const rep = await load(SETTINGS.seconds);
-      if (server !== undefined && rep.requests > 0) rep.proxy_cpu_us_per_request = ((cpuSeconds(server.child.pid) - cpuBefore) * 1e6) / rep.requests;
+      // The proxy's CPU over the client's measured window (not its warm-up or start-up).
+      let cpuBefore = null;
+      let cpuAfter = null;
+      const proxyCpu = () => (server === undefined ? null : cpuSeconds(server.child.pid));
+      const rep = await load(seconds, { onStart: () => (cpuBefore = proxyCpu()), onEnd: () => (cpuAfter = proxyCpu()) });
+      if (cpuBefore !== null && cpuAfter !== null && rep.requests > 0) rep.proxy_cpu_us_per_request = ((cpuAfter - cpuBefore) * 1e6) / rep.requests;
       reps.push(rep);
     }
     const rss = server === undefined ? null : peakRssMiB(server.child.pid);
     const entry = { ...meta, reps, peak_rss_mib: rss };
     results.push(entry);
     const s = summarize(entry);
-    log(` ${Math.round(s.rps)} req/s (spread ${s.spread_pct.toFixed(1)}%)${s.errors > 0 ? `, ${s.errors} errors` : ''}`);
+    const latency = meta.rate === undefined ? '' : ` of ${meta.rate}, p99 ${s.p99_ms?.toFixed(2)} ms`;
+    log(` ${Math.round(s.rps)} req/s${latency} (spread ${s.spread_pct.toFixed(1)}%, client CPU ${s.client_cpu_pct?.toFixed(0)}%)${s.errors > 0 ? `, ${s.errors} errors` : ''}`);
   } catch (err) {
     results.push({ ...meta, error: String(err.message ?? err) });
     log(` FAILED: ${err.message ?? err}`);
@@ -132,7 +158,7 @@ async function main() {
   const started = new Date();
   await run('taskset', ['-pc', '0', String(process.pid)]);
   const tools = await ensureTools();
-  if (!tools.nginx || !tools.wrk) throw new Error('nginx (the origin) and wrk are required');
+  if (!tools.nginx || !tools.loadgen) throw new Error('nginx (the origin), gcc and libssl-dev (the load generator) are required');
   if (process.env.BENCH_SKIP_BUILD !== '1') {
     log('building the workspace (pnpm exec turbo run build)');
     await run('pnpm', ['exec', 'turbo', 'run', 'build', '--output-logs=errors-only'], { cwd: REPO });
@@ -142,6 +168,7 @@ async function main() {
   const workDir = mkdtempSync(join(os.tmpdir(), 'proxy-bench-'));
   chmodSync(workDir, 0o777);
   log(`work directory (configs, logs): ${workDir}`);
+  const loadgen = await buildLoadgen(workDir);
   const pki = await kit.createTestPki({ names: ['localhost', '127.0.0.1', '*.bench.test'] });
   const caDir = join(workDir, 'ca');
   await run(process.execPath, [join(REPO, 'apps/proxy/dist/cli.js'), 'ca', 'generate', '--out', caDir, '--name', 'proxy bench CA']);
@@ -152,9 +179,22 @@ async function main() {
   let stsCalls = 0;
   const c = SETTINGS.connections;
 
-  const httpLoad = (port, extra = {}) => (seconds) => wrk({ port, connections: c, seconds, workDir, ...extra });
-  const tlsLoad = (extra) => (seconds) =>
-    nodeLoad({ host: '127.0.0.1', tls: true, connections: c, durationMs: seconds * 1000, ...extra });
+  /** Closed loop: `c` connections, each sending its next request when the answer is read. */
+  const httpLoad = (port, extra = {}) => (seconds, marks) => load(loadgen, { port, connections: c, seconds, ...extra }, marks);
+  const tlsLoad = (extra) => (seconds, marks) => load(loadgen, { tls: true, connections: c, seconds, ...extra }, marks);
+  /** The ids of the open-loop cases of `name`, for a group's list of wanted cases. */
+  const latencyIds = (name) => SETTINGS.latencyRates.map((rate) => `latency-${name}-${rate}`);
+  /**
+   * The open-loop cases `latency-<name>-<rate>`, one per rate in BENCH_LATENCY_RATES, 1 KiB:
+   * `options` as for the closed-loop case, `meta.baseline` the direct case (`direct-http` or
+   * `direct-https`) whose latency at the same rate is subtracted in the report.
+   */
+  const latencyCases = async (name, meta, server, options) => {
+    for (const rate of SETTINGS.latencyRates) {
+      await measureCase(results, { id: `latency-${name}-${rate}`, mode: meta.mode, size: '1k', rate, ...(meta.baseline === undefined ? {} : { baseline: `latency-${meta.baseline}-${rate}` }) }, server,
+        (seconds, marks) => load(loadgen, { connections: c, seconds, rate, warmupSeconds: SETTINGS.warmupSeconds, ...options }, marks), SETTINGS.latencySeconds);
+    }
+  };
   const bearer = { Authorization: `Bearer ${PLACEHOLDER}` };
   const sizes = ['1k', '64k'];
   const common = (ports, resolver) => `dns:
@@ -168,16 +208,18 @@ proxy:
 
   try {
     // Direct to the origin: the ceilings.
-    await group('direct (origin, no proxy)', ['direct-http-1k', 'direct-https-1k', 'direct-https-newconn'], async () => ({ stop: async () => {} }), async () => {
+    await group('direct (origin, no proxy)', ['direct-http-1k', 'direct-https-1k', 'direct-https-newconn', ...latencyIds('direct-http'), ...latencyIds('direct-https')], async () => ({ stop: async () => {} }), async () => {
       for (const size of sizes) {
-        await measureCase(results, { id: `direct-http-${size}`, mode: 'direct', size, tool: 'wrk' }, undefined, httpLoad(origin.plain, { path: `/${size}` }));
+        await measureCase(results, { id: `direct-http-${size}`, mode: 'direct', size }, undefined, httpLoad(origin.plain, { path: `/${size}` }));
       }
       for (const size of sizes) {
-        await measureCase(results, { id: `direct-https-${size}`, mode: 'direct', size, tool: 'node' }, undefined,
+        await measureCase(results, { id: `direct-https-${size}`, mode: 'direct', size }, undefined,
           tlsLoad({ port: origin.tls, path: `/${size}`, authority: 'localhost', ca: pki.caFile }));
       }
-      await measureCase(results, { id: 'direct-https-newconn', mode: 'direct', size: '1k', tool: 'node', new_connection: true }, undefined,
-        tlsLoad({ port: origin.tls, path: '/1k', authority: '{name}', servernames: NEW_CONN_NAMES, ca: pki.caFile, newConnection: true }));
+      await measureCase(results, { id: 'direct-https-newconn', mode: 'direct', size: '1k', new_connection: true }, undefined,
+        tlsLoad({ port: origin.tls, path: '/1k', authority: '{name}', names: NEW_CONN_NAMES, ca: pki.caFile, newConnection: true }));
+      await latencyCases('direct-http', { mode: 'direct' }, undefined, { port: origin.plain, path: '/1k' });
+      await latencyCases('direct-https', { mode: 'direct' }, undefined, { tls: true, port: origin.tls, path: '/1k', authority: 'localhost', ca: pki.caFile });
     });
 
     // Reverse mode.
@@ -188,7 +230,7 @@ proxy:
       AWS_ENDPOINT_URL_STS: sts.url,
       AWS_EC2_METADATA_DISABLED: 'true',
     };
-    await group('reverse: ours (aws_jwt, cached token)', ['reverse-ours-1k'], () =>
+    await group('reverse: ours (aws_jwt, cached token)', ['reverse-ours-1k', ...latencyIds('reverse-ours')], () =>
       startOurs('reverse', workDir, ['http', 'reverse'], (p) => `${common(p)}  reverse:
     - listen: "127.0.0.1:${p.reverse}"
       upstream_host: "127.0.0.1:${origin.plain}"
@@ -199,29 +241,31 @@ transforms:
       audience: ["https://api.bench.test"]
 `, awsEnv), async (s) => {
       for (const size of sizes) {
-        await measureCase(results, { id: `reverse-ours-${size}`, mode: 'reverse', size, tool: 'wrk', peer: `reverse-fastify-${size}`, direct: `direct-http-${size}` }, s, httpLoad(s.port.reverse, { path: `/${size}` }));
+        await measureCase(results, { id: `reverse-ours-${size}`, mode: 'reverse', size, peer: `reverse-fastify-${size}`, direct: `direct-http-${size}` }, s, httpLoad(s.port.reverse, { path: `/${size}` }));
       }
+      await latencyCases('reverse-ours', { mode: 'reverse', baseline: 'direct-http' }, s, { port: s.port.reverse, path: '/1k' });
     });
     await group('reverse: nginx proxy_pass (+ 900-byte header)', ['reverse-nginx-1k'], () => startNginxReverse(workDir, origin.plain, JWT_SIZED_HEADER), async (s) => {
       for (const size of sizes) {
-        await measureCase(results, { id: `reverse-nginx-${size}`, mode: 'reverse', size, tool: 'wrk', direct: `direct-http-${size}` }, s, httpLoad(s.port, { path: `/${size}` }));
+        await measureCase(results, { id: `reverse-nginx-${size}`, mode: 'reverse', size, direct: `direct-http-${size}` }, s, httpLoad(s.port, { path: `/${size}` }));
       }
     });
     await group('reverse: Fastify + @fastify/http-proxy', ['reverse-fastify-1k'], () => startFastifyForwarder(workDir, origin.plain), async (s) => {
       for (const size of sizes) {
-        await measureCase(results, { id: `reverse-fastify-${size}`, mode: 'reverse', size, tool: 'wrk', direct: `direct-http-${size}` }, s, httpLoad(s.port, { path: `/${size}` }));
+        await measureCase(results, { id: `reverse-fastify-${size}`, mode: 'reverse', size, direct: `direct-http-${size}` }, s, httpLoad(s.port, { path: `/${size}` }));
       }
     });
 
     // Forward plain HTTP (absolute-form).
-    const absolute = (size) => `http://127.0.0.1:${origin.plain}/${size}`;
-    await group('forward: ours (empty pipeline)', ['forward-ours-1k'], () =>
+    const absolute = (size) => ({ path: `http://127.0.0.1:${origin.plain}/${size}`, authority: `127.0.0.1:${origin.plain}` });
+    await group('forward: ours (empty pipeline)', ['forward-ours-1k', ...latencyIds('forward-ours')], () =>
       startOurs('forward', workDir, ['http'], (p) => `${common(p)}transforms: []
 `), async (s) => {
       for (const size of sizes) {
-        await measureCase(results, { id: `forward-ours-${size}`, mode: 'forward', size, tool: 'wrk', peer: `forward-squid-${size}`, direct: `direct-http-${size}` }, s,
-          httpLoad(s.port.http, { absoluteUrl: absolute(size), headers: bearer }));
+        await measureCase(results, { id: `forward-ours-${size}`, mode: 'forward', size, peer: `forward-squid-${size}`, direct: `direct-http-${size}` }, s,
+          httpLoad(s.port.http, { ...absolute(size), headers: bearer }));
       }
+      await latencyCases('forward-ours', { mode: 'forward', baseline: 'direct-http' }, s, { port: s.port.http, ...absolute('1k'), headers: bearer });
     });
     await group('forward: ours (six matching transforms)', ['forward-six-transforms-1k'], () =>
       startOurs('six', workDir, ['http'], (p) => `${common(p)}transforms:
@@ -264,30 +308,33 @@ transforms:
       rules:
         - host: "127.0.0.1"
 `, { BENCH_REAL_TOKEN: REAL_TOKEN }), async (s) => {
-      await measureCase(results, { id: 'forward-six-transforms-1k', mode: 'forward', size: '1k', tool: 'wrk', peer: 'forward-ours-1k', direct: 'direct-http-1k' }, s,
-        httpLoad(s.port.http, { absoluteUrl: absolute('1k'), headers: bearer }));
+      await measureCase(results, { id: 'forward-six-transforms-1k', mode: 'forward', size: '1k', peer: 'forward-ours-1k', direct: 'direct-http-1k' }, s,
+        httpLoad(s.port.http, { ...absolute('1k'), headers: bearer }));
     });
     if (tools.tinyproxy) {
       await group('forward: tinyproxy', ['forward-tinyproxy-1k'], () => startTinyproxy(workDir), async (s) => {
-        await measureCase(results, { id: 'forward-tinyproxy-1k', mode: 'forward', size: '1k', tool: 'wrk', direct: 'direct-http-1k' }, s,
-          httpLoad(s.port, { absoluteUrl: absolute('1k'), headers: bearer }));
+        await measureCase(results, { id: 'forward-tinyproxy-1k', mode: 'forward', size: '1k', direct: 'direct-http-1k' }, s,
+          httpLoad(s.port, { ...absolute('1k'), headers: bearer }));
       });
     }
     if (tools.squid) {
-      await group('forward + CONNECT: squid', ['forward-squid-1k', 'connect-squid-1k'], () => startSquid(workDir), async (s) => {
+      await group('forward + CONNECT: squid', ['forward-squid-1k', 'connect-squid-1k', ...latencyIds('forward-squid'), ...latencyIds('connect-squid')], () => startSquid(workDir), async (s) => {
         for (const size of sizes) {
-          await measureCase(results, { id: `forward-squid-${size}`, mode: 'forward', size, tool: 'wrk', direct: `direct-http-${size}` }, s,
-            httpLoad(s.port, { absoluteUrl: absolute(size), headers: bearer }));
+          await measureCase(results, { id: `forward-squid-${size}`, mode: 'forward', size, direct: `direct-http-${size}` }, s,
+            httpLoad(s.port, { ...absolute(size), headers: bearer }));
         }
         for (const size of sizes) {
-          await measureCase(results, { id: `connect-squid-${size}`, mode: 'connect', size, tool: 'node', direct: `direct-https-${size}` }, s,
+          await measureCase(results, { id: `connect-squid-${size}`, mode: 'connect', size, direct: `direct-https-${size}` }, s,
             tlsLoad({ port: s.port, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: pki.caFile }));
         }
+        await latencyCases('forward-squid', { mode: 'forward', baseline: 'direct-http' }, s, { port: s.port, ...absolute('1k'), headers: bearer });
+        await latencyCases('connect-squid', { mode: 'connect', baseline: 'direct-https' }, s,
+          { tls: true, port: s.port, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: pki.caFile });
       });
     }
 
     // CONNECT without interception.
-    await group('CONNECT: ours (sni-only)', ['connect-ours-1k'], () =>
+    await group('CONNECT: ours (sni-only)', ['connect-ours-1k', ...latencyIds('connect-ours')], () =>
       startOurs('sni-only', workDir, ['http', 'https', 'tunnel'], (p) => `${common(p)}  https_listen: "127.0.0.1:${p.https}"
   tunnel_listen: "127.0.0.1:${p.tunnel}"
 tls:
@@ -298,9 +345,11 @@ transforms:
       domains: ["localhost:${origin.tls}"]
 `), async (s) => {
       for (const size of sizes) {
-        await measureCase(results, { id: `connect-ours-${size}`, mode: 'connect', size, tool: 'node', peer: `connect-squid-${size}`, direct: `direct-https-${size}` }, s,
+        await measureCase(results, { id: `connect-ours-${size}`, mode: 'connect', size, peer: `connect-squid-${size}`, direct: `direct-https-${size}` }, s,
           tlsLoad({ port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: pki.caFile }));
       }
+      await latencyCases('connect-ours', { mode: 'connect', baseline: 'direct-https' }, s,
+        { tls: true, port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: pki.caFile });
     });
 
     // MITM with allowlist + secrets replace.
@@ -327,23 +376,25 @@ transforms:
             - host: "localhost"
             - host: "*.bench.test"
 `;
-    await group('MITM: ours (allowlist + secrets replace)', ['mitm-ours-1k', 'mitm-ours-newconn-warm'], () =>
+    await group('MITM: ours (allowlist + secrets replace)', ['mitm-ours-1k', 'mitm-ours-newconn-warm', ...latencyIds('mitm-ours')], () =>
       startOurs('mitm', workDir, ['http', 'https', 'tunnel'], mitmConfig(1000), { BENCH_REAL_TOKEN: REAL_TOKEN }), async (s) => {
       for (const size of sizes) {
-        await measureCase(results, { id: `mitm-ours-${size}`, mode: 'mitm', size, tool: 'node', ...(size === '1k' ? { peer: 'mitm-mitmdump-1k' } : {}), direct: `direct-https-${size}` }, s,
+        await measureCase(results, { id: `mitm-ours-${size}`, mode: 'mitm', size, ...(size === '1k' ? { peer: 'mitm-mitmdump-1k' } : {}), direct: `direct-https-${size}` }, s,
           tlsLoad({ port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: `${caDir}/ca.crt`, headers: bearer }));
       }
-      await measureCase(results, { id: 'mitm-ours-newconn-warm', mode: 'mitm-newconn', size: '1k', tool: 'node', direct: 'direct-https-newconn' }, s,
-        tlsLoad({ port: s.port.tunnel, connect: `{name}:${origin.tls}`, servernames: NEW_CONN_NAMES, path: '/1k', authority: '{name}', ca: `${caDir}/ca.crt`, headers: bearer, newConnection: true }));
+      await measureCase(results, { id: 'mitm-ours-newconn-warm', mode: 'mitm-newconn', size: '1k', direct: 'direct-https-newconn' }, s,
+        tlsLoad({ port: s.port.tunnel, connect: `{name}:${origin.tls}`, names: NEW_CONN_NAMES, path: '/1k', authority: '{name}', ca: `${caDir}/ca.crt`, headers: bearer, newConnection: true }));
+      await latencyCases('mitm-ours', { mode: 'mitm', baseline: 'direct-https' }, s,
+        { tls: true, port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: `${caDir}/ca.crt`, headers: bearer });
     });
     await group('MITM: ours, leaf cache of 1 (cold)', ['mitm-ours-newconn-cold'], () =>
       startOurs('mitm-cold', workDir, ['http', 'https', 'tunnel'], mitmConfig(1), { BENCH_REAL_TOKEN: REAL_TOKEN }), async (s) => {
-      await measureCase(results, { id: 'mitm-ours-newconn-cold', mode: 'mitm-newconn', size: '1k', tool: 'node', peer: 'mitm-ours-newconn-warm', direct: 'direct-https-newconn' }, s,
-        tlsLoad({ port: s.port.tunnel, connect: `{name}:${origin.tls}`, servernames: NEW_CONN_NAMES, path: '/1k', authority: '{name}', ca: `${caDir}/ca.crt`, headers: bearer, newConnection: true }));
+      await measureCase(results, { id: 'mitm-ours-newconn-cold', mode: 'mitm-newconn', size: '1k', peer: 'mitm-ours-newconn-warm', direct: 'direct-https-newconn' }, s,
+        tlsLoad({ port: s.port.tunnel, connect: `{name}:${origin.tls}`, names: NEW_CONN_NAMES, path: '/1k', authority: '{name}', ca: `${caDir}/ca.crt`, headers: bearer, newConnection: true }));
     });
     if (tools.mitmdump) {
       await group('MITM: mitmdump (addon: allowlist + header replace)', ['mitm-mitmdump-1k'], () => startMitmdump(workDir, REAL_TOKEN), async (s) => {
-        await measureCase(results, { id: 'mitm-mitmdump-1k', mode: 'mitm', size: '1k', tool: 'node', direct: 'direct-https-1k' }, s,
+        await measureCase(results, { id: 'mitm-mitmdump-1k', mode: 'mitm', size: '1k', direct: 'direct-https-1k' }, s,
           tlsLoad({ port: s.port, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: s.ca, headers: bearer }));
       });
     }
@@ -358,14 +409,20 @@ transforms:
   const report = {
     started_at: started.toISOString(),
     finished_at: new Date().toISOString(),
-    settings: { ...SETTINGS, cpu_split: 'core 0: load generator + origin (nginx, 1 worker) + harness; core 1: the proxy under test', log_level: 'warn (audit lines of allowed requests are INFO, so they are not written)', fake_sts_calls: stsCalls },
+    settings: { ...SETTINGS, load_generator: 'bench/loadgen/loadgen.c (C, epoll, OpenSSL; one thread on the load core)', cpu_split: 'core 0: load generator + origin (nginx, 1 worker) + harness; core 1: the proxy under test', log_level: 'warn (audit lines of allowed requests are INFO, so they are not written)', fake_sts_calls: stsCalls },
     machine: await machine(),
-    cases: results.map((r) => ({ ...r, summary: r.error === undefined ? summarize(r) : undefined })),
+    cases: addLatencyOverhead(results.map((r) => ({ ...r, summary: r.error === undefined ? summarize(r) : undefined }))),
   };
-  const rows = formatTable(report.cases);
   log('');
-  log(rows);
+  log(formatTable(report.cases.filter((r) => r.rate === undefined)));
+  const openLoop = report.cases.filter((r) => r.rate !== undefined);
+  if (openLoop.length > 0) {
+    log('');
+    log('Open loop (fixed rate; latency from the intended send time; + = added over the direct case at the same rate):');
+    log(formatLatencyTable(openLoop));
+  }
   log('');
+  log(`client CPU % with "!": the load generator used ${CLIENT_SATURATED_PCT}% or more of its core; it may have set the rate, not the proxy.`);
   log('Our proxy logs at warn: audit lines of allowed requests are INFO, so none is written during the runs.');
   const outDir = join(REPO, 'bench/results');
   mkdirSync(outDir, { recursive: true });
