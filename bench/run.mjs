@@ -12,7 +12,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildLoadgen, load } from './lib/measure.mjs';
-import { cpuSeconds, have, peakRssMiB, run } from './lib/procs.mjs';
+import { cpuSeconds, have, peakRssMiB, rssMiB, run } from './lib/procs.mjs';
 import { startFastifyForwarder, startMitmdump, startNginxReverse, startOrigin, startOurs, startSquid, startTinyproxy } from './lib/servers.mjs';
 import { addLatencyOverhead, CLIENT_SATURATED_PCT, formatLatencyTable, formatTable, summarize } from './lib/report.mjs';
 
@@ -125,7 +125,7 @@ async function measureCase(results, meta, server, load, seconds = SETTINGS.secon
       reps.push(rep);
     }
     const rss = server === undefined ? null : peakRssMiB(server.child.pid);
-    const entry = { ...meta, reps, peak_rss_mib: rss };
+    const entry = { ...meta, reps, peak_rss_mib: rss, idle_rss_mib: server?.idleRssMiB ?? null };
     results.push(entry);
     const s = summarize(entry);
     const latency = meta.rate === undefined ? '' : ` of ${meta.rate}, p99 ${s.p99_ms?.toFixed(2)} ms`;
@@ -135,6 +135,9 @@ async function measureCase(results, meta, server, load, seconds = SETTINGS.secon
     log(` FAILED: ${err.message ?? err}`);
   }
 }
+
+/** How long a started server is left alone before its idle RSS is read. */
+const IDLE_SETTLE_MS = 1000;
 
 /** Starts a server for a group of cases, runs them, stops it; a failed start skips the group. */
 async function group(name, wanted, start, body) {
@@ -146,6 +149,11 @@ async function group(name, wanted, start, body) {
   } catch (err) {
     log(`  SKIP ${name}: ${err.message ?? err}`);
     return;
+  }
+  // Resident memory once started and settled, before any load: what an idle proxy holds.
+  if (server.child !== undefined) {
+    await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+    server.idleRssMiB = rssMiB(server.child.pid);
   }
   try {
     await body(server);

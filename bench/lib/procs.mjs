@@ -107,18 +107,29 @@ export function cpuSeconds(pid) {
   return ticks / TICKS_PER_SECOND;
 }
 
-/** Sum of VmHWM (peak resident set, KiB) over `pid` and its descendants, in MiB. */
-export function peakRssMiB(pid) {
+/** Sum of one `/proc/<pid>/status` field (in KiB) over `pid` and its descendants, in MiB. */
+function statusMiB(pid, field) {
   let kib = 0;
+  const pattern = new RegExp(`${field}:\\s+(\\d+) kB`);
   for (const p of treeOf(pid)) {
     try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      const m = pattern.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
       if (m) kib += Number(m[1]);
     } catch {
       // the process ended meanwhile
     }
   }
   return kib / 1024;
+}
+
+/** Sum of VmHWM (peak resident set) over `pid` and its descendants, in MiB. */
+export function peakRssMiB(pid) {
+  return statusMiB(pid, 'VmHWM');
+}
+
+/** Sum of VmRSS (resident set now) over `pid` and its descendants, in MiB. */
+export function rssMiB(pid) {
+  return statusMiB(pid, 'VmRSS');
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves when the child has exited. */

@@ -71,9 +71,9 @@ export function formatTable(cases) {
     const ref = refId === undefined ? undefined : byId.get(refId);
     return ref === undefined || ref.summary.rps === 0 ? '-' : `${(c.summary.rps / ref.summary.rps).toFixed(2)}x`;
   };
-  const header = ['case', 'req/s', 'spread', 'p50 ms', 'p99 ms', 'CPU us/req', 'client CPU %', 'peak RSS MiB', 'vs direct', 'vs peer (peer)', 'errors'];
+  const header = ['case', 'req/s', 'spread', 'p50 ms', 'p99 ms', 'CPU us/req', 'client CPU %', 'peak RSS MiB', 'idle RSS MiB', 'vs direct', 'vs peer (peer)', 'errors'];
   const rows = cases.map((c) => {
-    if (c.summary === undefined) return [c.id, 'FAILED', '', '', '', '', '', '', '', c.error.slice(0, 60), ''];
+    if (c.summary === undefined) return [c.id, 'FAILED', '', '', '', '', '', '', '', '', c.error.slice(0, 60), ''];
     const s = c.summary;
     return [
       c.id,
@@ -84,12 +84,13 @@ export function formatTable(cases) {
       fixed(s.proxy_cpu_us_per_request, 0),
       clientCpu(s.client_cpu_pct),
       fixed(c.peak_rss_mib, 0),
+      fixed(c.idle_rss_mib, 0),
       ratio(c, c.direct),
       c.peer === undefined ? '-' : `${ratio(c, c.peer)} (${c.peer})`,
       String(s.errors),
     ];
   });
-  return align(header, rows, 9);
+  return align(header, rows, 10);
 }
 
 /**

@@ -9,7 +9,8 @@
  */
 import { createServer, type Server as NetServer } from 'node:net';
 import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
-import { transformService, type TransformRequestRequest, type TransformRequestResponse, type TransformResponseRequest, type TransformResponseResponse } from '@proxy/transform-grpc';
+import { transformService } from '@proxy/transform-grpc/service';
+import { type TransformRequestRequest, type TransformRequestResponse, type TransformResponseRequest, type TransformResponseResponse } from '@proxy/transform-grpc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDnsServer, startEchoServer, type DnsTestServer, type EchoServer } from '@proxy/test-kit';
 import { curl, startProxyProcess, type LogLine, type ProxyProcess } from './support/proxy-process.js';

@@ -19,7 +19,6 @@ import {
   type Trace,
   type TransformDefinition,
 } from '@proxy/core';
-import { channelCredentials, PolicyChannel } from './channel.js';
 import { grpcSchema, type GrpcConfig, type GrpcInput } from './config.js';
 import {
   applyModifiedRequest,
@@ -36,7 +35,6 @@ import type { HttpResponse, TransformRequestResponse, TransformResponseResponse 
 export type { GrpcConfig, GrpcInput, GrpcTlsConfig } from './config.js';
 export { grpcSchema } from './config.js';
 export { canonicalHeaderKey } from './messages.js';
-export { PROTO_PATH, transformService } from './service.js';
 export type {
   HeaderValues,
   HttpRequest,
@@ -80,6 +78,8 @@ export const grpcTransform: TransformDefinition<GrpcConfig, GrpcInput> = defineT
     if (!tls.enabled && (tls.ca_cert !== undefined || tls.cert !== undefined || tls.key !== undefined)) {
       env.logger.warn({ server: config.name }, `grpc "${config.name}": tls files are set but tls.enabled is false: the connection is plaintext`);
     }
+    // gRPC's runtime is loaded by the first grpc transform built, not by every proxy that lists the transform.
+    const { channelCredentials, PolicyChannel } = await import('./channel.js');
     const channel = new PolicyChannel(config.name, config.target, await channelCredentials(tls, env.configDir ?? process.cwd()), timeoutMs);
     // Built connected: a reload swaps in a pipeline whose channel is up. A server not reachable
     // yet does not stop the build; its requests fail closed (502 grpc_error) until it is.

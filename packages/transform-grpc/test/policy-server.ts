@@ -1,6 +1,6 @@
 import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { transformService } from '../src/service.js';
 import {
-  transformService,
   type TransformRequestRequest,
   type TransformRequestResponse,
   type TransformResponseRequest,

@@ -59,7 +59,7 @@ export const judgeTransform: TransformDefinition<JudgeConfig, JudgeInput> = defi
     }
     // The key is a credential: no log line or audit record may show it.
     env.redactor.add(apiKey, keyVar);
-    const provider = createProvider({
+    const provider = await createProvider({
       type: config.provider.type,
       model: config.provider.model,
       apiKey,

@@ -3,11 +3,12 @@
  * Completions API. Both SDKs are given the transform's `fetch` (the proxy's guarded HTTP client,
  * so `upstream_deny_cidrs` and the upstream CA apply to the provider connection as to proxied
  * traffic), no retries (a retry is the breaker's and the fallback's business) and the caller's
- * abort signal (the judge's timeout).
+ * abort signal (the judge's timeout). Each SDK is loaded when a judge using it is created:
+ * together they hold about 30 MiB, which a proxy without a judge should not carry.
  */
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
 import type { HttpClient } from '@proxy/core';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type { ProviderType } from './config.js';
 
 /** One judgement to ask for. */
@@ -43,18 +44,20 @@ export interface ProviderOptions {
   readonly http: HttpClient;
 }
 
-/** Builds the backend of `options.type`. */
-export function createProvider(options: ProviderOptions): Provider {
+/** Builds the backend of `options.type`, loading its SDK. */
+export async function createProvider(options: ProviderOptions): Promise<Provider> {
   // The SDKs call fetch with a URL string; a Request is taken apart the same way for safety.
   const fetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
     options.http(input instanceof Request ? input.url : input, init);
-  return options.type === 'anthropic' ? anthropicProvider(options, fetch) : openAiProvider(options, fetch);
+  if (options.type === 'anthropic') {
+    const { default: AnthropicClient } = await import('@anthropic-ai/sdk');
+    return anthropicProvider(new AnthropicClient({ apiKey: options.apiKey, baseURL: options.baseUrl, fetch, maxRetries: 0 }), options);
+  }
+  const { default: OpenAIClient } = await import('openai');
+  return openAiProvider(new OpenAIClient({ apiKey: options.apiKey, baseURL: `${options.baseUrl}/v1`, fetch, maxRetries: 0 }), options);
 }
 
-type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
-
-function anthropicProvider(options: ProviderOptions, fetch: Fetch): Provider {
-  const client = new Anthropic({ apiKey: options.apiKey, baseURL: options.baseUrl, fetch, maxRetries: 0 });
+function anthropicProvider(client: Anthropic, options: ProviderOptions): Provider {
   return {
     async complete({ system, user, signal }) {
       const message = await client.messages.create(
@@ -67,8 +70,7 @@ function anthropicProvider(options: ProviderOptions, fetch: Fetch): Provider {
   };
 }
 
-function openAiProvider(options: ProviderOptions, fetch: Fetch): Provider {
-  const client = new OpenAI({ apiKey: options.apiKey, baseURL: `${options.baseUrl}/v1`, fetch, maxRetries: 0 });
+function openAiProvider(client: OpenAI, options: ProviderOptions): Provider {
   return {
     async complete({ system, user, signal }) {
       const completion = await client.chat.completions.create(
