@@ -360,6 +360,31 @@ transforms:
         { tls: true, port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: pki.caFile });
     });
 
+    // Two worker processes (`proxy.workers: 2`) on the same single core as the one-process cases
+    // above: equal CPU, so the rows show what the cluster itself costs per request (the shared
+    // listener, the primary that writes the log stream), not the second core it would use.
+    await group('forward: ours, 2 workers (empty pipeline)', ['forward-ours-workers2-1k'], () =>
+      startOurs('forward-workers2', workDir, ['http'], (p) => `${common(p)}  workers: 2
+transforms: []
+`), async (s) => {
+      await measureCase(results, { id: 'forward-ours-workers2-1k', mode: 'forward', size: '1k', peer: 'forward-ours-1k', direct: 'direct-http-1k' }, s,
+        httpLoad(s.port.http, { ...absolute('1k'), headers: bearer }));
+    });
+    await group('CONNECT: ours, 2 workers (sni-only)', ['connect-ours-workers2-1k'], () =>
+      startOurs('sni-only-workers2', workDir, ['http', 'https', 'tunnel'], (p) => `${common(p)}  workers: 2
+  https_listen: "127.0.0.1:${p.https}"
+  tunnel_listen: "127.0.0.1:${p.tunnel}"
+tls:
+  mode: sni-only
+transforms:
+  - name: allowlist
+    config:
+      domains: ["localhost:${origin.tls}"]
+`), async (s) => {
+      await measureCase(results, { id: 'connect-ours-workers2-1k', mode: 'connect', size: '1k', peer: 'connect-ours-1k', direct: 'direct-https-1k' }, s,
+        tlsLoad({ port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: pki.caFile }));
+    });
+
     // MITM with allowlist + secrets replace.
     const mitmConfig = (cacheSize) => (p) => `${common(p, dns.resolver)}  https_listen: "127.0.0.1:${p.https}"
   tunnel_listen: "127.0.0.1:${p.tunnel}"
