@@ -1,10 +1,15 @@
 /**
  * The primary process of a proxy cluster (`proxy.workers` > 1, or `--workers`). It serves no
- * proxy traffic itself: it forks the workers (`cluster-worker.ts`), each a whole proxy, and
- * node:cluster's round-robin scheduling lets the primary own every proxy listener: it accepts
- * each connection and hands it to the next worker. So a listener stays open while a worker is
- * replaced (connections go to the others meanwhile), and `listen(0)` works: every worker's
- * k-th listener on the same address shares one port.
+ * proxy traffic itself: it forks the workers (`cluster-worker.ts`), each a whole proxy, whose
+ * listeners node:cluster binds once, in the primary, and shares with every worker. The
+ * scheduling is `SCHED_NONE`: the primary holds each listening socket and every worker accepts
+ * from it directly. So a listener stays open while a worker is replaced, connections waiting
+ * in its queue are taken by the other workers (none is lost with the dead one), and
+ * `listen(0)` works: every worker's k-th listener on the same address shares one port. The
+ * cost: the kernel, not the primary, decides which worker accepts, and nothing guarantees an
+ * even spread (Node's documentation reports loads where a few workers took most). Node's round-robin (`NODE_CLUSTER_SCHED_POLICY=rr`, honoured when
+ * set) spreads connections evenly, but the primary then accepts every connection and passes
+ * it over IPC, and a connection passed to a worker as it dies is left hanging.
  *
  * The primary also owns what must exist once per cluster: the one output stream (workers send
  * their log lines over IPC, `worker-log-channel.ts`), the metrics endpoint (a scrape collects
@@ -154,6 +159,8 @@ class ClusterPrimary {
 
     // Workers run the same executable with the same arguments and Node.js flags (the runtime
     // flags were settled in this process before it got here), and know the primary's listeners.
+    // Shared listening sockets unless the operator chose Node's round-robin (see the module comment).
+    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ execArgv: process.execArgv });
     const env = { [OWN_ADDRESSES_ENV]: JSON.stringify(own.map(({ address, port }) => ({ address, port }))) };
     const started = new Promise<boolean>((resolve) => {
