@@ -69,6 +69,16 @@ export function runClusterPrimary(options: ClusterPrimaryOptions): Promise<numbe
   return new ClusterPrimary(options).run();
 }
 
+/**
+ * How long to wait before replacing a worker, given how many workers of its slot died in a row
+ * within {@link STABLE_AFTER_MS} of starting (this one included): at once for the first, then
+ * 1 s, 2 s, 4 s... up to {@link MAX_RESTART_DELAY_MS}, so a worker that cannot stay up does not
+ * spin the machine.
+ */
+export function restartDelayMs(failures: number): number {
+  return failures <= 1 ? 0 : Math.min(1_000 * 2 ** (failures - 2), MAX_RESTART_DELAY_MS);
+}
+
 interface WorkerState {
   /** Position of the worker among `workers` (a replacement takes its predecessor's). */
   readonly slot: number;
@@ -238,7 +248,7 @@ class ClusterPrimary {
     const young = Date.now() - state.startedAt < STABLE_AFTER_MS;
     const failures = young ? (this.#failures[state.slot] ?? 0) + 1 : 1;
     this.#failures[state.slot] = failures;
-    const delay = failures <= 1 ? 0 : Math.min(1_000 * 2 ** (failures - 2), MAX_RESTART_DELAY_MS);
+    const delay = restartDelayMs(failures);
     this.#logger.error({ ...fields, restart_in_ms: delay }, 'worker exited unexpectedly: starting a replacement');
     const timer = setTimeout(() => {
       this.#restarts.delete(timer);

@@ -32,9 +32,11 @@ export function runClusterWorker(config: CommandLineConfig): Promise<number> {
     process.on('message', (message: unknown) => {
       if (messageType(message) !== 'proxy:query') return;
       const { id, query, trigger } = message as QueryMessage;
+      // The lines the query logged (a reload's outcome) reach the primary before its answer.
+      const reply = (message: AnswerMessage): void => logDestination.flush(() => send(message));
       answer(running, query, trigger ?? 'api').then(
-        (value) => send({ type: 'proxy:answer', id, ok: true, value }),
-        (err: unknown) => send({ type: 'proxy:answer', id, ok: false, error: serializeError(err) }),
+        (value) => reply({ type: 'proxy:answer', id, ok: true, value }),
+        (err: unknown) => reply({ type: 'proxy:answer', id, ok: false, error: serializeError(err) }),
       );
     });
     // Its "listening" lines reach the primary before the ready message does (one ordered channel).

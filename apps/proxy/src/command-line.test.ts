@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseCommandLine } from './command-line.js';
+import { availableParallelism } from 'node:os';
+import { parseCommandLine, resolveWorkerCount } from './command-line.js';
 
 describe('parseCommandLine', () => {
   it.each([
@@ -75,5 +76,12 @@ describe('parseCommandLine', () => {
     const parsed = parseCommandLine(argv);
     expect(parsed.kind).toBe('error');
     expect(parsed.kind === 'error' && parsed.message).toContain(message);
+  });
+});
+
+describe('resolveWorkerCount', () => {
+  it('keeps a count and makes auto the available parallelism', () => {
+    expect(resolveWorkerCount(3)).toBe(3);
+    expect(resolveWorkerCount('auto')).toBe(Math.min(availableParallelism(), 256));
   });
 });

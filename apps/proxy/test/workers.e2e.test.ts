@@ -156,6 +156,72 @@ describe('two workers behind one set of listeners', () => {
   });
 });
 
+describe('the management API and the iron-proxy log style with two workers', () => {
+  const KEY = 'workers-mgmt-key-8c1d';
+  let proxy: ProxyProcess;
+  const yaml = (allowed: string, extra = ''): string =>
+    `${config(echo.port, allowed)}${extra}management:\n  listen: "127.0.0.1:0"\n  api_key_env: MGMT_KEY\nlog:\n  audit_format: iron-proxy\n`;
+  const api = (method: string, path: string): Promise<Response> =>
+    fetch(`http://127.0.0.1:${proxy.port('management')}${path}`, { method, headers: { authorization: `Bearer ${KEY}` } });
+
+  beforeAll(async () => {
+    proxy = await startProxyProcess(yaml(`127.0.0.1:${echo.port}`), { env: { MGMT_KEY: KEY } });
+    await proxy.waitForLine((l) => l.msg === 'all workers serving');
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  it('writes every line, the workers\' included, to stderr as whole JSON lines', async () => {
+    for (let i = 0; i < 10; i++) expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/iron/${i}`)).toEqual({ status: 200 });
+    await expect.poll(() => proxy.audits().filter((r) => String((r.audit as LogLine | undefined)?.path).startsWith('/iron/')).length).toBe(10);
+    expect(proxy.stdout()).toBe('');
+    const lines = proxy.stderr().split('\n').filter((l) => l !== '');
+    expect(lines.every((l) => typeof JSON.parse(l) === 'object')).toBe(true);
+    expect(proxy.audits().every((r) => r.level === 'INFO' && (r.worker === 1 || r.worker === 2))).toBe(true);
+  });
+
+  it('reloads every worker on POST /v1/reload, and refuses a bad file with the located errors, keeping the running config', async () => {
+    await writeFile(join(proxy.dir, 'proxy.yaml'), yaml('only.example.invalid'));
+    const ok = await api('POST', '/v1/reload');
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ status: 'ok', config_generation: 2 });
+    // Each worker logs its own outcome (the test reads the pipe a moment after the answer).
+    await expect
+      .poll(() => proxy.lines().filter((l) => l.msg === 'configuration reloaded' && l.trigger === 'api').map((l) => l.worker).sort())
+      .toEqual([1, 2]);
+    const status = await api('GET', '/v1/status');
+    expect(await status.json()).toMatchObject({ config_generation: 2, last_reload_result: 'ok' });
+    for (let i = 0; i < 10; i++) expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/api-reloaded/${i}`)).toEqual({ status: 403 });
+
+    await writeFile(join(proxy.dir, 'proxy.yaml'), yaml('only.example.invalid', 'bogus: 1\n'));
+    const bad = await api('POST', '/v1/reload');
+    expect(bad.status).toBe(422);
+    const body = (await bad.json()) as { errors: { field: string; line: number }[] };
+    expect(body.errors).toEqual([expect.objectContaining({ field: 'bogus', line: 11 })]);
+    expect(await (await api('GET', '/v1/status')).json()).toMatchObject({ config_generation: 2, last_reload_result: 'failed' });
+    expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/still-generation-2`)).toEqual({ status: 403 });
+  });
+});
+
+describe('a worker that fails to start', () => {
+  it('stops the cluster with exit code 1 and the worker\'s error, instead of replacing it forever', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'proxy-workers-'));
+    try {
+      const file = join(dir, 'proxy.yaml');
+      await writeFile(file, `${config(echo.port, 'a.example')}tls:\n  ca_cert: missing-ca.crt\n  ca_key: missing-ca.key\n`);
+      const result = await runCli(['--config', file]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('missing-ca.crt');
+      const lines = result.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as LogLine);
+      expect(lines.some((l) => l.msg === 'worker failed to start')).toBe(true);
+      expect(lines.some((l) => l.msg === 'worker exited unexpectedly: starting a replacement')).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a worker that dies', () => {
   it('is replaced while the listener keeps accepting: at most the one request in flight on it fails', async () => {
     const proxy = await startProxyProcess(config(echo.port, `127.0.0.1:${echo.port}`));
