@@ -20,6 +20,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isSea } from 'node:sea';
 import type { Logger } from '@proxy/core';
 import { pino, type Logger as PinoLogger } from 'pino';
 import type { AnswerMessage, QueryMessage, WorkerQuery } from './cluster-messages.js';
@@ -171,7 +172,9 @@ class ClusterPrimary {
     // flags were settled in this process before it got here), and know the primary's listeners.
     // Shared listening sockets unless the operator chose Node's round-robin (see the module comment).
     if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ execArgv: process.execArgv });
+    // The single executable takes no Node.js flags on its command line (its runtime flags are in
+    // NODE_OPTIONS, which the workers inherit) and needs a script path: its own, which sea.ts drops.
+    cluster.setupPrimary(isSea() ? { exec: process.execPath, args: process.argv.slice(2), execArgv: [] } : { execArgv: process.execArgv });
     const env = { [OWN_ADDRESSES_ENV]: JSON.stringify(own.map(({ address, port }) => ({ address, port }))) };
     const started = new Promise<boolean>((resolve) => {
       this.#onStartup = resolve;
