@@ -7,7 +7,7 @@
  * that SIGTERM drains, and that one worker means no cluster at all.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -88,7 +88,14 @@ describe('two workers behind one set of listeners', () => {
   });
 
   it('forks two workers, each logging its listener on the same port, and serves from both over new connections', async () => {
-    expect((await childPids(proxy.child.pid!)).length).toBe(2);
+    const children = await childPids(proxy.child.pid!);
+    expect(children.length).toBe(2);
+    // The primary settled the runtime flags; the workers inherited them and did not restart again.
+    for (const pid of children) {
+      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+      expect(argv.filter((a) => a === '--max-semi-space-size=16')).toHaveLength(1);
+      expect((await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0')).toContain('MALLOC_ARENA_MAX=2');
+    }
     const listening = proxy.lines().filter((l) => l.msg === 'listening' && l.listener === 'http');
     expect(listening.map((l) => l.worker).sort()).toEqual([1, 2]);
     expect(new Set(listening.map((l) => l.address)).size).toBe(1);
@@ -201,6 +208,24 @@ describe('the management API and the iron-proxy log style with two workers', () 
     expect(body.errors).toEqual([expect.objectContaining({ field: 'bogus', line: 11 })]);
     expect(await (await api('GET', '/v1/status')).json()).toMatchObject({ config_generation: 2, last_reload_result: 'failed' });
     expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/still-generation-2`)).toEqual({ status: 403 });
+  });
+});
+
+describe('/readyz with two workers', () => {
+  it('answers 503 naming a secret no worker could fetch', async () => {
+    const secrets = `  - name: secrets\n    config:\n      secrets:\n        - source: { type: env, var: WORKERS_MISSING_SECRET }\n          inject: { header: X-Token }\n          rules:\n            - host: "nothing.example.invalid"\n`;
+    const proxy = await startProxyProcess(`${config(echo.port, `127.0.0.1:${echo.port}`)}${secrets}`);
+    try {
+      await proxy.waitForLine((l) => l.msg === 'all workers serving');
+      await expect
+        .poll(async () => {
+          const res = await fetch(`http://127.0.0.1:${proxy.port('metrics')}/readyz`);
+          return [res.status, (await res.json()) as unknown];
+        })
+        .toEqual([503, { ready: false, secrets_unavailable: [expect.stringContaining('WORKERS_MISSING_SECRET')] }]);
+    } finally {
+      await proxy.stop();
+    }
   });
 });
 
