@@ -337,7 +337,8 @@ class ClusterPrimary {
     this.#onStartup?.(false);
     for (const timer of this.#restarts) clearTimeout(timer);
     this.#restarts.clear();
-    this.#logger.info({ signal: reason, grace_ms: SHUTDOWN_GRACE_MS, workers: this.#workers.size }, 'shutting down: no new connections, workers finishing in-flight requests');
+    const cause = reason === 'startup failure' ? { reason } : { signal: reason };
+    this.#logger.info({ ...cause, grace_ms: SHUTDOWN_GRACE_MS, workers: this.#workers.size }, 'shutting down: no new connections, workers finishing in-flight requests');
     for (const worker of this.#workers.keys()) worker.process.kill('SIGTERM');
     if (this.#workers.size === 0) {
       this.#finishStop();

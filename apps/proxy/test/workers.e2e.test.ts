@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoServer, type EchoServer } from '@proxy/test-kit';
+import { parseSample } from '../src/metrics-merge.js';
 import { runCli, startProxyCommand, startProxyProcess, type LogLine, type ProxyProcess } from './support/proxy-process.js';
 
 /** The outcome of one request through the proxy: its status, or the error code of a failed connection. */
@@ -139,6 +140,16 @@ describe('two workers behind one set of listeners', () => {
     const names = types.map((l) => l.split(' ')[2]);
     expect(names.length).toBeGreaterThan(5);
     expect(new Set(names).size).toBe(names.length);
+    // Every other line is a sample of a family declared above it.
+    const declared = new Set<string>();
+    for (const line of text.split('\n')) {
+      if (line.startsWith('# TYPE ')) declared.add(line.split(' ')[2]!);
+      if (line === '' || line.startsWith('#')) continue;
+      const sample = parseSample(line);
+      expect(sample, line).toBeDefined();
+      const name = sample!.name;
+      expect([...declared].some((family) => name.startsWith(family) && /^(_bucket|_sum|_count)?$/.test(name.slice(family.length))), line).toBe(true);
+    }
     expect(text).toMatch(/^process_memory_usage_bytes\{otel_scope_name="@proxy\/app",worker="1"\} \d+$/m);
     expect(text).toMatch(/^process_memory_usage_bytes\{otel_scope_name="@proxy\/app",worker="2"\} \d+$/m);
     expect(text).toMatch(/^http_server_request_duration_seconds_count\{[^}]*http_response_status_code="200"[^}]*\} \d+$/m);
