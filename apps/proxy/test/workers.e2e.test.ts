@@ -276,6 +276,7 @@ describe('a worker that dies', () => {
         outcomes.push(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/during-crash/${outcomes.length}`));
       }
       const failed = outcomes.filter((o) => 'error' in o);
+      console.log(`workers: ${outcomes.length} requests while a worker was killed and replaced, ${failed.length} failed ${JSON.stringify(failed)}`);
       expect(outcomes.length).toBeGreaterThan(40);
       expect(failed.length).toBeLessThanOrEqual(1);
       expect(outcomes.filter((o) => 'status' in o && o.status !== 200)).toEqual([]);
