@@ -309,7 +309,7 @@ class ClusterPrimary {
   /**
    * Reloads every serving worker (each logs its outcome); rejects with the first failure
    * (a `ConfigError` for a bad config, as a single process would), else resolves with the
-   * outcome of the first worker.
+   * outcome of the first worker, whose new `log.level` the primary's own lines then follow.
    */
   async #reloadAll(trigger: ReloadTrigger): Promise<ReloadOutcome> {
     const workers = this.#readyWorkers();
@@ -317,7 +317,9 @@ class ClusterPrimary {
     const results = await Promise.allSettled(workers.map((worker) => this.#query(worker, 'reload', trigger)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
-    return (results[0] as PromiseFulfilledResult<unknown>).value as ReloadOutcome;
+    const { log_level: level, ...outcome } = (results[0] as PromiseFulfilledResult<unknown>).value as ReloadOutcome & { log_level: string };
+    this.#logger.level = level;
+    return outcome;
   }
 
   /** The management API's status: the first serving worker's (every worker serves the same file). */

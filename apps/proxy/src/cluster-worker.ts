@@ -52,7 +52,8 @@ function answer(running: RunningProxy, query: QueryMessage['query'], trigger: Re
     case 'secrets':
       return Promise.resolve({ pending: running.pendingSecrets(), unavailable: running.unavailableSecrets() });
     case 'reload':
-      return running.reload(trigger);
+      // With the log level the reload applied, which the primary's own lines follow.
+      return running.reload(trigger).then((outcome) => ({ ...outcome, log_level: running.logger.level }));
     case 'status':
       return Promise.resolve(running.status());
   }
