@@ -120,7 +120,7 @@ const proxySchema: JsonSchema = {
     workers: {
       anyOf: [
         { type: 'integer', minimum: 1, maximum: MAX_WORKERS },
-        { type: 'string', const: 'auto' },
+        { const: 'auto' },
       ],
       default: 1,
     },

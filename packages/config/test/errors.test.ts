@@ -130,8 +130,8 @@ describe('issue locations and messages', () => {
   it('checks proxy.workers: a whole number from 1 to 256, or auto', () => {
     expect(where(issuesOf(['proxy:', '  workers: 0']))).toEqual([[2, 12, 'proxy.workers', 'must be >= 1 (got 0)']]);
     expect(where(issuesOf(['proxy:', '  workers: -1']))).toEqual([[2, 12, 'proxy.workers', 'must be >= 1 (got -1)']]);
-    expect(where(issuesOf(['proxy:', '  workers: many']))).toEqual([[2, 12, 'proxy.workers', 'must be an integer (got "many")']]);
-    expect(where(issuesOf(['proxy:', '  workers: 2.5']))).toEqual([[2, 12, 'proxy.workers', 'must be an integer (got 2.5)']]);
+    expect(where(issuesOf(['proxy:', '  workers: many']))).toEqual([[2, 12, 'proxy.workers', 'must be an integer or "auto" (got "many")']]);
+    expect(where(issuesOf(['proxy:', '  workers: 2.5']))).toEqual([[2, 12, 'proxy.workers', 'must be an integer or "auto" (got 2.5)']]);
     expect(where(issuesOf(['proxy:', '  workers: 100000']))).toEqual([[2, 12, 'proxy.workers', 'must be <= 256 (got 100000)']]);
     const valid = (value: string): unknown => validateConfig(parseConfigText(`proxy:\n  workers: ${value}\n`, 'proxy.yaml'), strictStandIns).proxy.workers;
     expect(valid('auto')).toBe('auto');
