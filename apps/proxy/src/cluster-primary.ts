@@ -96,7 +96,7 @@ interface PendingQuery {
 
 class ClusterPrimary {
   readonly #options: ClusterPrimaryOptions;
-  readonly #sink: pino.DestinationStream & { flush?: (cb: (err?: Error) => void) => void };
+  readonly #sink: pino.DestinationStream;
   readonly #logger: PinoLogger;
   readonly #workers = new Map<Worker, WorkerState>();
   /** Deaths in a row of young workers, per slot. */
@@ -130,7 +130,7 @@ class ClusterPrimary {
     const stop = (signal: NodeJS.Signals): void => this.#stop(signal);
     const hangup = (): void => {
       if (this.#starting || this.#stopping) {
-        this.#logger.warn('SIGHUP before the workers were serving: ignored');
+        this.#logger.warn(this.#stopping ? 'SIGHUP while shutting down: ignored' : 'SIGHUP before the workers were serving: ignored');
         return;
       }
       this.#reloadAll('signal').catch(() => undefined);
@@ -168,10 +168,10 @@ class ClusterPrimary {
       return reportStartupError(err);
     }
 
-    // Workers run the same executable with the same arguments and Node.js flags (the runtime
-    // flags were settled in this process before it got here), and know the primary's listeners.
     // Shared listening sockets unless the operator chose Node's round-robin (see the module comment).
     if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
+    // Workers run the same executable with the same arguments and Node.js flags (the runtime
+    // flags were settled in this process before it got here), and know the primary's listeners.
     // The single executable takes no Node.js flags on its command line (its runtime flags are in
     // NODE_OPTIONS, which the workers inherit) and needs a script path: its own, which sea.ts drops.
     cluster.setupPrimary(isSea() ? { exec: process.execPath, args: process.argv.slice(2), execArgv: [] } : { execArgv: process.execArgv });
@@ -271,13 +271,14 @@ class ClusterPrimary {
       }, timeoutMs);
       this.#queries.set(id, { worker, resolve, reject, timer });
       const message: QueryMessage = { type: 'proxy:query', id, query, ...(trigger === undefined ? {} : { trigger }) };
-      try {
-        worker.send(message);
-      } catch (err) {
+      // With a callback, a channel closing under a dying worker fails this query instead of
+      // emitting an 'error' nobody listens to.
+      worker.send(message, undefined, (err: Error | null) => {
+        if (err === null || !this.#queries.has(id)) return;
         this.#queries.delete(id);
         clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
+        reject(err);
+      });
     });
   }
 

@@ -22,7 +22,9 @@ export const OWN_ADDRESSES_ENV = 'PROXY_CLUSTER_OWN_ADDRESSES';
  */
 export function runClusterWorker(config: CommandLineConfig): Promise<number> {
   const send = (message: LogBatchMessage | AnswerMessage | ReadyMessage, callback?: (error: Error | null) => void): void => {
-    if (process.connected && process.send !== undefined) process.send(message, undefined, undefined, callback);
+    // Always with a callback: a channel that closed meanwhile (the primary is gone) then fails
+    // this send quietly instead of emitting an 'error' nobody listens to.
+    if (process.connected && process.send !== undefined) process.send(message, undefined, undefined, (err: Error | null) => callback?.(err));
     else callback?.(null);
   };
   const logDestination = new WorkerLogChannel(send);
