@@ -284,6 +284,10 @@ describe('a worker that dies', () => {
       expect(crash).toMatchObject({ level: 'error', worker: 1, pid: victim, signal: 'SIGKILL', restart_in_ms: 0 });
       const replacement = await proxy.waitForLine((l) => l.msg === 'worker serving' && l.worker === 3);
       expect(replacement.pid).not.toBe(victim);
+      // The scrape now covers the survivor and the replacement; the dead worker's counts went with it.
+      const scrape = await (await fetch(`http://127.0.0.1:${proxy.port('metrics')}/metrics`)).text();
+      expect(scrape).toMatch(/^process_memory_usage_bytes\{otel_scope_name="@proxy\/app",worker="3"\} \d+$/m);
+      expect(scrape).not.toMatch(/worker="1"/);
       const before = proxy.audits().length;
       for (let i = 0; i < 10; i++) expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/after-crash/${i}`)).toEqual({ status: 200 });
       await proxy.waitForAudit((r) => r.path === '/after-crash/9', before);
