@@ -103,6 +103,10 @@ class ClusterPrimary {
   readonly #failures: number[];
   readonly #queries = new Map<number, PendingQuery>();
   readonly #restarts = new Set<NodeJS.Timeout>();
+  /** Each live worker's exposition at the last scrape. */
+  readonly #lastExposition = new Map<Worker, WorkerExposition>();
+  /** The cumulative metrics of the workers that died, as of the last scrape each answered (one merged exposition). */
+  #retired: WorkerExposition | undefined;
   #nextQuery = 0;
   #metrics: MetricsServer | undefined;
   #management: ManagementServer | undefined;
@@ -228,6 +232,7 @@ class ClusterPrimary {
   #onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null, env: Record<string, string>): void {
     const state = this.#workers.get(worker);
     this.#workers.delete(worker);
+    this.#retire(worker);
     for (const [id, pending] of this.#queries) {
       if (pending.worker !== worker) continue;
       this.#queries.delete(id);
@@ -282,21 +287,43 @@ class ClusterPrimary {
     });
   }
 
+  /**
+   * Keeps the counters and histograms a dead worker had at the last scrape, so the merged sums
+   * never go down when a worker is replaced (what it counted after that scrape is lost). All
+   * dead workers fold into one exposition: the memory does not grow with each crash.
+   */
+  #retire(worker: Worker): void {
+    const last = this.#lastExposition.get(worker);
+    this.#lastExposition.delete(worker);
+    if (last === undefined) return;
+    const retired = [{ ...last, retired: true }, ...(this.#retired === undefined ? [] : [this.#retired])];
+    this.#retired = { worker: 0, text: mergePrometheusText(retired), retired: true };
+  }
+
   #readyWorkers(): Worker[] {
     return [...this.#workers].filter(([, s]) => s.ready).map(([w]) => w);
   }
 
-  /** Every serving worker's metrics, merged; a worker that does not answer in time is left out of this scrape. */
+  /**
+   * Every serving worker's metrics, merged with what the dead ones had counted (see
+   * {@link #retire}); a worker that does not answer in time is left out of this scrape.
+   */
   async #scrape(_req: IncomingMessage, res: ServerResponse): Promise<void> {
     const answers = await Promise.all(
       this.#readyWorkers().map((worker) =>
         this.#query(worker, 'metrics').then(
-          (text): WorkerExposition | undefined => (typeof text === 'string' ? { worker: worker.id, text } : undefined),
+          (text): WorkerExposition | undefined => {
+            if (typeof text !== 'string') return undefined;
+            const exposition = { worker: worker.id, text };
+            if (this.#workers.has(worker)) this.#lastExposition.set(worker, exposition);
+            return exposition;
+          },
           () => undefined,
         ),
       ),
     );
-    const body = mergePrometheusText(answers.filter((a): a is WorkerExposition => a !== undefined));
+    const live = answers.filter((a): a is WorkerExposition => a !== undefined);
+    const body = mergePrometheusText(this.#retired === undefined ? live : [...live, this.#retired]);
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
   }
 

@@ -69,6 +69,21 @@ describe('mergePrometheusText', () => {
     expect(merged.endsWith('\n')).toBe(true);
   });
 
+  it('adds a retired exposition\'s counters and histograms, never its gauges', () => {
+    const withRetired = mergePrometheusText([
+      { worker: 3, text: worker2 },
+      { worker: 0, text: worker1, retired: true },
+    ]).split('\n');
+    expect(withRetired).toContain('proxy_requests_total{otel_scope_name="@proxy/app",action="allow"} 5');
+    expect(withRetired).toContain('http_server_request_duration_seconds_count{http_request_method="GET",otel_scope_name="@proxy/engine"} 5');
+    expect(withRetired).toContain('process_memory_usage_bytes{otel_scope_name="@proxy/app",worker="3"} 2000');
+    expect(withRetired.filter((l) => l.includes('worker="0"'))).toEqual([]);
+    // Retired expositions fold into one, which stays retired.
+    const folded = mergePrometheusText([{ worker: 1, text: worker1, retired: true }]);
+    expect(folded).not.toContain('process_memory_usage_bytes');
+    expect(folded).toContain('proxy_requests_total{action="allow",otel_scope_name="@proxy/app"} 3');
+  });
+
   it('is empty for no input, and leaves malformed lines out', () => {
     expect(mergePrometheusText([])).toBe('');
     expect(mergePrometheusText([{ worker: 1, text: 'x{a="unterminated 1\nok_total 2\n' }])).toBe('# TYPE ok_total untyped\nok_total 2\n');

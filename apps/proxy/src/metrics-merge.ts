@@ -6,13 +6,22 @@
  * would blur: each gauge sample keeps its value and gains a `worker` label naming the process
  * it came from. The output has one `# HELP` and one `# TYPE` per metric name, in the order the
  * names first appear.
+ *
+ * A retired exposition (the last one scraped from a worker that has since died) contributes its
+ * counters, histograms and summaries only: the sums then never go down when a worker is
+ * replaced, and its gauges, which described a process that no longer exists, are dropped.
  */
 
 /** One worker's exposition: its cluster id (the `worker` label of its gauges) and its Prometheus text. */
 export interface WorkerExposition {
   readonly worker: number;
   readonly text: string;
+  /** The last exposition of a worker that died: only its cumulative families count. */
+  readonly retired?: boolean;
 }
+
+/** Families whose samples are cumulative, so summing them across processes is meaningful. */
+const CUMULATIVE = new Set(['counter', 'histogram', 'summary']);
 
 interface Family {
   help?: string;
@@ -26,7 +35,7 @@ type Label = readonly [name: string, value: string];
 /** Merges the expositions (see the module comment); a line that is no valid sample is left out. */
 export function mergePrometheusText(expositions: readonly WorkerExposition[]): string {
   const families = new Map<string, Family>();
-  for (const { worker, text } of expositions) {
+  for (const { worker, text, retired = false } of expositions) {
     let current: Family | undefined;
     let currentName = '';
     for (const line of text.split('\n')) {
@@ -50,6 +59,7 @@ export function mergePrometheusText(expositions: readonly WorkerExposition[]): s
         family = families.get(sample.name) ?? { type: 'untyped', samples: new Map() };
         families.set(sample.name, family);
       }
+      if (retired && !CUMULATIVE.has(family.type)) continue;
       const labels = family.type === 'gauge' ? [...sample.labels, ['worker', String(worker)] as const] : sample.labels;
       const key = `${sample.name}{${[...labels].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, v]) => `${n}=${JSON.stringify(v)}`).join(',')}}`;
       const existing = family.samples.get(key);

@@ -268,8 +268,12 @@ describe('a worker that dies', () => {
       let killed = false;
       const deadline = Date.now() + 4_000;
       // One request at a time on a new connection each: only one can be in flight on the victim.
+      const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${proxy.port('metrics')}/metrics`)).text();
+      let countedBeforeKill = 0;
       while (Date.now() < deadline) {
         if (!killed && outcomes.length === 20) {
+          await expect.poll(async () => counterSum(await scrape(), 'proxy_requests_total')).toBe(20);
+          countedBeforeKill = 20;
           process.kill(victim, 'SIGKILL');
           killed = true;
         }
@@ -284,10 +288,13 @@ describe('a worker that dies', () => {
       expect(crash).toMatchObject({ level: 'error', worker: 1, pid: victim, signal: 'SIGKILL', restart_in_ms: 0 });
       const replacement = await proxy.waitForLine((l) => l.msg === 'worker serving' && l.worker === 3);
       expect(replacement.pid).not.toBe(victim);
-      // The scrape now covers the survivor and the replacement; the dead worker's counts went with it.
-      const scrape = await (await fetch(`http://127.0.0.1:${proxy.port('metrics')}/metrics`)).text();
-      expect(scrape).toMatch(/^process_memory_usage_bytes\{otel_scope_name="@proxy\/app",worker="3"\} \d+$/m);
-      expect(scrape).not.toMatch(/worker="1"/);
+      // The scrape now has the gauges of the survivor and the replacement only, and the dead
+      // worker's counts as of the scrape before the kill: every request was counted.
+      const after = await scrape();
+      expect(after).toMatch(/^process_memory_usage_bytes\{otel_scope_name="@proxy\/app",worker="3"\} \d+$/m);
+      expect(after).not.toMatch(/worker="1"/);
+      expect(countedBeforeKill).toBe(20);
+      await expect.poll(async () => counterSum(await scrape(), 'proxy_requests_total')).toBe(outcomes.filter((o) => 'status' in o).length);
       const before = proxy.audits().length;
       for (let i = 0; i < 10; i++) expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/after-crash/${i}`)).toEqual({ status: 200 });
       await proxy.waitForAudit((r) => r.path === '/after-crash/9', before);
