@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseCommandLine } from './command-line.js';
+import { availableParallelism } from 'node:os';
+import { parseCommandLine, resolveWorkerCount } from './command-line.js';
 
 describe('parseCommandLine', () => {
   it.each([
@@ -34,6 +35,10 @@ describe('parseCommandLine', () => {
       { kind: 'ca-generate', outDir: 'certs', commonName: 'Team CA', days: 1.5, algorithm: 'ed25519' },
     ],
     [['generate-ca', '--outdir=tmp', '-alg=rsa4096'], { kind: 'ca-generate', outDir: 'tmp', algorithm: 'rsa4096', days: 365 }],
+    [['--config', 'p.yaml', '--workers', '4'], { kind: 'run', configFile: 'p.yaml', workers: 4 }],
+    [['--workers=auto', '-config', 'p.yaml'], { kind: 'run', configFile: 'p.yaml', workers: 'auto' }],
+    [['-workers', '1'], { kind: 'run', workers: 1 }],
+    [['--workers', '256'], { kind: 'run', workers: 256 }],
   ])('%j', (argv, expected) => {
     expect(parseCommandLine(argv)).toEqual(expected);
   });
@@ -59,9 +64,24 @@ describe('parseCommandLine', () => {
     [['schema', '--out', 'x.json'], 'schema:'],
     [['schema', 'extra'], 'schema:'],
     [['schema', '--config='], 'schema: --config needs a file path'],
+    [['--workers', '0'], 'flag --workers needs a whole number from 1 to 256 or "auto" (got "0")'],
+    [['--workers=-1'], '(got "-1")'],
+    [['--workers', 'many'], '(got "many")'],
+    [['--workers', '2.5'], '(got "2.5")'],
+    [['--workers', '257'], '(got "257")'],
+    [['--workers', '99999999999999999999'], 'flag --workers needs'],
+    [['--workers'], '(got "")'],
+    [['validate', '--workers', '2'], 'unknown flag "--workers"'],
   ])('refuses %j', (argv, message) => {
     const parsed = parseCommandLine(argv);
     expect(parsed.kind).toBe('error');
     expect(parsed.kind === 'error' && parsed.message).toContain(message);
+  });
+});
+
+describe('resolveWorkerCount', () => {
+  it('keeps a count and makes auto the available parallelism', () => {
+    expect(resolveWorkerCount(3)).toBe(3);
+    expect(resolveWorkerCount('auto')).toBe(Math.min(availableParallelism(), 256));
   });
 });

@@ -1,4 +1,6 @@
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { MAX_WORKERS } from '@proxy/config';
 import { DEFAULT_HEALTH_URL } from './health-command.js';
 
 /** Key algorithms `proxy ca generate` offers (`rsa4096` through iron-proxy's `generate-ca`). */
@@ -9,7 +11,8 @@ export type CaAlgorithm = 'ec' | 'rsa' | 'rsa4096' | 'ed25519';
  * it the config is the `IRON_*` environment variables and the defaults, as in iron-proxy.
  */
 export type Command =
-  | { kind: 'run'; configFile?: string }
+  /** `workers`: the `--workers` flag, which overrides `proxy.workers`. */
+  | { kind: 'run'; configFile?: string; workers?: WorkerCount }
   | { kind: 'validate'; configFile?: string; checkSecrets: boolean }
   /** `days` may be fractional: `generate-ca -expiry-hours` is converted to days. */
   | { kind: 'ca-generate'; outDir: string; commonName?: string; days?: number; algorithm: CaAlgorithm }
@@ -21,11 +24,16 @@ export type Command =
   | { kind: 'help' }
   | { kind: 'error'; message: string };
 
+/** How many processes serve the proxy: a count from 1 to `MAX_WORKERS`, or `auto` (one per available core). */
+export type WorkerCount = number | 'auto';
+
 export const usage = `Usage:
-  proxy [--config FILE|s3://BUCKET/KEY]
+  proxy [--config FILE|s3://BUCKET/KEY] [--workers N|auto]
                                  run the proxy (also: -config FILE, as iron-proxy accepts); the
                                  IRON_* environment variables override the file; without
-                                 --config the config is those variables and the defaults
+                                 --config the config is those variables and the defaults;
+                                 --workers runs N processes (auto: one per core; 1 to ${MAX_WORKERS}),
+                                 overriding proxy.workers
   proxy validate [--config FILE|s3://BUCKET/KEY] [--check-secrets]
                                  check a config and print every problem in it;
                                  --check-secrets also fetches every secret once
@@ -75,6 +83,7 @@ const GO_FLAG = /^--?([a-z-]+)(?:=(.*))?$/;
 function parseConfigCommand(kind: 'run' | 'validate', args: readonly string[]): Command {
   let configFile: string | undefined;
   let checkSecrets = false;
+  let workers: WorkerCount | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const m = GO_FLAG.exec(arg);
@@ -97,6 +106,13 @@ function parseConfigCommand(kind: 'run' | 'validate', args: readonly string[]): 
       case 'token':
         // iron-proxy's -token starts its managed mode: nothing to fall back to here.
         return { kind: 'error', message: `flag "${arg}": ${MANAGED_MODE_UNAVAILABLE}` };
+      case 'workers': {
+        if (kind !== 'run') return { kind: 'error', message: `unknown flag "${arg}"` };
+        const value = inline ?? args[++i];
+        workers = parseWorkerCount(value);
+        if (workers === undefined) return { kind: 'error', message: `flag --workers needs a whole number from 1 to ${MAX_WORKERS} or "auto" (got "${value ?? ''}")` };
+        break;
+      }
       case 'check-secrets':
         if (kind !== 'validate' || inline !== undefined) return { kind: 'error', message: `unknown flag "${arg}"` };
         checkSecrets = true;
@@ -106,7 +122,20 @@ function parseConfigCommand(kind: 'run' | 'validate', args: readonly string[]): 
     }
   }
   const config = configFile === undefined ? {} : { configFile };
-  return kind === 'validate' ? { kind, ...config, checkSecrets } : { kind, ...config };
+  return kind === 'validate' ? { kind, ...config, checkSecrets } : { kind, ...config, ...(workers === undefined ? {} : { workers }) };
+}
+
+/** The number of processes a {@link WorkerCount} means here: `auto` is the available parallelism (at most `MAX_WORKERS`). */
+export function resolveWorkerCount(count: WorkerCount): number {
+  return count === 'auto' ? Math.min(availableParallelism(), MAX_WORKERS) : count;
+}
+
+/** A `--workers` value: `auto`, or a whole number from 1 to `MAX_WORKERS` (a larger one is refused, not clamped); undefined when it is neither. */
+export function parseWorkerCount(value: string | undefined): WorkerCount | undefined {
+  if (value === 'auto') return 'auto';
+  if (value === undefined || !/^\d+$/.test(value)) return undefined;
+  const count = Number(value);
+  return count >= 1 && count <= MAX_WORKERS ? count : undefined;
 }
 
 /** iron-proxy's `generate-ca` value flags. */

@@ -29,14 +29,20 @@ export interface ProcessLog {
  * is easy to ship and to grep. With a `redactor`, every line is passed through it as it is
  * written: no log line or audit record can hold a known secret value, whichever transform or
  * field put it there. `destination` replaces the style's stream (stdout, or stderr for
- * `iron-proxy`).
+ * `iron-proxy`). `bindings` are fields every line carries (a cluster worker's `worker` id).
  */
-export function createProcessLog(level: LogLevel, style: LogStyle, destination?: DestinationStream, redactor?: SecretRedactor): ProcessLog {
+export function createProcessLog(
+  level: LogLevel,
+  style: LogStyle,
+  destination?: DestinationStream,
+  redactor?: SecretRedactor,
+  bindings?: Readonly<Record<string, unknown>>,
+): ProcessLog {
   const upperCase = style !== 'native';
   const logger = pino(
     {
       level,
-      base: null,
+      base: bindings ?? null,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: upperCase ? label.toUpperCase() : label }) },
       ...(redactor === undefined ? {} : { hooks: { streamWrite: (line: string) => redactor.redact(line) } }),

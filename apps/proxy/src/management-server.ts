@@ -14,7 +14,7 @@ function isHealthCheck(method: string, url: string): boolean {
 /** What the management API acts on. */
 export interface ManagementActions {
   reload(): Promise<ReloadOutcome>;
-  status(): ReloadStatus;
+  status(): ReloadStatus | Promise<ReloadStatus>;
 }
 
 /** Options of {@link ManagementServer}. */
@@ -77,7 +77,7 @@ export class ManagementServer {
     });
     app.all('/v1/status', async (req, reply) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed(reply, 'GET, HEAD');
-      return reply.code(200).send(actions.status());
+      return reply.code(200).send(await actions.status());
     });
     app.setNotFoundHandler(async (_req, reply) => reply.code(404).send({ error: 'not found' }));
     this.#app = app;

@@ -12,7 +12,7 @@ export interface MetricsServerOptions {
   /** The setting named in errors about `listen` and `path` (default `metrics`: `metrics.listen`, `metrics.path`). */
   readonly setting?: string;
   /** What keeps the proxy from being ready: the secrets it has no value for (read at each `/readyz`). */
-  readonly secretsState?: () => SecretsState;
+  readonly secretsState?: () => SecretsState | Promise<SecretsState>;
 }
 
 /** The secrets without a value, by label. */
@@ -44,7 +44,7 @@ export class MetricsServer {
   readonly #address: ListenAddress;
   readonly #path: string;
   readonly #server: Server;
-  readonly #secretsState: () => SecretsState;
+  readonly #secretsState: () => SecretsState | Promise<SecretsState>;
 
   /** Throws a `ProxyError` (`PROXY_ERR_CONFIG_INVALID`) for a bad listen address or path. */
   constructor(options: MetricsServerOptions, scrape: ScrapeHandler) {
@@ -55,7 +55,12 @@ export class MetricsServer {
     }
     this.#path = options.path;
     this.#secretsState = options.secretsState ?? (() => ({ pending: [], unavailable: [] }));
-    this.#server = createServer((req, res) => this.#handle(req, res, scrape));
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res, scrape).catch(() => {
+        if (!res.headersSent) plain(res, 500, 'internal error\n');
+        else res.destroy();
+      });
+    });
   }
 
   /** Opens the listener; resolves with the bound address. */
@@ -78,7 +83,7 @@ export class MetricsServer {
     return closed;
   }
 
-  #handle(req: IncomingMessage, res: ServerResponse, scrape: ScrapeHandler): void {
+  async #handle(req: IncomingMessage, res: ServerResponse, scrape: ScrapeHandler): Promise<void> {
     const path = pathOf(req.url);
     if (path !== this.#path && path !== HEALTH_PATH && path !== READY_PATH) return plain(res, 404, 'not found\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -87,7 +92,7 @@ export class MetricsServer {
     }
     if (path === HEALTH_PATH) return plain(res, 200, 'ok\n');
     if (path === READY_PATH) {
-      const { pending, unavailable } = this.#secretsState();
+      const { pending, unavailable } = await this.#secretsState();
       const ready = pending.length === 0 && unavailable.length === 0;
       const body = {
         ready,

@@ -1,5 +1,5 @@
 import type { Meter } from '@opentelemetry/api';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
@@ -33,6 +33,10 @@ export interface Metrics {
   meter(name: string): Meter;
   /** Opens the metrics listener and starts the runtime instruments; resolves with the bound address. */
   listen(): Promise<{ address: string; port: number }>;
+  /** Starts the runtime instruments without a listener (a cluster worker: the primary serves the scrape and asks for {@link text}). */
+  start(): void;
+  /** The Prometheus text a scrape would get now. */
+  text(): Promise<string>;
   /** Closes the listener and stops every instrument. Idempotent; safe before `listen()`. */
   close(): Promise<void>;
 }
@@ -57,6 +61,9 @@ export function createMetrics(options: MetricsServerOptions): Metrics {
   const runtime = new RuntimeNodeInstrumentation({ enabled: false });
   runtime.setMeterProvider(provider);
 
+  // The exporter's own serializer settings (no prefix, no timestamps, target and scope info kept).
+  const serializer = new PrometheusSerializer('', false, undefined, false, false);
+
   let closing: Promise<void> | undefined;
   return {
     meter: (name) => provider.getMeter(name),
@@ -64,6 +71,11 @@ export function createMetrics(options: MetricsServerOptions): Metrics {
       const bound = await server.listen();
       runtime.enable();
       return bound;
+    },
+    start: () => runtime.enable(),
+    async text() {
+      const { resourceMetrics } = await exporter.collect();
+      return serializer.serialize(resourceMetrics);
     },
     close() {
       closing ??= (async () => {

@@ -2,10 +2,12 @@
  * The `proxy` command (loaded by `cli.ts` once the runtime flags are settled): parses the
  * command line and runs the chosen subcommand.
  */
+import cluster from 'node:cluster';
 import { runAwsJwtCommand } from './aws-jwt-command.js';
-import { parseCommandLine, usage } from './command-line.js';
+import { parseCommandLine, resolveWorkerCount, usage, type WorkerCount } from './command-line.js';
 import { configWarnings } from './config-warnings.js';
 import { serveUntilSignal } from './serve.js';
+import { loadConfigSnapshot } from './reloader.js';
 import { loadProxyConfig, startProxy, type CommandLineConfig, type LoadedProxyConfig } from './server.js';
 import { reportConfigWarnings, reportStartupError } from './startup-error.js';
 import { version } from './version.js';
@@ -47,8 +49,28 @@ async function main(argv: readonly string[]): Promise<number> {
       return result.code;
     }
     case 'run':
-      return serveUntilSignal(() => startProxy({ commandLineConfig: commandLineConfig(parsed.configFile) }), 'proxy');
+      return runProxy(commandLineConfig(parsed.configFile), parsed.workers);
   }
+}
+
+/**
+ * Runs the proxy: in this process (`proxy.workers` 1, the default), or as the primary of a
+ * cluster of that many worker processes. The config is read and validated here first, so a
+ * bad one fails with its located errors before anything is forked. `workers` (the
+ * `--workers` flag) overrides the config's; with `--workers 1` the config is read only once.
+ */
+async function runProxy(config: CommandLineConfig, workers: WorkerCount | undefined): Promise<number> {
+  if (cluster.isWorker) return (await import('./cluster-worker.js')).runClusterWorker(config);
+  if (workers === 1) return serveUntilSignal(() => startProxy({ commandLineConfig: config }), 'proxy');
+  let snapshot: Awaited<ReturnType<typeof loadConfigSnapshot>>;
+  try {
+    snapshot = await loadConfigSnapshot(config);
+  } catch (err) {
+    return reportStartupError(err);
+  }
+  const count = resolveWorkerCount(workers ?? snapshot.loaded.config.proxy.workers);
+  if (count === 1) return serveUntilSignal(() => startProxy({ commandLineConfig: config, snapshot }), 'proxy');
+  return (await import('./cluster-primary.js')).runClusterPrimary({ loaded: snapshot.loaded, workers: count });
 }
 
 /** The command line's config: the `--config` file or S3 object (or none), with this process's `IRON_*` overrides. */

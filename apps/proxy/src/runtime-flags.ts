@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { isSea } from 'node:sea';
 
 /**
@@ -31,9 +32,12 @@ export const RUNTIME_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX:
  * (everything after the binary is the proxy's, and its argv is `[binary, binary, ...arguments]`):
  * it restarts with the same arguments and passes {@link RUNTIME_FLAGS} in `NODE_OPTIONS`, after
  * the operator's own options.
+ *
+ * A cluster worker (`proxy.workers` > 1) never restarts itself: the primary relaunched before
+ * forking, and its workers inherit its flags (`execArgv`) and environment.
  */
 export function relaunchWithRuntimeFlags(): void {
-  if (typeof process.execve !== 'function' || process.env.PROXY_RUNTIME_FLAGS === 'off') return;
+  if (cluster.isWorker || typeof process.execve !== 'function' || process.env.PROXY_RUNTIME_FLAGS === 'off') return;
   const given = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
   const flags = given.includes('--max-semi-space-size') ? [] : RUNTIME_FLAGS;
   const env = Object.fromEntries(Object.entries(RUNTIME_ENV).filter(([name]) => process.env[name] === undefined));

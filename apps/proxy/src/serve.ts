@@ -2,7 +2,7 @@ import type { RunningProxy } from './server.js';
 import { reportStartupError } from './startup-error.js';
 
 /** How long in-flight requests may run after SIGTERM/SIGINT before the process exits. */
-const SHUTDOWN_GRACE_MS = 10_000;
+export const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
  * Starts a proxy and serves until SIGTERM or SIGINT, then stops accepting, lets in-flight

@@ -157,6 +157,23 @@ export interface StartProxyCommonOptions {
   readonly logStyle?: LogStyle;
   /** Environment the secret sources read: `env` variables, backends' endpoints and credentials (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The config, already read and validated from the same source (it is not read again). */
+  readonly snapshot?: { readonly loaded: LoadedProxyConfig; readonly hash: string };
+  /** Set when this process is one worker of a cluster (`proxy.workers` > 1). */
+  readonly clusterWorker?: ClusterWorkerOptions;
+}
+
+/**
+ * How a cluster worker's proxy differs from a single process's: the primary serves the metrics
+ * endpoint and the management API (the worker keeps its metrics for the primary to collect,
+ * and opens neither listener), and has logged the config warnings; every line the worker logs
+ * carries `worker: id`.
+ */
+export interface ClusterWorkerOptions {
+  /** The worker's cluster id (1, 2, ...; a replacement gets a new one). */
+  readonly id: number;
+  /** The primary's listeners (metrics, management), which the upstream guard refuses as the worker's own (508 `forwarding_loop`). */
+  readonly ownAddresses: readonly { readonly address: string; readonly port: number }[];
 }
 
 /** Where one listener of a running proxy listens (the engine's, plus the DNS server's and the metrics endpoint's). */
@@ -180,6 +197,8 @@ export interface RunningProxy {
   reload(trigger: ReloadTrigger): Promise<ReloadOutcome>;
   /** The serving configuration: file, hash, generation, last reload. */
   status(): ReloadStatus;
+  /** The Prometheus text of this process's metrics, or undefined without a `metrics` section. */
+  metricsText(): Promise<string | undefined>;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then releases everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -192,14 +211,21 @@ export interface RunningProxy {
 export async function startProxy(options: StartProxyOptions): Promise<RunningProxy> {
   const source =
     'configFile' in options ? options.configFile : 'commandLineConfig' in options ? options.commandLineConfig : { text: options.configText, name: options.configName };
-  const { loaded, hash } = await loadConfigSnapshot(source);
+  const { loaded, hash } = options.snapshot ?? (await loadConfigSnapshot(source));
+  const worker = options.clusterWorker;
   const { document, config, registry } = loaded;
   // Bound once the secret resolver exists; the metrics listener's /readyz reads it.
   let secretsState = (): SecretsState => ({ pending: [], unavailable: [] });
   // Every secret value fetched is registered here, and every log line passes through it.
   const redactor = new SecretRedactor();
-  const { logger, writeAudit } = createProcessLog(config.log.level, options.logStyle ?? config.log.audit_format, options.logDestination, redactor);
-  for (const w of configWarnings({ document, config, registry })) {
+  const { logger, writeAudit } = createProcessLog(
+    config.log.level,
+    options.logStyle ?? config.log.audit_format,
+    options.logDestination,
+    redactor,
+    worker === undefined ? undefined : { worker: worker.id },
+  );
+  for (const w of worker === undefined ? configWarnings({ document, config, registry }) : []) {
     logger.warn({ file: w.file, line: w.line, column: w.column, path: w.path, warning: w.message }, 'config warning');
   }
   const listeners = forwardListeners(config, document);
@@ -278,7 +304,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const secrets = (): SecretResolver => reloader.current.secrets;
   secretsState = () => secretLabels(secrets());
   const management =
-    config.management === undefined
+    config.management === undefined || worker !== undefined
       ? undefined
       : new ManagementServer(
           { listen: config.management.listen, apiKey: process.env[config.management.api_key_env] ?? '', logger: coreLogger.child({ component: 'management' }) },
@@ -289,6 +315,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   const addresses: RunningAddress[] = [];
   try {
     addresses.push(...(await engine.listen()));
+    for (const own of worker?.ownAddresses ?? []) engine.addOwnAddress(own);
     // The process's other servers are no upstream either: each is registered with the engine
     // once bound, so the guard refuses them as it refuses the engine's own listeners (508
     // forwarding_loop).
@@ -299,7 +326,8 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     };
     // The DNS server's TCP port (UDP uses the same number; the proxy dials TCP only).
     if (dnsServer !== undefined) await other('dns', () => dnsServer.listen());
-    if (metrics !== undefined) await other('metrics', () => metrics.listen());
+    if (metrics !== undefined && worker !== undefined) metrics.start();
+    else if (metrics !== undefined) await other('metrics', () => metrics.listen());
     if (management !== undefined) await other('management', () => management.listen());
   } catch (err) {
     shutdown.abort();
@@ -332,6 +360,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
     secretsSettled: () => settled,
     reload: (trigger) => reloader.reload(trigger),
     status: () => reloader.status(),
+    metricsText: async () => metrics?.text(),
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await management?.close();

@@ -85,9 +85,9 @@ transforms:
 type LogLine = Record<string, unknown>;
 
 /** Starts the binary on `configFile`; resolves once it logs "listening", with the time that took. */
-async function serve(configFile: string) {
+async function serve(configFile: string, args: readonly string[] = []) {
   const started = performance.now();
-  const child = spawn(binary, ['--config', configFile], { cwd: dir, env: { PATH: emptyBin, HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, ['--config', configFile, ...args], { cwd: dir, env: { PATH: emptyBin, HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -168,6 +168,35 @@ describe.skipIf(!linux)('the single executable', () => {
       }
       expect(await proxy.waitFor((l) => l.msg === 'request' && l.path === '/allowed')).toMatchObject({ action: 'allow', status_code: 200, method: 'GET' });
       expect(await proxy.waitFor((l) => l.msg === 'request' && l.path === '/denied')).toMatchObject({ action: 'reject', rejected_by: 'allowlist' });
+    } finally {
+      proxy.child.kill('SIGTERM');
+    }
+    expect(await proxy.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('runs workers: each a process of the binary itself, with the runtime settings, serving', async () => {
+    const file = join(dir, 'workers.yaml');
+    await writeFile(file, config());
+    const proxy = await serve(file, ['--workers', '2']);
+    try {
+      await proxy.waitFor((l) => l.msg === 'all workers serving');
+      for (const id of [1, 2]) {
+        const pid = (await proxy.waitFor((l) => l.msg === 'worker serving' && l.worker === id)).pid as number;
+        // cluster.fork names a script: the binary itself, which the worker drops from its arguments.
+        const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter((a) => a !== '');
+        expect(cmdline).toEqual([binary, binary, '--config', file, '--workers', '2']);
+        const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
+        expect(environ).toContain(`NODE_OPTIONS=${RUNTIME_FLAGS.join(' ')}`);
+      }
+      const dispatcher = new ProxyAgent(`http://127.0.0.1:${proxy.port}`);
+      try {
+        const allowed = await request(`http://127.0.0.1:${echo.port}/from-a-worker`, { dispatcher });
+        await allowed.body.text();
+        expect(allowed.statusCode).toBe(200);
+      } finally {
+        await dispatcher.close();
+      }
+      expect(await proxy.waitFor((l) => l.msg === 'request' && l.path === '/from-a-worker')).toMatchObject({ action: 'allow', worker: expect.any(Number) });
     } finally {
       proxy.child.kill('SIGTERM');
     }

@@ -102,10 +102,13 @@ function resolveAlternatives(finding: Finding, earlier: readonly Finding[], scop
     return;
   }
   const all = [...branches.values()];
-  if (all.every((b) => b.length === 1 && b[0]?.error.keyword === 'type' && b[0].error.instancePath === error.instancePath)) {
-    // `anyOf: [{type: string}, {type: array}]` given a number: one "must be a string or a list".
+  const shapes = new Set(['type', 'const']);
+  if (all.every((b) => b.length === 1 && shapes.has(b[0]?.error.keyword ?? '') && b[0]?.error.instancePath === error.instancePath)) {
+    // `anyOf: [{type: string}, {type: array}]` given a number: one "must be a string or a list";
+    // `anyOf: [{type: integer}, {const: auto}]` given a word: one 'must be an integer or "auto"'.
     drop(all.flat());
-    finding.message = `must be ${all.map((b) => typeNames(b[0]?.error.params.type)).join(' or ')}${gotSuffix(valueAt(scope.data, error.instancePath))}`;
+    const expected = all.map(([f]) => (f?.error.keyword === 'const' ? JSON.stringify(f.error.params.allowedValue) : typeNames(f?.error.params.type)));
+    finding.message = `must be ${expected.join(' or ')}${gotSuffix(valueAt(scope.data, error.instancePath))}`;
     return;
   }
   const best = all.reduce((a, b) => (branchScore(b, error.instancePath) < branchScore(a, error.instancePath) ? b : a));

@@ -31,6 +31,12 @@ export const DEFAULT_UPSTREAM_DENY_CIDRS: readonly string[] = Object.freeze([
 /** `proxy.max_request_body_bytes` when absent or `0` (iron-proxy reads 0 as "the default", not "unlimited"). */
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 1_048_576;
 
+/**
+ * The most worker processes `proxy.workers` (and `--workers`) accepts; a larger count is
+ * refused, not clamped, since it is more likely a typo than a machine with that many cores.
+ */
+export const MAX_WORKERS = 256;
+
 /** Prefix of {@link transformSchemaId}. */
 const TRANSFORM_SCHEMA_ID_PREFIX = 'https://schemas.proxy.local/transforms/';
 
@@ -111,6 +117,13 @@ const proxySchema: JsonSchema = {
     max_buffered_body_bytes: { type: 'integer', minimum: 0, default: 134_217_728 },
     max_connection_buffered_bytes: { type: 'integer', minimum: 0 },
     max_connections: { type: 'integer', minimum: 0, default: 1024 },
+    workers: {
+      anyOf: [
+        { type: 'integer', minimum: 1, maximum: MAX_WORKERS },
+        { const: 'auto' },
+      ],
+      default: 1,
+    },
     client_header_timeout: { type: 'string', format: 'positive-duration', default: '30s' },
     client_request_timeout: { type: 'string', format: 'duration', default: '5m' },
     client_body_timeout: { type: 'string', format: 'positive-duration', default: '60s' },

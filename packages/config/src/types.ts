@@ -99,6 +99,12 @@ export interface ProxySection {
   readonly max_connection_buffered_bytes?: number;
   /** Additive: connections each listener holds at once; more are closed on arrival. 0 = no limit. Default 1024. */
   readonly max_connections: number;
+  /**
+   * Additive: processes serving the proxy listeners, one per core at most sensibly: an integer
+   * from 1 to 256 (`MAX_WORKERS`), or `auto` (the machine's available parallelism). Default 1
+   * (one process, no cluster).
+   */
+  readonly workers: number | 'auto';
   /** Additive: time allowed to send the request headers (408 beyond). Duration, default `30s`. */
   readonly client_header_timeout: string;
   /** Additive: time allowed to send a whole request, body included (408 beyond); `0` = none. Duration, default `5m`. */

@@ -127,6 +127,18 @@ describe('issue locations and messages', () => {
     ]);
   });
 
+  it('checks proxy.workers: a whole number from 1 to 256, or auto', () => {
+    expect(where(issuesOf(['proxy:', '  workers: 0']))).toEqual([[2, 12, 'proxy.workers', 'must be >= 1 (got 0)']]);
+    expect(where(issuesOf(['proxy:', '  workers: -1']))).toEqual([[2, 12, 'proxy.workers', 'must be >= 1 (got -1)']]);
+    expect(where(issuesOf(['proxy:', '  workers: many']))).toEqual([[2, 12, 'proxy.workers', 'must be an integer or "auto" (got "many")']]);
+    expect(where(issuesOf(['proxy:', '  workers: 2.5']))).toEqual([[2, 12, 'proxy.workers', 'must be an integer or "auto" (got 2.5)']]);
+    expect(where(issuesOf(['proxy:', '  workers: 100000']))).toEqual([[2, 12, 'proxy.workers', 'must be <= 256 (got 100000)']]);
+    const valid = (value: string): unknown => validateConfig(parseConfigText(`proxy:\n  workers: ${value}\n`, 'proxy.yaml'), strictStandIns).proxy.workers;
+    expect(valid('auto')).toBe('auto');
+    expect(valid('4')).toBe(4);
+    expect(validateConfig(parseConfigText('log: { level: info }\n', 'proxy.yaml'), strictStandIns).proxy.workers).toBe(1);
+  });
+
   it('reports an unknown transform once, however wrong its config is', () => {
     expect(where(issuesOf(['transforms:', '  - name: judge', '    config: { nonsense: [1, 2], more: { x: 1 } }']))).toEqual([
       [2, 11, 'transforms[0].name', 'unknown transform "judge" (registered: allowlist, secrets, slow_policy)'],

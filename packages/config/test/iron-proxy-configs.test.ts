@@ -29,6 +29,7 @@ describe("iron-proxy's published configs", () => {
       max_request_header_bytes: 65_536,
       max_buffered_body_bytes: 134_217_728,
       max_connections: 1024,
+      workers: 1,
       client_header_timeout: '30s',
       client_request_timeout: '5m',
       client_body_timeout: '60s',
