@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseAwsJwtCommandLine, type AwsJwtSettings } from './aws-jwt-command-line.js';
 import { awsJwtConfigYaml } from './aws-jwt-config.js';
-import { loadProxyConfig } from './server.js';
+import { loadProxyConfig } from './config-loader.js';
 
 /** The settings a command line yields; fails the test on a usage error. */
 function settingsOf(argv: readonly string[], env: Record<string, string> = {}): AwsJwtSettings {

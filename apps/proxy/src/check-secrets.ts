@@ -2,7 +2,7 @@ import { dirname } from 'node:path';
 import { createSecretResolver, systemClock } from '@proxy/core';
 import type { ConfigIssue, Logger, SecretSourceConfig } from '@proxy/core';
 import { findSecretSources, issueAt } from '@proxy/config';
-import type { LoadedProxyConfig } from './server.js';
+import type { LoadedProxyConfig } from './config-loader.js';
 
 /** What fetching one configured secret source gave. */
 export interface SecretCheck {

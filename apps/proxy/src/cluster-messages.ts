@@ -59,3 +59,6 @@ export function deserializeError(error: SerializedError): Error {
   rebuilt.name = error.name;
   return rebuilt;
 }
+
+/** The environment variable through which the primary gives its workers its own listeners' addresses (JSON). */
+export const OWN_ADDRESSES_ENV = 'PROXY_CLUSTER_OWN_ADDRESSES';

@@ -24,17 +24,16 @@ import { isSea } from 'node:sea';
 import type { Logger } from '@proxy/core';
 import { pino, type Logger as PinoLogger } from 'pino';
 import type { AnswerMessage, QueryMessage, WorkerQuery } from './cluster-messages.js';
-import { deserializeError, messageType } from './cluster-messages.js';
-import { OWN_ADDRESSES_ENV } from './cluster-worker.js';
+import { deserializeError, messageType, OWN_ADDRESSES_ENV } from './cluster-messages.js';
 import { configWarnings } from './config-warnings.js';
 import { forwardListeners } from './forward-listeners.js';
 import { createProcessLog } from './logger.js';
-import { ManagementServer } from './management-server.js';
+import type { ManagementServer } from './management-server.js';
 import { mergePrometheusText, type WorkerExposition } from './metrics-merge.js';
 import { MetricsServer, type SecretsState } from './metrics-server.js';
 import type { ReloadOutcome, ReloadStatus, ReloadTrigger } from './reloader.js';
 import { SHUTDOWN_GRACE_MS } from './serve.js';
-import type { LoadedProxyConfig } from './server.js';
+import type { LoadedProxyConfig } from './config-loader.js';
 import { reportStartupError } from './startup-error.js';
 import { isLogBatch } from './worker-log-channel.js';
 
@@ -154,6 +153,8 @@ class ClusterPrimary {
         own.push({ kind: 'metrics', ...(await this.#metrics.listen()) });
       }
       if (config.management !== undefined) {
+        // Loaded only when configured: the management API is a Fastify app.
+        const { ManagementServer } = await import('./management-server.js');
         this.#management = new ManagementServer(
           {
             listen: config.management.listen,

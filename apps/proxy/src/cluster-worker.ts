@@ -6,14 +6,12 @@
  */
 import cluster from 'node:cluster';
 import type { AnswerMessage, QueryMessage, ReadyMessage } from './cluster-messages.js';
-import { messageType, serializeError } from './cluster-messages.js';
+import { messageType, OWN_ADDRESSES_ENV, serializeError } from './cluster-messages.js';
 import type { ReloadTrigger } from './reloader.js';
 import { serveUntilSignal } from './serve.js';
-import { startProxy, type CommandLineConfig, type RunningProxy } from './server.js';
+import type { CommandLineConfig } from './config-loader.js';
+import { startProxy, type RunningProxy } from './server.js';
 import { WorkerLogChannel, type LogBatchMessage } from './worker-log-channel.js';
-
-/** The environment variable through which the primary gives its workers its own listeners' addresses (JSON). */
-export const OWN_ADDRESSES_ENV = 'PROXY_CLUSTER_OWN_ADDRESSES';
 
 /**
  * Runs this process as a cluster worker until SIGTERM or SIGINT (which the primary sends on

@@ -3,7 +3,7 @@ import { defineTransform } from '@proxy/core';
 import { parseConfigText, validateConfig } from '@proxy/config';
 import { configWarnings, type ConfigWarning } from './config-warnings.js';
 import { builtinSecretSources, builtinTransforms } from './registry.js';
-import { loadProxyConfig } from './server.js';
+import { loadProxyConfig } from './config-loader.js';
 
 /** The warnings of a config written as YAML (built-in transforms only). */
 async function warningsOf(yaml: string): Promise<ConfigWarning[]> {

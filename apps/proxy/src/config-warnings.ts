@@ -9,7 +9,7 @@ import { issueAt, type ConfigDocument, type FieldPath, type ProxyConfig } from '
 import type { AllowlistConfig } from '@proxy/transform-allowlist';
 import type { SecretEntryConfig, SecretsConfig } from '@proxy/transform-secrets';
 import { forwardListeners } from './forward-listeners.js';
-import type { LoadedProxyConfig } from './server.js';
+import type { LoadedProxyConfig } from './config-loader.js';
 
 /** A warning about a config, located like a config error: file, line, column and field path. */
 export type ConfigWarning = ConfigIssue;

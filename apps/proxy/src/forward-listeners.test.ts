@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@proxy/core';
 import { forwardListeners, type ForwardListeners } from './forward-listeners.js';
-import { loadProxyConfig } from './server.js';
+import { loadProxyConfig } from './config-loader.js';
 
 /** The listeners a config written as YAML opens (nothing is bound). */
 async function listenersOf(yaml: string): Promise<ForwardListeners> {

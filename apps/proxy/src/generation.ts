@@ -5,7 +5,7 @@ import type { Clock, ConfigIssue, HttpClient, Logger, Pipeline, SecretRedactor, 
 import { findSecretSources, issueAt } from '@proxy/config';
 import type { ConfigDocument } from '@proxy/config';
 import { mcpPolicy, type McpStageConfig } from '@proxy/mcp';
-import type { LoadedProxyConfig } from './server.js';
+import type { LoadedProxyConfig } from './config-loader.js';
 
 /** How long a replaced generation's transforms wait for its last request before they are closed anyway. */
 export const RETIRE_DRAIN_TIMEOUT_MS = 60_000;

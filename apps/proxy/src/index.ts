@@ -2,8 +2,10 @@
  * @proxy/app: the proxy server composed from a YAML config. `startProxy` is what the `proxy`
  * binary runs; it is exported for embedding and for tests.
  */
-export { startProxy, loadProxyConfig } from './server.js';
-export type { StartProxyOptions, StartProxyCommonOptions, CommandLineConfig, ConfigText, RunningProxy, LoadedProxyConfig } from './server.js';
+export { startProxy } from './server.js';
+export { loadProxyConfig } from './config-loader.js';
+export type { StartProxyOptions, StartProxyCommonOptions, RunningProxy } from './server.js';
+export type { CommandLineConfig, ConfigText, LoadedProxyConfig } from './config-loader.js';
 export { configWarnings } from './config-warnings.js';
 export type { ConfigWarning } from './config-warnings.js';
 export { builtinTransforms, builtinSecretSources, loadExternalTransform } from './registry.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, type ConfigIssue } from '@proxy/core';
-import { loadProxyConfig } from './server.js';
+import { loadProxyConfig } from './config-loader.js';
 
 /** The issues of loading `yaml` with the real registry; fails when it loads. */
 async function issuesOf(yaml: string): Promise<readonly ConfigIssue[]> {

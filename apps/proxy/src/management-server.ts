@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { ConfigError, ProxyError } from '@proxy/core';
 import type { Logger } from '@proxy/core';
-import { parseListenAddress, type ListenAddress } from '@proxy/engine';
+import { parseListenAddress, type ListenAddress } from '@proxy/engine/config';
 import { HEALTH_PATH } from './metrics-server.js';
 import type { ReloadOutcome, ReloadStatus } from './reloader.js';
 

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCodes, ProxyError } from '@proxy/core';
-import { parseListenAddress, type ListenAddress } from '@proxy/engine';
+import { parseListenAddress, type ListenAddress } from '@proxy/engine/config';
 
 /** Where the metrics endpoint listens and the path it serves the scrape on. */
 export interface MetricsServerOptions {

@@ -3,7 +3,7 @@ import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporte
 import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, type ViewOptions } from '@opentelemetry/sdk-metrics';
-import { HTTP_METRIC_NAMES } from '@proxy/engine';
+import { HTTP_METRIC_NAMES } from '@proxy/engine/config';
 import { MetricsServer, type MetricsServerOptions } from './metrics-server.js';
 import { PROCESS_METRIC_NAMES, registerProcessMetrics } from './process-metrics.js';
 import { version } from './version.js';

@@ -3,17 +3,17 @@
  * command line and runs the chosen subcommand.
  */
 import cluster from 'node:cluster';
-import { runAwsJwtCommand } from './aws-jwt-command.js';
 import { parseCommandLine, resolveWorkerCount, usage, type WorkerCount } from './command-line.js';
 import { configWarnings } from './config-warnings.js';
 import { serveUntilSignal } from './serve.js';
 import { loadConfigSnapshot } from './reloader.js';
-import { loadProxyConfig, startProxy, type CommandLineConfig, type LoadedProxyConfig } from './server.js';
+import type * as ServerModule from './server.js';
+import { loadProxyConfig, type CommandLineConfig, type LoadedProxyConfig } from './config-loader.js';
 import { reportConfigWarnings, reportStartupError } from './startup-error.js';
 import { version } from './version.js';
 
 async function main(argv: readonly string[]): Promise<number> {
-  if (argv[0] === 'aws-jwt') return runAwsJwtCommand('proxy aws-jwt', argv.slice(1), process.env, { usageExitCode: 2 });
+  if (argv[0] === 'aws-jwt') return (await import('./aws-jwt-command.js')).runAwsJwtCommand('proxy aws-jwt', argv.slice(1), process.env, { usageExitCode: 2 });
   const parsed = parseCommandLine(argv);
   if (parsed.kind === 'error') {
     process.stderr.write(`proxy: ${parsed.message}\n\n${usage}`);
@@ -61,7 +61,7 @@ async function main(argv: readonly string[]): Promise<number> {
  */
 async function runProxy(config: CommandLineConfig, workers: WorkerCount | undefined): Promise<number> {
   if (cluster.isWorker) return (await import('./cluster-worker.js')).runClusterWorker(config);
-  if (workers === 1) return serveUntilSignal(() => startProxy({ commandLineConfig: config }), 'proxy');
+  if (workers === 1) return serveUntilSignal(async () => (await serving()).startProxy({ commandLineConfig: config }), 'proxy');
   let snapshot: Awaited<ReturnType<typeof loadConfigSnapshot>>;
   try {
     snapshot = await loadConfigSnapshot(config);
@@ -69,8 +69,16 @@ async function runProxy(config: CommandLineConfig, workers: WorkerCount | undefi
     return reportStartupError(err);
   }
   const count = resolveWorkerCount(workers ?? snapshot.loaded.config.proxy.workers);
-  if (count === 1) return serveUntilSignal(() => startProxy({ commandLineConfig: config, snapshot }), 'proxy');
+  if (count === 1) return serveUntilSignal(async () => (await serving()).startProxy({ commandLineConfig: config, snapshot }), 'proxy');
   return (await import('./cluster-primary.js')).runClusterPrimary({ loaded: snapshot.loaded, workers: count });
+}
+
+/**
+ * The proxy server module, loaded only by a process that serves: the engine, Fastify and undici
+ * are not loaded by `validate` or by the primary of a cluster.
+ */
+function serving(): Promise<typeof ServerModule> {
+  return import('./server.js');
 }
 
 /** The command line's config: the `--config` file or S3 object (or none), with this process's `IRON_*` overrides. */

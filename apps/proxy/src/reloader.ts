@@ -6,7 +6,7 @@ import type { ProxyConfig } from '@proxy/config';
 import type { Logger as PinoLogger } from 'pino';
 import { configWarnings } from './config-warnings.js';
 import { RETIRE_DRAIN_TIMEOUT_MS, type Generation } from './generation.js';
-import { loadProxyConfig, type CommandLineConfig, type ConfigText, type LoadedProxyConfig } from './server.js';
+import { loadProxyConfig, type CommandLineConfig, type ConfigText, type LoadedProxyConfig } from './config-loader.js';
 
 /** What a successful reload did. */
 export interface ReloadOutcome {

@@ -5,7 +5,7 @@
  */
 import type { ConfigIssue } from '@proxy/core';
 import { issueAt, type ConfigDocument, type ProxyConfig } from '@proxy/config';
-import { parseUpstreamProxy } from '@proxy/engine';
+import { parseUpstreamProxy } from '@proxy/engine/config';
 
 /** The issues of the config's upstream proxy URLs. */
 export function upstreamProxyIssues(document: ConfigDocument, config: ProxyConfig): ConfigIssue[] {

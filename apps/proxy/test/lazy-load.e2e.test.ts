@@ -1,10 +1,12 @@
 /**
- * The heavy runtimes of optional transforms (the LLM SDKs of `judge`, gRPC of `grpc`) are
- * loaded when such a transform is built, not when the proxy starts: a proxy that does not use
- * them must not pay their memory. A resolve hook in the proxy process records every module URL
- * it loads; the proxy is started on a config without those transforms.
+ * What a process does not use, it does not load. The heavy runtimes of optional transforms (the
+ * LLM SDKs of `judge`, gRPC of `grpc`) are loaded when such a transform is built, not when the
+ * proxy starts; the engine (Fastify, undici) only by a process that serves, not by `validate`
+ * or the primary of a cluster. A resolve hook in each process records every module URL it
+ * loads and prints them at exit, tagged with the process's role.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,12 +16,25 @@ import { cliPath, requireBuiltCli } from './support/proxy-process.js';
 
 const run = promisify(execFile);
 
+/** The module lists the recorder printed, one per process. */
+function loadedLists(stderr: string): { role: string; urls: string[] }[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('LOADED '))
+    .map((l) => JSON.parse(l.slice('LOADED '.length)) as { role: string; urls: string[] });
+}
+
+/** Module URLs of the engine and the HTTP stack it brings. */
+const ENGINE = ['/engine/dist/index.js', '/node_modules/fastify/', '/node_modules/undici/'];
+
 /** Registered with `--import`: prints every resolved module URL to stderr when the process exits. */
 const RECORDER = `
+import cluster from 'node:cluster';
 import { registerHooks } from 'node:module';
 const seen = new Set();
 registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); seen.add(r.url); return r; } });
-process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify([...seen]) + '\\n'));
+const role = cluster.isWorker ? 'worker' : 'primary';
+process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify({ role, urls: [...seen] }) + '\\n'));
 `;
 
 describe('optional runtimes are loaded on demand', () => {
@@ -37,18 +52,41 @@ describe('optional runtimes are loaded on demand', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('a proxy without judge or grpc transforms never loads the Anthropic, OpenAI or gRPC libraries', async () => {
+  it('validate loads neither the Anthropic, OpenAI or gRPC libraries nor the engine', async () => {
     const { stdout, stderr } = await run(process.execPath, ['--import', join(dir, 'recorder.mjs'), cliPath, 'validate', '--config', join(dir, 'proxy.yaml')], {
       env: { PATH: process.env.PATH ?? '', PROXY_RUNTIME_FLAGS: 'off' },
     });
     expect(stdout).toContain('valid');
-    const line = stderr.split('\n').find((l) => l.startsWith('LOADED '));
-    const loaded = JSON.parse(line?.slice('LOADED '.length) ?? '[]') as string[];
+    const [loaded] = loadedLists(stderr);
     // The recorder works: the transform packages themselves (their schemas) are loaded.
-    expect(loaded.some((url) => url.includes('/transform-judge/'))).toBe(true);
-    expect(loaded.some((url) => url.includes('/transform-grpc/'))).toBe(true);
-    for (const heavy of ['/@anthropic-ai/sdk/', '/openai/', '/@grpc/grpc-js/', '/@grpc/proto-loader/']) {
-      expect(loaded.filter((url) => url.includes(heavy))).toEqual([]);
+    expect(loaded?.urls.some((url) => url.includes('/transform-judge/'))).toBe(true);
+    expect(loaded?.urls.some((url) => url.includes('/transform-grpc/'))).toBe(true);
+    for (const heavy of ['/@anthropic-ai/sdk/', '/openai/', '/@grpc/grpc-js/', '/@grpc/proto-loader/', ...ENGINE]) {
+      expect(loaded?.urls.filter((url) => url.includes(heavy))).toEqual([]);
+    }
+  });
+
+  it('the primary of a cluster does not load the engine; its workers do', async () => {
+    const child = spawn(process.execPath, ['--import', join(dir, 'recorder.mjs'), cliPath, '--config', join(dir, 'proxy.yaml'), '--workers', '2'], {
+      env: { PATH: process.env.PATH ?? '', PROXY_RUNTIME_FLAGS: 'off' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const deadline = Date.now() + 20_000;
+    while ((stdout.match(/"listening"/g) ?? []).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    const lists = loadedLists(stderr);
+    const primary = lists.filter((l) => l.role === 'primary');
+    const workers = lists.filter((l) => l.role === 'worker');
+    expect(primary).toHaveLength(1);
+    expect(workers).toHaveLength(2);
+    for (const part of ENGINE) {
+      expect(primary[0]?.urls.filter((url) => url.includes(part))).toEqual([]);
+      for (const worker of workers) expect(worker.urls.some((url) => url.includes(part))).toBe(true);
     }
   });
 });

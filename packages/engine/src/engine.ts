@@ -19,7 +19,7 @@ import { ProxyApp } from './proxy-app.js';
 import { interceptTls, PRELUDE_LIMITS, type InterceptionContext, type LeafCertificateSource, type TlsMode } from './tls-interception.js';
 import { TunnelGateway } from './tunnel-gateway.js';
 import { UpstreamGuard, type BoundAddress, type DeniedUpstreamForm } from './upstream-guard.js';
-import type { UpstreamProxySettings } from './upstream-proxy.js';
+import type { UpstreamProxySettings } from './upstream-proxy-routes.js';
 import type { UpgradeContext } from './websocket-upgrade.js';
 
 /** Options of {@link createEngine}. */

@@ -16,5 +16,5 @@ export type { ListenerKind } from './listener.js';
 export type { LeafCertificateSource, TlsMode } from './tls-interception.js';
 export { DeniedDialError, UpstreamGuard } from './upstream-guard.js';
 export type { BoundAddress, DeniedUpstreamForm, UpstreamGuardOptions, UpstreamTarget } from './upstream-guard.js';
-export { parseUpstreamProxy, UpstreamProxyRoutes } from './upstream-proxy.js';
-export type { UpstreamProxy, UpstreamProxySettings } from './upstream-proxy.js';
+export { parseUpstreamProxy, UpstreamProxyRoutes } from './upstream-proxy-routes.js';
+export type { UpstreamProxy, UpstreamProxySettings } from './upstream-proxy-routes.js';

@@ -5,7 +5,8 @@ import { networkInterfaces } from 'node:os';
 import { connect as tlsConnect, createSecureContext, getCACertificates, type SecureContext, type TLSSocket } from 'node:tls';
 import { CidrSet, ErrorCodes, ProxyError } from '@proxy/core';
 import type { buildConnector, Dispatcher } from 'undici';
-import { absoluteFormRequest, connectToProxy, openThroughProxy, UpstreamProxyRoutes, type UpstreamProxy, type UpstreamProxySettings } from './upstream-proxy.js';
+import { absoluteFormRequest, connectToProxy, openThroughProxy } from './upstream-proxy.js';
+import { UpstreamProxyRoutes, type UpstreamProxy, type UpstreamProxySettings } from './upstream-proxy-routes.js';
 
 /** Options of {@link UpstreamGuard}. */
 export interface UpstreamGuardOptions {
