@@ -12,14 +12,15 @@
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# Build: install the workspace, build it, and keep only the app with its production dependencies.
+# Build: install the workspace, build it, and keep only the app with its production dependencies
+# (deployed from the workspace lockfile, so nothing is resolved again).
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 RUN corepack enable
 COPY . .
 RUN pnpm install --frozen-lockfile \
  && pnpm build \
- && pnpm --filter @proxy/app deploy --prod --legacy /opt/proxy
+ && pnpm --filter @proxy/app deploy --prod --config.inject-workspace-packages=true /opt/proxy
 
 # Run: the Node.js runtime and the deployed app, nothing else from the build.
 FROM ${NODE_IMAGE}

@@ -83,8 +83,9 @@ describe("the image's contents, run outside a container", () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'proxy-container-'));
     deployed = join(work, 'opt-proxy');
-    // The Dockerfile's build stage, from the store the workspace was installed with.
-    await run('pnpm', ['--filter', '@proxy/app', 'deploy', '--prod', '--legacy', '--offline', deployed], { cwd: repo, maxBuffer: 16 * 1024 * 1024 });
+    // The Dockerfile's build stage, from the workspace lockfile and the store the workspace was
+    // installed with (offline: `--legacy` would resolve every range again, needing the registry).
+    await run('pnpm', ['--filter', '@proxy/app', 'deploy', '--prod', '--config.inject-workspace-packages=true', '--offline', deployed], { cwd: repo, maxBuffer: 16 * 1024 * 1024 });
     // The run stage's `ln -s /opt/proxy/dist/cli.js /usr/local/bin/proxy`.
     bin = join(work, 'bin');
     await mkdir(bin);

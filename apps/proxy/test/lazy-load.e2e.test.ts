@@ -7,7 +7,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,25 +16,28 @@ import { cliPath, requireBuiltCli } from './support/proxy-process.js';
 
 const run = promisify(execFile);
 
-/** The module lists the recorder printed, one per process. */
-function loadedLists(stderr: string): { role: string; urls: string[] }[] {
-  return stderr
-    .split('\n')
-    .filter((l) => l.startsWith('LOADED '))
-    .map((l) => JSON.parse(l.slice('LOADED '.length)) as { role: string; urls: string[] });
+/** The module lists the recorder wrote into `dir`, one per process; each read list is removed. */
+async function loadedLists(dir: string): Promise<{ role: string; urls: string[] }[]> {
+  const files = (await readdir(dir)).filter((f) => f.startsWith('loaded-'));
+  const lists = await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8')) as { role: string; urls: string[] }));
+  await Promise.all(files.map((f) => rm(join(dir, f))));
+  return lists;
 }
 
 /** Module URLs of the engine and the HTTP stack it brings. */
 const ENGINE = ['/engine/dist/index.js', '/node_modules/fastify/', '/node_modules/undici/'];
 
-/** Registered with `--import`: prints every resolved module URL to stderr when the process exits. */
+/** Registered with `--import`: writes every resolved module URL to `$LOADED_DIR/loaded-<pid>.json` when the process exits. */
 const RECORDER = `
 import cluster from 'node:cluster';
+import { writeFileSync } from 'node:fs';
 import { registerHooks } from 'node:module';
+import { join } from 'node:path';
 const seen = new Set();
 registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); seen.add(r.url); return r; } });
 const role = cluster.isWorker ? 'worker' : 'primary';
-process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify({ role, urls: [...seen] }) + '\\n'));
+// One file per process: lines this long written by several processes to one pipe would interleave.
+process.on('exit', () => writeFileSync(join(process.env.LOADED_DIR, 'loaded-' + process.pid + '.json'), JSON.stringify({ role, urls: [...seen] })));
 `;
 
 describe('optional runtimes are loaded on demand', () => {
@@ -53,11 +56,11 @@ describe('optional runtimes are loaded on demand', () => {
   });
 
   it('validate loads neither the Anthropic, OpenAI or gRPC libraries nor the engine', async () => {
-    const { stdout, stderr } = await run(process.execPath, ['--import', join(dir, 'recorder.mjs'), cliPath, 'validate', '--config', join(dir, 'proxy.yaml')], {
-      env: { PATH: process.env.PATH ?? '', PROXY_RUNTIME_FLAGS: 'off' },
+    const { stdout } = await run(process.execPath, ['--import', join(dir, 'recorder.mjs'), cliPath, 'validate', '--config', join(dir, 'proxy.yaml')], {
+      env: { PATH: process.env.PATH ?? '', PROXY_RUNTIME_FLAGS: 'off', LOADED_DIR: dir },
     });
     expect(stdout).toContain('valid');
-    const [loaded] = loadedLists(stderr);
+    const [loaded] = await loadedLists(dir);
     // The recorder works: the transform packages themselves (their schemas) are loaded.
     expect(loaded?.urls.some((url) => url.includes('/transform-judge/'))).toBe(true);
     expect(loaded?.urls.some((url) => url.includes('/transform-grpc/'))).toBe(true);
@@ -68,18 +71,17 @@ describe('optional runtimes are loaded on demand', () => {
 
   it('the primary of a cluster does not load the engine; its workers do', async () => {
     const child = spawn(process.execPath, ['--import', join(dir, 'recorder.mjs'), cliPath, '--config', join(dir, 'proxy.yaml'), '--workers', '2'], {
-      env: { PATH: process.env.PATH ?? '', PROXY_RUNTIME_FLAGS: 'off' },
+      env: { PATH: process.env.PATH ?? '', PROXY_RUNTIME_FLAGS: 'off', LOADED_DIR: dir },
     });
     let stdout = '';
-    let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr.resume();
     const deadline = Date.now() + 20_000;
     while ((stdout.match(/"listening"/g) ?? []).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(0);
-    const lists = loadedLists(stderr);
+    const lists = await loadedLists(dir);
     const primary = lists.filter((l) => l.role === 'primary');
     const workers = lists.filter((l) => l.role === 'worker');
     expect(primary).toHaveLength(1);
