@@ -22,11 +22,12 @@ import cluster, { type Worker } from 'node:cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isSea } from 'node:sea';
 import type { Logger } from '@proxy/core';
-import { pino, type Logger as PinoLogger } from 'pino';
+import type { Logger as PinoLogger } from 'pino';
 import type { AnswerMessage, QueryMessage, WorkerQuery } from './cluster-messages.js';
 import { deserializeError, messageType, OWN_ADDRESSES_ENV } from './cluster-messages.js';
 import { configWarnings } from './config-warnings.js';
 import { forwardListeners } from './forward-listeners.js';
+import { createFdDestination, type FlushableDestination } from './log-destination.js';
 import { createProcessLog } from './logger.js';
 import type { ManagementServer } from './management-server.js';
 import { mergePrometheusText, type WorkerExposition } from './metrics-merge.js';
@@ -95,7 +96,7 @@ interface PendingQuery {
 
 class ClusterPrimary {
   readonly #options: ClusterPrimaryOptions;
-  readonly #sink: pino.DestinationStream;
+  readonly #sink: FlushableDestination;
   readonly #logger: PinoLogger;
   readonly #workers = new Map<Worker, WorkerState>();
   /** Deaths in a row of young workers, per slot. */
@@ -121,7 +122,7 @@ class ClusterPrimary {
     const { config } = options.loaded;
     // One stream for the primary's lines and every worker's batches: each write is whole lines,
     // and the stream writes them in order, so lines never interleave however long they are.
-    this.#sink = pino.destination({ dest: config.log.audit_format === 'iron-proxy' ? 2 : 1, sync: false });
+    this.#sink = createFdDestination(config.log.audit_format === 'iron-proxy' ? 2 : 1);
     this.#logger = createProcessLog(config.log.level, config.log.audit_format, this.#sink).logger;
   }
 

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import type { Logger as PinoLogger, DestinationStream } from 'pino';
 import type { AuditRecord, SecretRedactor } from '@proxy/core';
 import { ironProxyAuditLine } from './iron-proxy-audit.js';
+import { createFdDestination } from './log-destination.js';
 
 /** Log levels an operator can choose (`log.level`). */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -47,7 +48,7 @@ export function createProcessLog(
       formatters: { level: (label) => ({ level: upperCase ? label.toUpperCase() : label }) },
       ...(redactor === undefined ? {} : { hooks: { streamWrite: (line: string) => redactor.redact(line) } }),
     },
-    destination ?? pino.destination({ dest: style === 'iron-proxy' ? 2 : 1, sync: false }),
+    destination ?? createFdDestination(style === 'iron-proxy' ? 2 : 1),
   );
   const shape = style === 'iron-proxy' ? ironProxyAuditLine : nativeAuditLine;
   return {

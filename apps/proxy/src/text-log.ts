@@ -1,13 +1,7 @@
-import { pino } from 'pino';
-import type { DestinationStream } from 'pino';
+import { createFdDestination, type FlushableDestination } from './log-destination.js';
 
 /** Log output formats: pino's JSON lines, or one human-readable line per entry. */
 export type LogFormat = 'json' | 'text';
-
-/** A log destination that can also be flushed (pino's `logger.flush` calls it). */
-export interface FlushableDestination extends DestinationStream {
-  flush(cb: (err?: Error) => void): void;
-}
 
 /**
  * Renders one JSON log line as Go slog's text handler writes it, the form
@@ -47,7 +41,7 @@ function textValue(value: unknown): string {
 }
 
 /** A destination that writes {@link formatTextLine} lines to `out` (default: stdout, asynchronously). */
-export function createTextDestination(out: FlushableDestination = pino.destination({ dest: 1, sync: false })): FlushableDestination {
+export function createTextDestination(out: FlushableDestination = createFdDestination(1)): FlushableDestination {
   return {
     write: (line: string) => out.write(formatTextLine(line)),
     flush: (cb) => out.flush(cb),
