@@ -1,7 +1,8 @@
 /**
  * What a process does not use, it does not load. The heavy runtimes of optional transforms (the
- * LLM SDKs of `judge`, gRPC of `grpc`) are loaded when such a transform is built, not when the
- * proxy starts; the engine (Fastify, undici) only by a process that serves, not by `validate`
+ * LLM SDKs of `judge`, gRPC of `grpc`, the AWS SDK, google-auth-library, jose and oauth4webapi
+ * of the credential transforms) are loaded when such a transform is built or first mints, not
+ * when the proxy starts; the engine (Fastify, undici) only by a process that serves, not by `validate`
  * or the primary of a cluster. A resolve hook in each process records every module URL it
  * loads and prints them at exit, tagged with the process's role.
  */
@@ -26,6 +27,9 @@ async function loadedLists(dir: string): Promise<{ role: string; urls: string[] 
 
 /** Module URLs of the engine and the HTTP stack it brings. */
 const ENGINE = ['/engine/dist/index.js', '/node_modules/fastify/', '/node_modules/undici/'];
+
+/** Module URLs of the credential SDKs that only `aws_jwt`, `aws_auth`, the AWS secret sources, `gcp_*` and `oauth_token` use. */
+const CREDENTIAL_SDKS = ['/@aws-sdk/', '/@smithy/', '/google-auth-library/', '/gaxios/', '/jose/', '/oauth4webapi/'];
 
 /** Registered with `--import`: writes every resolved module URL to `$LOADED_DIR/loaded-<pid>.json` when the process exits. */
 const RECORDER = `
@@ -55,7 +59,7 @@ describe('optional runtimes are loaded on demand', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('validate loads neither the Anthropic, OpenAI or gRPC libraries nor the engine', async () => {
+  it('validate loads neither the LLM, gRPC or credential SDKs nor the engine', async () => {
     const { stdout } = await run(process.execPath, ['--import', join(dir, 'recorder.mjs'), cliPath, 'validate', '--config', join(dir, 'proxy.yaml')], {
       env: { PATH: process.env.PATH ?? '', PROXY_RUNTIME_FLAGS: 'off', LOADED_DIR: dir },
     });
@@ -64,9 +68,42 @@ describe('optional runtimes are loaded on demand', () => {
     // The recorder works: the transform packages themselves (their schemas) are loaded.
     expect(loaded?.urls.some((url) => url.includes('/transform-judge/'))).toBe(true);
     expect(loaded?.urls.some((url) => url.includes('/transform-grpc/'))).toBe(true);
-    for (const heavy of ['/@anthropic-ai/sdk/', '/openai/', '/@grpc/grpc-js/', '/@grpc/proto-loader/', ...ENGINE]) {
+    for (const heavy of ['/@anthropic-ai/sdk/', '/openai/', '/@grpc/grpc-js/', '/@grpc/proto-loader/', ...CREDENTIAL_SDKS, ...ENGINE]) {
       expect(loaded?.urls.filter((url) => url.includes(heavy))).toEqual([]);
     }
+  });
+
+  /** Starts the proxy on `config`, waits until it listens, stops it and returns what it loaded. */
+  async function servedModules(config: string, env: Record<string, string> = {}): Promise<string[]> {
+    const file = join(dir, 'serve.yaml');
+    await writeFile(file, config);
+    const child = spawn(process.execPath, ['--import', join(dir, 'recorder.mjs'), cliPath, '--config', file], {
+      env: { PATH: process.env.PATH ?? '', PROXY_RUNTIME_FLAGS: 'off', LOADED_DIR: dir, ...env },
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.resume();
+    const deadline = Date.now() + 20_000;
+    while (!stdout.includes('"listening"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(stdout).toContain('"listening"');
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    const [loaded] = await loadedLists(dir);
+    return loaded?.urls ?? [];
+  }
+
+  it('a serving proxy without credential transforms loads none of their SDKs; aws_jwt loads the AWS SDK when built', async () => {
+    const plain = await servedModules(await readFile(join(dir, 'proxy.yaml'), 'utf8'));
+    expect(plain.some((url) => url.includes('/transform-aws-jwt/'))).toBe(true);
+    for (const sdk of CREDENTIAL_SDKS) expect(plain.filter((url) => url.includes(sdk))).toEqual([]);
+
+    // The same recorder sees the SDK once a transform needs it (no STS call: the client only reads its region).
+    const withJwt = await servedModules(
+      'dns:\n  enabled: false\nproxy:\n  http_listen: "127.0.0.1:0"\ntransforms:\n  - name: aws_jwt\n    config:\n      audience: ["https://api.example.com"]\n',
+      { AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
+    );
+    expect(withJwt.some((url) => url.includes('/@aws-sdk/client-sts/'))).toBe(true);
   });
 
   it('the primary of a cluster does not load the engine; its workers do', async () => {

@@ -1,11 +1,14 @@
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import type { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { SecretSourceContext } from '@proxy/core';
 
 /** The service part of `AWS_ENDPOINT_URL_<SERVICE>`. */
 export type AwsServiceEnvName = 'SECRETS_MANAGER' | 'SSM';
 
+/** The SDK's default credential provider chain. */
+type ProviderChain = ReturnType<typeof fromNodeProviderChain>;
+
 /** Static keys, or the SDK's default provider chain. */
-export type AwsCredentials = { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string } | ReturnType<typeof fromNodeProviderChain>;
+export type AwsCredentials = { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string } | ProviderChain;
 
 /** What an AWS SDK client of a source is built with. */
 export interface AwsClientConfig {
@@ -54,11 +57,23 @@ export function awsClientConfig(service: AwsServiceEnvName, region: string | und
 function credentialsFrom(context: SecretSourceContext): AwsCredentials {
   const accessKeyId = nonEmpty(context.env.AWS_ACCESS_KEY_ID);
   const secretAccessKey = nonEmpty(context.env.AWS_SECRET_ACCESS_KEY);
-  if (accessKeyId === undefined || secretAccessKey === undefined) return fromNodeProviderChain();
+  if (accessKeyId === undefined || secretAccessKey === undefined) return defaultProviderChain();
   const sessionToken = nonEmpty(context.env.AWS_SESSION_TOKEN);
   context.redactor.add(secretAccessKey, 'AWS_SECRET_ACCESS_KEY');
   if (sessionToken !== undefined) context.redactor.add(sessionToken, 'AWS_SESSION_TOKEN');
   return { accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) };
+}
+
+/**
+ * The SDK's default provider chain, its module loaded on the first credentials lookup (with
+ * the first fetch), so that a proxy whose config names no AWS source does not carry it.
+ */
+function defaultProviderChain(): ProviderChain {
+  let chain: Promise<ProviderChain> | undefined;
+  return async (...args) => {
+    chain ??= import('@aws-sdk/credential-providers').then((m) => m.fromNodeProviderChain());
+    return (await chain)(...args);
+  };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -21,9 +21,7 @@ import {
 } from '@proxy/core';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import { awsAuthSchema, type AwsAuthConfig, type AwsAuthInput } from './config.js';
-import { openCredentials } from './credentials.js';
 import { parseInboundSignature } from './inbound.js';
-import { resignHeaders, resignQuery, UNSIGNED_PAYLOAD } from './resign.js';
 
 export type { AwsAuthConfig, AwsAuthInput, WorkloadIdentityConfig } from './config.js';
 export { awsAuthSchema } from './config.js';
@@ -65,6 +63,9 @@ export const awsAuthTransform: TransformDefinition<AwsAuthConfig, AwsAuthInput> 
     const scope = compileRules(config.rules);
     const regions = new Set(config.allowed_regions);
     const services = new Set(config.allowed_services);
+    // The AWS SDK's credential chain and SigV4 signer are loaded by the first aws_auth transform
+    // created, not by every proxy whose registry lists the transform.
+    const [{ openCredentials }, { resignHeaders, resignQuery, UNSIGNED_PAYLOAD }] = await Promise.all([import('./credentials.js'), import('./resign.js')]);
     const credentials = await openCredentials(config, env);
 
     /**

@@ -16,8 +16,8 @@ import {
 import { compileAudiencePolicy, dynamicAudience, type AudiencePolicy } from './audience.js';
 import { awsJwtSchema, resolveSettings, type AwsJwtConfig, type AwsJwtInput } from './config.js';
 import { TokenMetrics } from './metrics.js';
-import { createStsTokenSource, TokenMintError, type MintedToken } from './sts-token-source.js';
 import { TokenCache } from './token-cache.js';
+import { TokenMintError, type MintedToken } from './token-mint-error.js';
 
 export type { AwsJwtConfig, AwsJwtInput, SigningAlgorithm } from './config.js';
 export { awsJwtSchema, DEFAULT_MAX_CACHED_AUDIENCES, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS } from './config.js';
@@ -45,6 +45,9 @@ export const awsJwtTransform: TransformDefinition<AwsJwtConfig, AwsJwtInput> = d
     const policy: AudiencePolicy | undefined =
       config.allowed_audiences === undefined ? undefined : compileAudiencePolicy(config.allowed_audiences);
     const metrics = new TokenMetrics(env.meter);
+    // The AWS SDK (about 10 MiB resident) is loaded by the first aws_jwt transform created, not
+    // by every proxy whose registry lists the transform.
+    const { createStsTokenSource } = await import('./sts-token-source.js');
     const source = await createStsTokenSource({
       signingAlgorithm: settings.signingAlgorithm,
       durationSeconds: settings.durationSeconds,

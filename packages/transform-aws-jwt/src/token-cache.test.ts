@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TokenCache } from './token-cache.js';
-import type { MintedToken } from './sts-token-source.js';
+import type { MintedToken } from './token-mint-error.js';
 
 /** A cache over a mint function that records its calls and answers after a macrotask. */
 function cacheWithMint(options: { maxEntries?: number; now?: () => number } = {}) {

@@ -1,6 +1,6 @@
 import type { Clock } from '@proxy/core';
 import { normalizeAudiences } from './audience.js';
-import type { MintedToken } from './sts-token-source.js';
+import type { MintedToken } from './token-mint-error.js';
 
 /**
  * How a token was served: `hit` from the cache; `refresh` from the cache while a background

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { GoogleAuth, JWT } from 'google-auth-library';
+import type { GoogleAuth } from 'google-auth-library';
 import type { Clock, HttpClient, SecretHandle, SecretRedactor } from '@proxy/core';
 import { parseKeyfile, type ServiceAccountKey } from './keyfile.js';
 import { MintError, toMintError } from './mint-error.js';
@@ -38,10 +38,12 @@ export type TokenRequest = { readonly kind: 'access'; readonly scopes: readonly 
 /**
  * Mints with google-auth-library's `JWT` client: an RS256 assertion signed with the keyfile's
  * key, exchanged at its `token_uri` through the proxy's guarded client. The token's lifetime
- * is taken from the answer and placed on the transform's clock.
+ * is taken from the answer and placed on the transform's clock. google-auth-library (about
+ * 6 MiB resident) is loaded by the first mint, not by every proxy that lists the transform.
  */
 export async function mintWithKey(key: ServiceAccountKey, request: TokenRequest, options: KeyfileMintOptions): Promise<MintedToken> {
-  const transporter = keyfileTransporter({ http: options.http, tokenUri: key.tokenUri, redactor: options.redactor, signal: options.signal, label: options.label });
+  const { JWT } = await import('google-auth-library');
+  const transporter = await keyfileTransporter({ http: options.http, tokenUri: key.tokenUri, redactor: options.redactor, signal: options.signal, label: options.label });
   const client = new JWT({
     email: key.clientEmail,
     key: key.privateKey,
@@ -122,14 +124,16 @@ export function sourcedKeyfile(handle: SecretHandle, request: TokenRequest, opti
  * `GoogleAuth` finds them (`GOOGLE_APPLICATION_CREDENTIALS`, GKE Workload Identity and the
  * metadata server, Workload Identity Federation) and mints with its own HTTP transport: the
  * metadata server and the federation endpoints are control-plane addresses the upstream guard
- * denies by default. The client is found once and keeps its own refresh state.
+ * denies by default. The client is made on the first mint (loading the library then), found
+ * once and keeps its own refresh state.
  */
 export function applicationDefaultCredentials(scopes: readonly string[], options: { readonly clock: Clock; readonly redactor: SecretRedactor; readonly label: string }): CredentialSource {
-  const auth = new GoogleAuth({ scopes: [...scopes] });
+  let auth: Promise<GoogleAuth> | undefined;
   const mint = async (): Promise<MintedToken> => {
     const mintedAt = options.clock.now();
     try {
-      const client = await auth.getClient();
+      auth ??= import('google-auth-library').then((library) => new library.GoogleAuth({ scopes: [...scopes] }));
+      const client = await (await auth).getClient();
       const { token } = await client.getAccessToken();
       if (typeof token !== 'string' || token === '') throw new MintError('mint_failed', 'Application Default Credentials gave no access token');
       options.redactor.add(token, `${options.label}.access_token`);

@@ -1,4 +1,3 @@
-import { gaxios } from 'google-auth-library';
 import { KeyfileError } from './keyfile.js';
 
 /**
@@ -29,11 +28,26 @@ const OAUTH_ERROR_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Longest server-supplied text kept in a log line. */
 const MAX_DETAIL = 300;
 
+/**
+ * The brand gaxios puts on its errors (its `GAXIOS_ERROR_SYMBOL`, what its `instanceof` checks),
+ * read by key so that classifying an error does not load google-auth-library.
+ */
+const GAXIOS_ERROR = Symbol.for('gaxios-gaxios-error');
+
+/** An error gaxios threw for an HTTP answer it did not accept. */
+interface GaxiosResponseError extends Error {
+  readonly response: { readonly status: number; readonly data: unknown };
+}
+
+function isGaxiosResponseError(err: unknown): err is GaxiosResponseError {
+  return err instanceof Error && GAXIOS_ERROR in err && typeof (err as { response?: { status?: unknown } }).response?.status === 'number';
+}
+
 /** Classifies what minting threw (google-auth-library, gaxios, the keyfile parser). */
 export function toMintError(err: unknown): MintError {
   if (err instanceof MintError) return err;
   if (err instanceof KeyfileError) return new MintError('keyfile_invalid', err.message, { cause: err });
-  if (err instanceof gaxios.GaxiosError && err.response !== undefined) {
+  if (isGaxiosResponseError(err)) {
     const data: unknown = err.response.data;
     const code = typeof data === 'object' && data !== null ? (data as Record<string, unknown>).error : undefined;
     if (typeof code === 'string' && OAUTH_ERROR_CODE.test(code)) {

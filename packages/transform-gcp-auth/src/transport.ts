@@ -1,4 +1,4 @@
-import { gaxios } from 'google-auth-library';
+import type { gaxios } from 'google-auth-library';
 import type { HttpClient, SecretRedactor } from '@proxy/core';
 import { GOOGLE_TOKEN_URL } from './keyfile.js';
 
@@ -26,7 +26,8 @@ export interface TransporterOptions {
  * `google.JWTConfigFromJSON` honours it), through the proxy's guarded client, with the signed
  * assertion registered with the redactor before it leaves.
  */
-export function keyfileTransporter(options: TransporterOptions): gaxios.Gaxios {
+export async function keyfileTransporter(options: TransporterOptions): Promise<gaxios.Gaxios> {
+  const { gaxios: library } = await import('google-auth-library');
   const fetchImplementation = async (input: Parameters<typeof fetch>[0], init?: RequestInit): Promise<Response> => {
     const url = input instanceof Request ? input.url : String(input);
     const target = url === GOOGLE_TOKEN_URL ? options.tokenUri.href : url;
@@ -35,5 +36,5 @@ export function keyfileTransporter(options: TransporterOptions): gaxios.Gaxios {
     const signals = [options.signal, ...(init?.signal ? [init.signal] : [])];
     return options.http(target, { ...init, signal: AbortSignal.any(signals) });
   };
-  return new gaxios.Gaxios({ fetchImplementation, timeout: TOKEN_REQUEST_TIMEOUT_MS });
+  return new library.Gaxios({ fetchImplementation, timeout: TOKEN_REQUEST_TIMEOUT_MS });
 }

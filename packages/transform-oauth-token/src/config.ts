@@ -3,6 +3,9 @@ import { ConfigError, rulesSchema, secretSourceRef, type ConfigIssue, type JsonS
 /** The OAuth2 grants a token entry can use. */
 export type Grant = 'client_credentials' | 'refresh_token' | 'password' | 'jwt_bearer';
 
+/** The grant type URI of RFC 7523 §2.1 (`grant: jwt_bearer`). */
+export const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
 /** The credential fields of an entry: each one is its own secret source. */
 export type CredentialField = 'client_id' | 'client_secret' | 'refresh_token' | 'username' | 'password' | 'issuer' | 'subject' | 'private_key' | 'private_key_id';
 

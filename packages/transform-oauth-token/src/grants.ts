@@ -1,12 +1,10 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
-import type { CredentialField, Grant } from './config.js';
-import { MintError, toMintError } from './mint-error.js';
+import { JWT_BEARER_GRANT_TYPE, type CredentialField, type Grant } from './config.js';
+import { MintError } from './mint-error.js';
+import { grantFailure } from './oauth-errors.js';
 import type { TokenFetch } from './token-endpoint.js';
-
-/** The grant type URI of RFC 7523 §2.1. */
-export const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 /** Lifetime of a jwt_bearer assertion (as golang.org/x/oauth2/jwt signs them). */
 const ASSERTION_LIFETIME_SECONDS = 3600;
@@ -100,7 +98,7 @@ export async function requestToken(request: GrantRequest): Promise<MintedToken> 
       }
     }
   } catch (err) {
-    throw toMintError(err);
+    throw grantFailure(err);
   }
   return {
     accessToken: body.access_token,

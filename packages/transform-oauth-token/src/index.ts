@@ -21,7 +21,7 @@ import {
   type TransformDefinition,
 } from '@proxy/core';
 import { checkEntries, GRANT_CREDENTIALS, oauthTokenSchema, type CredentialField, type Grant, type OAuthTokenConfig, type OAuthTokenInput } from './config.js';
-import { requestToken, type MintedToken } from './grants.js';
+import type { MintedToken } from './grants.js';
 import { MintError, toMintError } from './mint-error.js';
 import { TokenEndpointStub } from './stub.js';
 import { tokenFetch } from './token-endpoint.js';
@@ -29,7 +29,7 @@ import { TokenSource } from './token-source.js';
 
 export type { CredentialField, Grant, OAuthTokenConfig, OAuthTokenInput, TokenEntryConfig, TokenEntryInput } from './config.js';
 export { oauthTokenSchema, GRANT_CREDENTIALS } from './config.js';
-export { JWT_BEARER_GRANT_TYPE } from './grants.js';
+export { JWT_BEARER_GRANT_TYPE } from './config.js';
 export { MintError } from './mint-error.js';
 export { STUB_ACCESS_TOKEN, STUB_BODY, STUBBED_TOKEN_ENDPOINT } from './stub.js';
 export { EXPIRY_SKEW_MS } from './token-source.js';
@@ -97,8 +97,9 @@ export const oauthTokenTransform: TransformDefinition<OAuthTokenConfig, OAuthTok
           headers,
           clock: env.clock,
           mint: (input) =>
-            mintLogged(logger, () =>
-              requestToken({
+            mintLogged(logger, async () =>
+              // oauth4webapi and jose are loaded by the first mint, not by every proxy that lists the transform.
+              (await import('./grants.js')).requestToken({
                 grant: entry.grant,
                 endpoint,
                 credentials: input.credentials,

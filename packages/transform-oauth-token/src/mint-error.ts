@@ -1,5 +1,3 @@
-import * as oauth from 'oauth4webapi';
-
 /**
  * Why no token could be had, as the `error` annotation says it:
  * - `invalid_grant`: the authorization server refused the grant (a revoked or rotated-away
@@ -26,29 +24,15 @@ export class MintError extends Error {
   }
 }
 
-/** OAuth error codes are ASCII words; anything else a server sends is not copied into the audit record. */
-const OAUTH_ERROR_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
-
 /** Longest server-supplied text kept in a log line. */
-const MAX_DETAIL = 200;
+export const MAX_DETAIL = 200;
 
-/** Classifies what a grant request threw (from oauth4webapi, the HTTP client or the key import). */
+/**
+ * A failure that is not already a {@link MintError}, as `mint_failed`. What the token endpoint
+ * answered is classified where the grant is sent (`grantFailure`), with oauth4webapi loaded.
+ */
 export function toMintError(err: unknown): MintError {
   if (err instanceof MintError) return err;
-  if (err instanceof oauth.ResponseBodyError) {
-    const code = OAUTH_ERROR_CODE.test(err.error) ? err.error : 'token_endpoint_error';
-    const description = err.error_description === undefined ? '' : `: ${err.error_description.slice(0, MAX_DETAIL)}`;
-    return new MintError(code, `the token endpoint answered ${err.status} ${err.error}${description}`, { cause: err });
-  }
-  if (err instanceof oauth.WWWAuthenticateChallengeError) {
-    return new MintError(`token_endpoint_http_${err.status}`, `the token endpoint answered ${err.status} with an authentication challenge`, { cause: err });
-  }
-  if (err instanceof oauth.OperationProcessingError && err.code === oauth.RESPONSE_IS_NOT_CONFORM && err.cause instanceof Response) {
-    return new MintError(`token_endpoint_http_${err.cause.status}`, `the token endpoint answered ${err.cause.status}`, { cause: err });
-  }
-  if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
-    return new MintError('token_endpoint_error', `the token endpoint's answer is not a usable token response: ${err.message}`, { cause: err });
-  }
   return new MintError('mint_failed', describe(err), { cause: err });
 }
 
