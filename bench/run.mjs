@@ -5,7 +5,9 @@
 // BENCH_CONNECTIONS (default 50), BENCH_LATENCY_DURATION (seconds per repetition of the
 // open-loop latency cases, default 5), BENCH_LATENCY_RATES (default 1000,5000), BENCH_ONLY
 // (a regex on case ids), BENCH_SKIP_BUILD=1, BENCH_SKIP_INSTALL=1, BENCH_OUT (result file;
-// default bench/results/<timestamp>.json).
+// default bench/results/<timestamp>.json). BENCH_PAIRED=1 runs the interleaved comparisons
+// instead (see pairedComparisons; BENCH_PAIRED_ROUNDS, default 8, rounds of BENCH_DURATION
+// seconds per side; BENCH_ONLY then filters pair ids).
 
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -14,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildLoadgen, load } from './lib/measure.mjs';
 import { cpuSeconds, have, peakRssMiB, rssMiB, run } from './lib/procs.mjs';
 import { startFastifyForwarder, startMitmdump, startNginxReverse, startOrigin, startOurs, startSquid, startTinyproxy } from './lib/servers.mjs';
+import { formatPairTable, measurePair } from './lib/paired.mjs';
 import { addLatencyOverhead, CLIENT_SATURATED_PCT, formatLatencyTable, formatTable, summarize } from './lib/report.mjs';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
@@ -26,6 +29,8 @@ const SETTINGS = {
   latencyRates: (process.env.BENCH_LATENCY_RATES ?? '1000,5000').split(',').map(Number),
 };
 const ONLY = process.env.BENCH_ONLY === undefined ? undefined : new RegExp(process.env.BENCH_ONLY);
+const PAIRED = process.env.BENCH_PAIRED === '1';
+const PAIRED_ROUNDS = Number(process.env.BENCH_PAIRED_ROUNDS ?? 8);
 const PLACEHOLDER = 'proxy-bench-token';
 const REAL_TOKEN = 'real-bench-secret-7f3a9c';
 /** nginx adds a header the size of the Authorization line aws_jwt writes (a ~900-byte JWT). */
@@ -162,6 +167,69 @@ async function group(name, wanted, start, body) {
   }
 }
 
+/**
+ * The issue's ratio targets measured in alternation (lib/paired.mjs): each pair's two servers
+ * run at once on the proxy's core and take turns under the same closed-loop load (1 KiB,
+ * BENCH_CONNECTIONS connections), so both sides see the same machine. Pairs: reverse with
+ * `aws_jwt` vs the Fastify forwarder, forward vs squid, CONNECT `sni-only` vs squid, and two
+ * workers vs one process (forward) on the same core.
+ */
+async function pairedComparisons({ workDir, loadgen, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, absolute, bearer, tools }) {
+  const c = SETTINGS.connections;
+  const httpLoad = (port, extra = {}) => (seconds, marks) => load(loadgen, { port, connections: c, seconds, ...extra }, marks);
+  const connectLoad = (port) => (seconds, marks) =>
+    load(loadgen, { tls: true, connections: c, seconds, port, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: pki.caFile }, marks);
+  const forward = { ...absolute('1k'), headers: bearer };
+  const specs = [
+    {
+      id: 'reverse-1k',
+      a: { label: 'ours + aws_jwt', start: () => startOurs('paired-reverse', workDir, ['http', 'reverse'], reverseYaml, awsEnv), load: (s) => httpLoad(s.port.reverse, { path: '/1k' }) },
+      b: { label: 'fastify', start: () => startFastifyForwarder(workDir, origin.plain), load: (s) => httpLoad(s.port, { path: '/1k' }) },
+    },
+    ...(tools.squid
+      ? [
+          {
+            id: 'forward-1k',
+            a: { label: 'ours', start: () => startOurs('paired-forward', workDir, ['http'], forwardYaml(1)), load: (s) => httpLoad(s.port.http, forward) },
+            b: { label: 'squid', start: () => startSquid(workDir), load: (s) => httpLoad(s.port, forward) },
+          },
+          {
+            id: 'connect-1k',
+            a: { label: 'ours sni-only', start: () => startOurs('paired-sni-only', workDir, ['http', 'https', 'tunnel'], sniOnlyYaml(1)), load: (s) => connectLoad(s.port.tunnel) },
+            b: { label: 'squid', start: () => startSquid(workDir), load: (s) => connectLoad(s.port) },
+          },
+        ]
+      : []),
+    {
+      id: 'workers2-forward-1k',
+      a: { label: '2 workers', start: () => startOurs('paired-forward-workers2', workDir, ['http'], forwardYaml(2)), load: (s) => httpLoad(s.port.http, forward) },
+      b: { label: '1 process', start: () => startOurs('paired-forward-1', workDir, ['http'], forwardYaml(1)), load: (s) => httpLoad(s.port.http, forward) },
+    },
+  ];
+  const pairs = [];
+  for (const spec of specs) {
+    if (ONLY !== undefined && !ONLY.test(spec.id)) continue;
+    process.stdout.write(`  ${spec.id}: ${spec.a.label} vs ${spec.b.label}, ${PAIRED_ROUNDS} rounds ...`);
+    const servers = [];
+    try {
+      for (const side of [spec.a, spec.b]) servers.push(await side.start());
+      const [a, b] = servers.map((server, i) => {
+        const side = i === 0 ? spec.a : spec.b;
+        return { label: side.label, server, load: side.load(server) };
+      });
+      const pair = await measurePair({ id: spec.id, a, b, rounds: PAIRED_ROUNDS, seconds: SETTINGS.seconds, warmupSeconds: SETTINGS.warmupSeconds });
+      pairs.push(pair);
+      log(` ${pair.summary.rps_ratio.median.toFixed(2)}x req/s, ${pair.summary.cpu_ratio?.median.toFixed(2) ?? '-'}x CPU per request`);
+    } catch (err) {
+      pairs.push({ id: spec.id, a: spec.a.label, b: spec.b.label, error: String(err.message ?? err) });
+      log(` FAILED: ${err.message ?? err}`);
+    } finally {
+      for (const server of servers) await server.stop();
+    }
+  }
+  return pairs;
+}
+
 async function main() {
   const started = new Date();
   await run('taskset', ['-pc', '0', String(process.pid)]);
@@ -213,8 +281,44 @@ proxy:
   http_listen: "127.0.0.1:${ports.http}"
   upstream_deny_cidrs: []
 `;
+  /** Our reverse listener in front of the origin, with `aws_jwt` (the token cached after the first request). */
+  const reverseYaml = (p) => `${common(p)}  reverse:
+    - listen: "127.0.0.1:${p.reverse}"
+      upstream_host: "127.0.0.1:${origin.plain}"
+      upstream_scheme: http
+transforms:
+  - name: aws_jwt
+    config:
+      audience: ["https://api.bench.test"]
+`;
+  const awsEnv = {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+    AWS_SECRET_ACCESS_KEY: 'bench-secret',
+    AWS_ENDPOINT_URL_STS: sts.url,
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  /** Our forward proxy with an empty pipeline, in `workers` processes. */
+  const forwardYaml = (workers) => (p) => `${common(p)}${workers > 1 ? `  workers: ${workers}\n` : ''}transforms: []
+`;
+  /** Our CONNECT listener passing TLS through unread (`sni-only`), allowing the origin only. */
+  const sniOnlyYaml = (workers) => (p) => `${common(p)}${workers > 1 ? `  workers: ${workers}\n` : ''}  https_listen: "127.0.0.1:${p.https}"
+  tunnel_listen: "127.0.0.1:${p.tunnel}"
+tls:
+  mode: sni-only
+transforms:
+  - name: allowlist
+    config:
+      domains: ["localhost:${origin.tls}"]
+`;
+  const absolute = (size) => ({ path: `http://127.0.0.1:${origin.plain}/${size}`, authority: `127.0.0.1:${origin.plain}` });
 
   try {
+    if (PAIRED) {
+      const pairs = await pairedComparisons({ workDir, loadgen, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, absolute, bearer, tools });
+      await writeReport({ started, name: 'paired', body: { pairs }, print: () => log(formatPairTable(pairs)) });
+      return;
+    }
     // Direct to the origin: the ceilings.
     await group('direct (origin, no proxy)', ['direct-http-1k', 'direct-https-1k', 'direct-https-newconn', ...latencyIds('direct-http'), ...latencyIds('direct-https')], async () => ({ stop: async () => {} }), async () => {
       for (const size of sizes) {
@@ -231,23 +335,8 @@ proxy:
     });
 
     // Reverse mode.
-    const awsEnv = {
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-      AWS_SECRET_ACCESS_KEY: 'bench-secret',
-      AWS_ENDPOINT_URL_STS: sts.url,
-      AWS_EC2_METADATA_DISABLED: 'true',
-    };
     await group('reverse: ours (aws_jwt, cached token)', ['reverse-ours-1k', ...latencyIds('reverse-ours')], () =>
-      startOurs('reverse', workDir, ['http', 'reverse'], (p) => `${common(p)}  reverse:
-    - listen: "127.0.0.1:${p.reverse}"
-      upstream_host: "127.0.0.1:${origin.plain}"
-      upstream_scheme: http
-transforms:
-  - name: aws_jwt
-    config:
-      audience: ["https://api.bench.test"]
-`, awsEnv), async (s) => {
+      startOurs('reverse', workDir, ['http', 'reverse'], reverseYaml, awsEnv), async (s) => {
       for (const size of sizes) {
         await measureCase(results, { id: `reverse-ours-${size}`, mode: 'reverse', size, peer: `reverse-fastify-${size}`, direct: `direct-http-${size}` }, s, httpLoad(s.port.reverse, { path: `/${size}` }));
       }
@@ -265,10 +354,8 @@ transforms:
     });
 
     // Forward plain HTTP (absolute-form).
-    const absolute = (size) => ({ path: `http://127.0.0.1:${origin.plain}/${size}`, authority: `127.0.0.1:${origin.plain}` });
     await group('forward: ours (empty pipeline)', ['forward-ours-1k', ...latencyIds('forward-ours')], () =>
-      startOurs('forward', workDir, ['http'], (p) => `${common(p)}transforms: []
-`), async (s) => {
+      startOurs('forward', workDir, ['http'], forwardYaml(1)), async (s) => {
       for (const size of sizes) {
         await measureCase(results, { id: `forward-ours-${size}`, mode: 'forward', size, peer: `forward-squid-${size}`, direct: `direct-http-${size}` }, s,
           httpLoad(s.port.http, { ...absolute(size), headers: bearer }));
@@ -343,15 +430,7 @@ transforms:
 
     // CONNECT without interception.
     await group('CONNECT: ours (sni-only)', ['connect-ours-1k', ...latencyIds('connect-ours')], () =>
-      startOurs('sni-only', workDir, ['http', 'https', 'tunnel'], (p) => `${common(p)}  https_listen: "127.0.0.1:${p.https}"
-  tunnel_listen: "127.0.0.1:${p.tunnel}"
-tls:
-  mode: sni-only
-transforms:
-  - name: allowlist
-    config:
-      domains: ["localhost:${origin.tls}"]
-`), async (s) => {
+      startOurs('sni-only', workDir, ['http', 'https', 'tunnel'], sniOnlyYaml(1)), async (s) => {
       for (const size of sizes) {
         await measureCase(results, { id: `connect-ours-${size}`, mode: 'connect', size, peer: `connect-squid-${size}`, direct: `direct-https-${size}` }, s,
           tlsLoad({ port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: pki.caFile }));
@@ -364,23 +443,12 @@ transforms:
     // above: equal CPU, so the rows show what the cluster itself costs per request (the shared
     // listener, the primary that writes the log stream), not the second core it would use.
     await group('forward: ours, 2 workers (empty pipeline)', ['forward-ours-workers2-1k'], () =>
-      startOurs('forward-workers2', workDir, ['http'], (p) => `${common(p)}  workers: 2
-transforms: []
-`), async (s) => {
+      startOurs('forward-workers2', workDir, ['http'], forwardYaml(2)), async (s) => {
       await measureCase(results, { id: 'forward-ours-workers2-1k', mode: 'forward', size: '1k', peer: 'forward-ours-1k', direct: 'direct-http-1k' }, s,
         httpLoad(s.port.http, { ...absolute('1k'), headers: bearer }));
     });
     await group('CONNECT: ours, 2 workers (sni-only)', ['connect-ours-workers2-1k'], () =>
-      startOurs('sni-only-workers2', workDir, ['http', 'https', 'tunnel'], (p) => `${common(p)}  workers: 2
-  https_listen: "127.0.0.1:${p.https}"
-  tunnel_listen: "127.0.0.1:${p.tunnel}"
-tls:
-  mode: sni-only
-transforms:
-  - name: allowlist
-    config:
-      domains: ["localhost:${origin.tls}"]
-`), async (s) => {
+      startOurs('sni-only-workers2', workDir, ['http', 'https', 'tunnel'], sniOnlyYaml(2)), async (s) => {
       await measureCase(results, { id: 'connect-ours-workers2-1k', mode: 'connect', size: '1k', peer: 'connect-ours-1k', direct: 'direct-https-1k' }, s,
         tlsLoad({ port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: pki.caFile }));
     });
@@ -439,27 +507,51 @@ transforms:
     await pki.remove();
   }
 
+  await writeReport({
+    started,
+    name: undefined,
+    body: { cases: addLatencyOverhead(results.map((r) => ({ ...r, summary: r.error === undefined ? summarize(r) : undefined }))) },
+    print: (report) => {
+      log(formatTable(report.cases.filter((r) => r.rate === undefined)));
+      const openLoop = report.cases.filter((r) => r.rate !== undefined);
+      if (openLoop.length > 0) {
+        log('');
+        log('Open loop (fixed rate; latency from the intended send time; + = added over the direct case at the same rate):');
+        log(formatLatencyTable(openLoop));
+      }
+    },
+    fakeStsCalls: stsCalls,
+  });
+}
+
+/**
+ * Prints a run's table (`print(report)`) with the notes every table needs, and writes the
+ * report (settings, machine, `body`) to BENCH_OUT or `bench/results/<start time>[-<name>].json`.
+ */
+async function writeReport({ started, name, body, print, fakeStsCalls = null }) {
   const report = {
     started_at: started.toISOString(),
     finished_at: new Date().toISOString(),
-    settings: { ...SETTINGS, load_generator: 'bench/loadgen/loadgen.c (C, epoll, OpenSSL; one thread on the load core)', cpu_split: 'core 0: load generator + origin (nginx, 1 worker) + harness; core 1: the proxy under test', log_level: 'warn (audit lines of allowed requests are INFO, so they are not written)', fake_sts_calls: stsCalls },
+    settings: {
+      ...SETTINGS,
+      ...(PAIRED ? { paired_rounds: PAIRED_ROUNDS } : {}),
+      load_generator: 'bench/loadgen/loadgen.c (C, epoll, OpenSSL; one thread on the load core)',
+      cpu_split: 'core 0: load generator + origin (nginx, 1 worker) + harness; core 1: the proxy under test',
+      log_level: 'warn (audit lines of allowed requests are INFO, so they are not written)',
+      ...(fakeStsCalls === null ? {} : { fake_sts_calls: fakeStsCalls }),
+    },
     machine: await machine(),
-    cases: addLatencyOverhead(results.map((r) => ({ ...r, summary: r.error === undefined ? summarize(r) : undefined }))),
+    ...body,
   };
   log('');
-  log(formatTable(report.cases.filter((r) => r.rate === undefined)));
-  const openLoop = report.cases.filter((r) => r.rate !== undefined);
-  if (openLoop.length > 0) {
-    log('');
-    log('Open loop (fixed rate; latency from the intended send time; + = added over the direct case at the same rate):');
-    log(formatLatencyTable(openLoop));
-  }
+  print(report);
   log('');
   log(`client CPU % with "!": the load generator used ${CLIENT_SATURATED_PCT}% or more of its core; it may have set the rate, not the proxy.`);
   log('Our proxy logs at warn: audit lines of allowed requests are INFO, so none is written during the runs.');
   const outDir = join(REPO, 'bench/results');
   mkdirSync(outDir, { recursive: true });
-  const out = process.env.BENCH_OUT ?? join(outDir, `${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  const out = process.env.BENCH_OUT ?? join(outDir, `${stamp}${name === undefined ? '' : `-${name}`}.json`);
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
   log(`results: ${out}`);
   log(`run time: ${Math.round((Date.now() - started.getTime()) / 1000)} s`);
