@@ -3,7 +3,8 @@
  * behind its loopback listeners, driven with real clients over new connections. It proves
  * that both workers serve, that the audit stream stays whole JSON lines under concurrency with
  * records longer than a pipe's atomic write, that `/metrics` adds the workers up, that SIGHUP
- * reloads every worker, that a killed worker is replaced while the listener keeps accepting,
+ * reloads every worker, that a killed worker is replaced while the listener keeps accepting
+ * (after growing delays when it keeps dying),
  * that SIGTERM drains, and that one worker means no cluster at all.
  */
 import { execFile } from 'node:child_process';
@@ -299,6 +300,46 @@ describe('a worker that dies', () => {
       for (let i = 0; i < 10; i++) expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/after-crash/${i}`)).toEqual({ status: 200 });
       await proxy.waitForAudit((r) => r.path === '/after-crash/9', before);
       expect(new Set(proxy.audits().slice(before).map((r) => r.worker))).toEqual(new Set([2, 3]));
+    } finally {
+      expect((await proxy.stop()).code).toBe(0);
+    }
+  });
+});
+
+describe('a worker that keeps dying', () => {
+  it('is replaced after growing delays (0, 1 s, 2 s) while the other worker serves; the last replacement serves too', async () => {
+    const proxy = await startProxyProcess(config(echo.port, `127.0.0.1:${echo.port}`));
+    try {
+      await proxy.waitForLine((l) => l.msg === 'all workers serving');
+      const crashes: LogLine[] = [];
+      const servings: LogLine[] = [];
+      const outcomes: Outcome[] = [];
+      // Worker 1's slot dies three times, each replacement killed as soon as it serves (young,
+      // so each death counts towards the backoff); worker 2 keeps serving throughout.
+      let victim = (await proxy.waitForLine((l) => l.msg === 'worker serving' && l.worker === 1)).pid as number;
+      for (const replacementId of [3, 4, 5]) {
+        process.kill(victim, 'SIGKILL');
+        const crash = await proxy.waitForLine((l) => l.msg === 'worker exited unexpectedly: starting a replacement' && l.pid === victim);
+        crashes.push(crash);
+        // Requests keep flowing to the survivor while the slot waits out its delay.
+        outcomes.push(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/backoff/${replacementId}`));
+        const serving = await proxy.waitForLine((l) => l.msg === 'worker serving' && l.worker === replacementId, 10_000);
+        servings.push(serving);
+        victim = serving.pid as number;
+      }
+      expect(crashes.map((c) => c.restart_in_ms)).toEqual([0, 1_000, 2_000]);
+      expect(crashes.map((c) => c.signal)).toEqual(['SIGKILL', 'SIGKILL', 'SIGKILL']);
+      // Each replacement came up no sooner than its announced delay.
+      for (let i = 0; i < 3; i++) {
+        const waited = Date.parse(String(servings[i]?.time)) - Date.parse(String(crashes[i]?.time));
+        expect(waited).toBeGreaterThanOrEqual((crashes[i]?.restart_in_ms as number) - 5);
+      }
+      expect(outcomes).toEqual([{ status: 200 }, { status: 200 }, { status: 200 }]);
+      // The last replacement serves: new connections reach both workers again.
+      const before = proxy.audits().length;
+      for (let i = 0; i < 30; i++) expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/after-backoff/${i}`)).toEqual({ status: 200 });
+      await proxy.waitForAudit((r) => r.path === '/after-backoff/29', before);
+      expect(new Set(proxy.audits().slice(before).map((r) => r.worker))).toEqual(new Set([2, 5]));
     } finally {
       expect((await proxy.stop()).code).toBe(0);
     }
