@@ -80,7 +80,9 @@ export async function startOurs(label, workDir, portNames, yaml, env = {}) {
   const log = join(workDir, `ours-${label}.log`);
   // BENCH_PROFILE=1: V8 CPU profiles (written when the proxy stops) for `node --cpu-prof`-style reading.
   const profile = process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(workDir, 'profiles', label)}`] : [];
-  const child = startPinned(CORES.proxy, process.execPath, [...profile, PROXY_CLI, '--config', file], { env, logFile: log, cwd: workDir });
+  // BENCH_NODE_FLAGS: more Node flags for our proxy (e.g. `--trace-gc`, whose lines land in its log).
+  const extra = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const child = startPinned(CORES.proxy, process.execPath, [...profile, ...extra, PROXY_CLI, '--config', file], { env, logFile: log, cwd: workDir });
   const s = await started(`ours (${label})`, child, Object.values(ports), log);
   return { ...s, port: ports };
 }
