@@ -17,7 +17,7 @@ import { DEFAULT_MAX_REQUEST_BODY_BYTES } from '@proxy/config';
 import type { ProxyConfig } from '@proxy/config';
 import { createEngine } from '@proxy/engine';
 import type { ClientLimits, EngineOptions, ListenerAddress, ReverseListenerOptions } from '@proxy/engine';
-import { createDnsServer, type DnsServer } from '@proxy/dns';
+import type { DnsServer } from '@proxy/dns';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { createAuditCounter } from './audit-metrics.js';
 import { configWarnings } from './config-warnings.js';
@@ -199,7 +199,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
           { reload: () => reloader.reload('api'), status: () => reloader.status() },
         );
 
-  const dnsServer = listeners.dns ? createDnsService(config, logger, coreLogger) : undefined;
+  const dnsServer = listeners.dns ? await createDnsService(config, logger, coreLogger) : undefined;
   const addresses: RunningAddress[] = [];
   try {
     addresses.push(...(await engine.listen()));
@@ -360,11 +360,13 @@ async function readConfiguredFile(file: string, setting: string): Promise<Buffer
 /**
  * The built-in DNS server (`dns` section, unless `enabled: false`): every intercepted name
  * resolves to `proxy_ip`. Each intercepted name is audited as a `dns_intercept` line: the first
- * query of a name, type and client, then at most once a minute with the count since.
+ * query of a name, type and client, then at most once a minute with the count since. The DNS
+ * packages (the server and its wire format) are loaded only when it runs.
  */
-function createDnsService(config: ProxyConfig, logger: PinoLogger, coreLogger: Logger): DnsServer | undefined {
+async function createDnsService(config: ProxyConfig, logger: PinoLogger, coreLogger: Logger): Promise<DnsServer | undefined> {
   const dns = config.dns;
   if (dns === undefined || !dns.enabled || dns.proxy_ip === undefined) return undefined;
+  const { createDnsServer } = await import('@proxy/dns');
   return createDnsServer({
     listen: dns.listen,
     proxyIp: dns.proxy_ip,

@@ -93,10 +93,12 @@ describe('optional runtimes are loaded on demand', () => {
     return loaded?.urls ?? [];
   }
 
-  it('a serving proxy without credential transforms loads none of their SDKs; aws_jwt loads the AWS SDK when built', async () => {
+  it('a serving proxy without credential transforms or DNS loads none of their libraries; aws_jwt loads the AWS SDK when built', async () => {
     const plain = await servedModules(await readFile(join(dir, 'proxy.yaml'), 'utf8'));
     expect(plain.some((url) => url.includes('/transform-aws-jwt/'))).toBe(true);
     for (const sdk of CREDENTIAL_SDKS) expect(plain.filter((url) => url.includes(sdk))).toEqual([]);
+    // With `dns.enabled: false`, neither is the DNS server nor its wire format.
+    expect(plain.filter((url) => url.includes('/dns/dist/') || url.includes('/dns-packet/'))).toEqual([]);
 
     // The same recorder sees the SDK once a transform needs it (no STS call: the client only reads its region).
     const withJwt = await servedModules(
