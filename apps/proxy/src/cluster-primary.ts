@@ -31,6 +31,7 @@ import { createFdDestination, type FlushableDestination } from './log-destinatio
 import { createProcessLog } from './logger.js';
 import type { ManagementServer } from './management-server.js';
 import { mergePrometheusText, type WorkerExposition } from './metrics-merge.js';
+import { primaryProcessExposition } from './primary-metrics.js';
 import { MetricsServer, type SecretsState } from './metrics-server.js';
 import type { ReloadOutcome, ReloadStatus, ReloadTrigger } from './reloader.js';
 import { SHUTDOWN_GRACE_MS } from './serve.js';
@@ -308,7 +309,8 @@ class ClusterPrimary {
 
   /**
    * Every serving worker's metrics, merged with what the dead ones had counted (see
-   * {@link #retire}); a worker that does not answer in time is left out of this scrape.
+   * {@link #retire}) and the primary's own process figures; a worker that does not answer in
+   * time is left out of this scrape.
    */
   async #scrape(_req: IncomingMessage, res: ServerResponse): Promise<void> {
     const answers = await Promise.all(
@@ -325,7 +327,9 @@ class ClusterPrimary {
       ),
     );
     const live = answers.filter((a): a is WorkerExposition => a !== undefined);
-    const body = mergePrometheusText(this.#retired === undefined ? live : [...live, this.#retired]);
+    // The primary's own figures come after the workers', whose help texts and order lead.
+    const primary: WorkerExposition = { worker: 'primary', text: primaryProcessExposition() };
+    const body = mergePrometheusText([...live, ...(this.#retired === undefined ? [] : [this.#retired]), primary]);
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
   }
 

@@ -12,9 +12,9 @@
  * replaced, and its gauges, which described a process that no longer exists, are dropped.
  */
 
-/** One worker's exposition: its cluster id (the `worker` label of its gauges) and its Prometheus text. */
+/** One process's exposition: its name (a worker's cluster id, or `primary`; the `worker` label of its gauges) and its Prometheus text. */
 export interface WorkerExposition {
-  readonly worker: number;
+  readonly worker: number | 'primary';
   readonly text: string;
   /** The last exposition of a worker that died: only its cumulative families count. */
   readonly retired?: boolean;

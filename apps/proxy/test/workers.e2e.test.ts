@@ -129,7 +129,7 @@ describe('two workers behind one set of listeners', () => {
     expect(new Set(long_records.map((r) => r.worker))).toEqual(new Set([1, 2]));
   });
 
-  it('serves one /metrics that adds the workers up, one # TYPE per name, gauges per worker', async () => {
+  it('serves one /metrics that adds the workers up, one # TYPE per name, gauges per worker and the primary\'s own', async () => {
     const before = counterSum(await scrape(), 'proxy_requests_total');
     const k = 24;
     const audits = proxy.audits().length;
@@ -153,6 +153,11 @@ describe('two workers behind one set of listeners', () => {
     }
     expect(text).toMatch(/^process_memory_usage_bytes\{otel_scope_name="@proxy\/app",worker="1"\} \d+$/m);
     expect(text).toMatch(/^process_memory_usage_bytes\{otel_scope_name="@proxy\/app",worker="2"\} \d+$/m);
+    // The primary's own resident memory, as its /proc entry has it (within what moves between two reads).
+    const primaryRss = Number(/^process_memory_usage_bytes\{otel_scope_name="@proxy\/app",worker="primary"\} (\d+)$/m.exec(text)?.[1]);
+    const vmRss = Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${proxy.child.pid}/status`, 'utf8'))?.[1]) * 1024;
+    expect(Math.abs(primaryRss - vmRss) / vmRss).toBeLessThan(0.25);
+    expect(text).toMatch(/^process_uptime_seconds\{otel_scope_name="@proxy\/app",worker="primary"\} [\d.]+$/m);
     expect(text).toMatch(/^http_server_request_duration_seconds_count\{[^}]*http_response_status_code="200"[^}]*\} \d+$/m);
     const health = await fetch(`http://127.0.0.1:${proxy.port('metrics')}/healthz`);
     expect(health.status).toBe(200);

@@ -1,0 +1,28 @@
+/**
+ * The cluster primary's own process figures for the merged `/metrics` (`proxy.workers` > 1).
+ * The primary does not load OpenTelemetry's SDK (it serves no requests), so it writes the
+ * three process families as Prometheus text itself, under the names, help texts and labels
+ * the workers' exporter gives them: merged, its resident memory and uptime are gauges with
+ * `worker="primary"`, and its CPU time adds to the cluster's `process_cpu_time_seconds_total`.
+ */
+
+/** The `otel_scope_name` label every family of the app's meter carries. */
+const SCOPE = 'otel_scope_name="@proxy/app"';
+
+/** The primary's memory, CPU time and uptime, in the workers' exposition format. */
+export function primaryProcessExposition(): string {
+  const cpu = process.cpuUsage();
+  return [
+    '# HELP process_memory_usage_bytes Resident set size of the proxy process.',
+    '# TYPE process_memory_usage_bytes gauge',
+    `process_memory_usage_bytes{${SCOPE}} ${process.memoryUsage.rss()}`,
+    '# HELP process_cpu_time_seconds_total CPU time the proxy process has used, by mode.',
+    '# TYPE process_cpu_time_seconds_total counter',
+    `process_cpu_time_seconds_total{cpu_mode="user",${SCOPE}} ${cpu.user / 1e6}`,
+    `process_cpu_time_seconds_total{cpu_mode="system",${SCOPE}} ${cpu.system / 1e6}`,
+    '# HELP process_uptime_seconds Time since the proxy process started.',
+    '# TYPE process_uptime_seconds gauge',
+    `process_uptime_seconds{${SCOPE}} ${process.uptime()}`,
+    '',
+  ].join('\n');
+}
