@@ -33,7 +33,7 @@ import type { ManagementServer } from './management-server.js';
 import { mergePrometheusText, type WorkerExposition } from './metrics-merge.js';
 import { primaryProcessExposition } from './primary-metrics.js';
 import { MetricsServer, type SecretsState } from './metrics-server.js';
-import type { ReloadOutcome, ReloadStatus, ReloadTrigger } from './reloader.js';
+import type { ReloadOutcome, ReloadStatus, ReloadTrigger, WorkerReloadStatus } from './reloader.js';
 import { SHUTDOWN_GRACE_MS } from './serve.js';
 import type { LoadedProxyConfig } from './config-loader.js';
 import { reportStartupError } from './startup-error.js';
@@ -356,11 +356,25 @@ class ClusterPrimary {
     return outcome;
   }
 
-  /** The management API's status: the first serving worker's (every worker serves the same file). */
+  /**
+   * The management API's status: the first serving worker's, with every serving worker's own
+   * under `workers` (a worker that does not answer in time is left out), so generations that
+   * differ after a partial reload show.
+   */
   async #status(): Promise<ReloadStatus> {
-    const [worker] = this.#readyWorkers();
-    if (worker === undefined) throw new Error('no worker is serving');
-    return (await this.#query(worker, 'status')) as ReloadStatus;
+    const answers = await Promise.all(
+      this.#readyWorkers().map((worker) =>
+        this.#query(worker, 'status').then(
+          (status): WorkerReloadStatus => ({ worker: worker.id, pid: worker.process.pid, ...(status as ReloadStatus) }),
+          () => undefined,
+        ),
+      ),
+    );
+    const workers = answers.filter((a): a is WorkerReloadStatus => a !== undefined);
+    const [first] = workers;
+    if (first === undefined) throw new Error('no worker is serving');
+    const { worker: _worker, pid: _pid, ...status } = first;
+    return { ...status, workers };
   }
 
   /** Drains every worker (each stops accepting and finishes its in-flight requests), then finishes. */

@@ -27,7 +27,16 @@ export interface ReloadStatus {
   /** When the last reload was tried, and how it went; null before any. */
   readonly last_reload_at: string | null;
   readonly last_reload_result: 'ok' | 'failed' | null;
+  /**
+   * With `proxy.workers` above 1: each serving worker's own status (the fields above are the
+   * first one's). They differ when a reload failed in some workers only, or when a replacement
+   * worker read a file that changed since.
+   */
+  readonly workers?: readonly WorkerReloadStatus[];
 }
+
+/** One worker's {@link ReloadStatus}, with its cluster id and pid. */
+export type WorkerReloadStatus = Omit<ReloadStatus, 'workers'> & { readonly worker: number; readonly pid: number | undefined };
 
 /** How a reload came about, for the log. */
 export type ReloadTrigger = 'api' | 'signal';

@@ -214,8 +214,12 @@ describe('the management API and the iron-proxy log style with two workers', () 
     await expect
       .poll(() => proxy.lines().filter((l) => l.msg === 'configuration reloaded' && l.trigger === 'api').map((l) => l.worker).sort())
       .toEqual([1, 2]);
-    const status = await api('GET', '/v1/status');
-    expect(await status.json()).toMatchObject({ config_generation: 2, last_reload_result: 'ok' });
+    const status = (await (await api('GET', '/v1/status')).json()) as { workers: { worker: number; pid: number; config_generation: number; config_hash: string }[] };
+    expect(status).toMatchObject({ config_generation: 2, last_reload_result: 'ok' });
+    // Each worker's own status: both on generation 2 of the same file.
+    expect(status.workers.map((w) => w.worker).sort()).toEqual([1, 2]);
+    expect(status.workers.map((w) => w.pid).sort()).toEqual((await childPids(proxy.child.pid!)).sort());
+    expect(status.workers.every((w) => w.config_generation === 2 && w.config_hash === status.workers[0]?.config_hash)).toBe(true);
     for (let i = 0; i < 10; i++) expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/api-reloaded/${i}`)).toEqual({ status: 403 });
 
     await writeFile(join(proxy.dir, 'proxy.yaml'), yaml('only.example.invalid', 'bogus: 1\n'));
@@ -225,6 +229,22 @@ describe('the management API and the iron-proxy log style with two workers', () 
     expect(body.errors).toEqual([expect.objectContaining({ field: 'bogus', line: 11 })]);
     expect(await (await api('GET', '/v1/status')).json()).toMatchObject({ config_generation: 2, last_reload_result: 'failed' });
     expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/still-generation-2`)).toEqual({ status: 403 });
+  });
+
+  it('shows in /v1/status a replacement worker that read a file changed since the last reload', async () => {
+    // A valid change, not reloaded: worker 2 keeps generation 2; the replacement of a killed
+    // worker 1 starts from the file as it is now.
+    await writeFile(join(proxy.dir, 'proxy.yaml'), yaml(`127.0.0.1:${echo.port}`));
+    const victim = (await proxy.waitForLine((l) => l.msg === 'worker serving' && l.worker === 1)).pid as number;
+    process.kill(victim, 'SIGKILL');
+    await proxy.waitForLine((l) => l.msg === 'worker serving' && l.worker === 3);
+    type Status = { config_hash: string; workers: { worker: number; config_hash: string; config_generation: number }[] };
+    await expect.poll(async () => ((await (await api('GET', '/v1/status')).json()) as Status).workers.map((w) => w.worker).sort()).toEqual([2, 3]);
+    const status = (await (await api('GET', '/v1/status')).json()) as Status;
+    const byWorker = new Map(status.workers.map((w) => [w.worker, w]));
+    expect(byWorker.get(2)?.config_generation).toBe(2);
+    expect(byWorker.get(3)?.config_generation).toBe(1);
+    expect(byWorker.get(3)?.config_hash).not.toBe(byWorker.get(2)?.config_hash);
   });
 });
 
