@@ -174,11 +174,8 @@ async function group(name, wanted, start, body) {
  * `aws_jwt` vs the Fastify forwarder, forward vs squid, CONNECT `sni-only` vs squid, and two
  * workers vs one process (forward) on the same core.
  */
-async function pairedComparisons({ workDir, loadgen, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, absolute, bearer, tools }) {
-  const c = SETTINGS.connections;
-  const httpLoad = (port, extra = {}) => (seconds, marks) => load(loadgen, { port, connections: c, seconds, ...extra }, marks);
-  const connectLoad = (port) => (seconds, marks) =>
-    load(loadgen, { tls: true, connections: c, seconds, port, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: pki.caFile }, marks);
+async function pairedComparisons({ workDir, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, absolute, bearer, tools, httpLoad, tlsLoad }) {
+  const connectLoad = (port) => tlsLoad({ port, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: pki.caFile });
   const forward = { ...absolute('1k'), headers: bearer };
   const specs = [
     {
@@ -315,7 +312,7 @@ transforms:
 
   try {
     if (PAIRED) {
-      const pairs = await pairedComparisons({ workDir, loadgen, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, absolute, bearer, tools });
+      const pairs = await pairedComparisons({ workDir, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, absolute, bearer, tools, httpLoad, tlsLoad });
       await writeReport({ started, name: 'paired', body: { pairs }, print: () => log(formatPairTable(pairs)) });
       return;
     }

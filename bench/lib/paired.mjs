@@ -4,12 +4,7 @@
 // instead of on whichever server happened to run during it.
 
 import { cpuSeconds } from './procs.mjs';
-
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
+import { median } from './report.mjs';
 
 /**
  * One measured window of `side`: `{ rps, cpu_us_per_request, client_cpu_pct, errors }`.

@@ -1,6 +1,7 @@
 // Summaries of repeated runs and the terminal table.
 
-const median = (xs) => {
+/** The median of a non-empty list of numbers. */
+export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;

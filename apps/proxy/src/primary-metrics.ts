@@ -5,6 +5,7 @@
  * the workers' exporter gives them: merged, its resident memory and uptime are gauges with
  * `worker="primary"`, and its CPU time adds to the cluster's `process_cpu_time_seconds_total`.
  */
+import { PROCESS_METRIC_HELP } from './process-metrics.js';
 
 /** The `otel_scope_name` label every family of the app's meter carries. */
 const SCOPE = 'otel_scope_name="@proxy/app"';
@@ -13,14 +14,14 @@ const SCOPE = 'otel_scope_name="@proxy/app"';
 export function primaryProcessExposition(): string {
   const cpu = process.cpuUsage();
   return [
-    '# HELP process_memory_usage_bytes Resident set size of the proxy process.',
+    `# HELP process_memory_usage_bytes ${PROCESS_METRIC_HELP.memoryUsage}`,
     '# TYPE process_memory_usage_bytes gauge',
     `process_memory_usage_bytes{${SCOPE}} ${process.memoryUsage.rss()}`,
-    '# HELP process_cpu_time_seconds_total CPU time the proxy process has used, by mode.',
+    `# HELP process_cpu_time_seconds_total ${PROCESS_METRIC_HELP.cpuTime}`,
     '# TYPE process_cpu_time_seconds_total counter',
     `process_cpu_time_seconds_total{cpu_mode="user",${SCOPE}} ${cpu.user / 1e6}`,
     `process_cpu_time_seconds_total{cpu_mode="system",${SCOPE}} ${cpu.system / 1e6}`,
-    '# HELP process_uptime_seconds Time since the proxy process started.',
+    `# HELP process_uptime_seconds ${PROCESS_METRIC_HELP.uptime}`,
     '# TYPE process_uptime_seconds gauge',
     `process_uptime_seconds{${SCOPE}} ${process.uptime()}`,
     '',

@@ -7,6 +7,13 @@ export const PROCESS_METRIC_NAMES = Object.freeze({
   uptime: 'process.uptime',
 });
 
+/** The help texts of the process instruments (the cluster primary writes them too, see primary-metrics.ts). */
+export const PROCESS_METRIC_HELP = Object.freeze({
+  memoryUsage: 'Resident set size of the proxy process.',
+  cpuTime: 'CPU time the proxy process has used, by mode.',
+  uptime: 'Time since the proxy process started.',
+});
+
 /**
  * Registers the process-level instruments the V8/event-loop runtime metrics do not cover:
  * resident memory, CPU time by mode and uptime. They are observed at each collection (scrape),
@@ -14,15 +21,15 @@ export const PROCESS_METRIC_NAMES = Object.freeze({
  */
 export function registerProcessMetrics(meter: Meter): void {
   const memory = meter.createObservableGauge(PROCESS_METRIC_NAMES.memoryUsage, {
-    description: 'Resident set size of the proxy process.',
+    description: PROCESS_METRIC_HELP.memoryUsage,
     unit: 'By',
   });
   const cpu = meter.createObservableCounter(PROCESS_METRIC_NAMES.cpuTime, {
-    description: 'CPU time the proxy process has used, by mode.',
+    description: PROCESS_METRIC_HELP.cpuTime,
     unit: 's',
   });
   const uptime = meter.createObservableGauge(PROCESS_METRIC_NAMES.uptime, {
-    description: 'Time since the proxy process started.',
+    description: PROCESS_METRIC_HELP.uptime,
     unit: 's',
   });
   meter.addBatchObservableCallback(

@@ -68,6 +68,17 @@ function counterSum(text: string, name: string): number {
 }
 
 let echo: EchoServer;
+
+/**
+ * Sends `count` requests for `/<prefix>/<i>` to the echo upstream through the proxy, on new
+ * connections, each answered 200; returns the workers their audit records name.
+ */
+async function servingWorkers(proxy: ProxyProcess, prefix: string, count: number): Promise<Set<unknown>> {
+  const before = proxy.audits().length;
+  for (let i = 0; i < count; i++) expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/${prefix}/${i}`)).toEqual({ status: 200 });
+  await proxy.waitForAudit((r) => r.path === `/${prefix}/${count - 1}`, before);
+  return new Set(proxy.audits().slice(before).map((r) => r.worker));
+}
 beforeAll(async () => {
   echo = await startEchoServer({ host: '127.0.0.1' });
 });
@@ -321,10 +332,7 @@ describe('a worker that dies', () => {
       expect(after).not.toMatch(/worker="1"/);
       expect(countedBeforeKill).toBe(20);
       await expect.poll(async () => counterSum(await scrape(), 'proxy_requests_total')).toBe(outcomes.filter((o) => 'status' in o).length);
-      const before = proxy.audits().length;
-      for (let i = 0; i < 10; i++) expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/after-crash/${i}`)).toEqual({ status: 200 });
-      await proxy.waitForAudit((r) => r.path === '/after-crash/9', before);
-      expect(new Set(proxy.audits().slice(before).map((r) => r.worker))).toEqual(new Set([2, 3]));
+      expect(await servingWorkers(proxy, 'after-crash', 10)).toEqual(new Set([2, 3]));
     } finally {
       expect((await proxy.stop()).code).toBe(0);
     }
@@ -361,10 +369,7 @@ describe('a worker that keeps dying', () => {
       }
       expect(outcomes).toEqual([{ status: 200 }, { status: 200 }, { status: 200 }]);
       // The last replacement serves: new connections reach both workers again.
-      const before = proxy.audits().length;
-      for (let i = 0; i < 30; i++) expect(await viaProxy(proxy.port('http'), `http://127.0.0.1:${echo.port}/after-backoff/${i}`)).toEqual({ status: 200 });
-      await proxy.waitForAudit((r) => r.path === '/after-backoff/29', before);
-      expect(new Set(proxy.audits().slice(before).map((r) => r.worker))).toEqual(new Set([2, 5]));
+      expect(await servingWorkers(proxy, 'after-backoff', 30)).toEqual(new Set([2, 5]));
     } finally {
       expect((await proxy.stop()).code).toBe(0);
     }
