@@ -123,7 +123,7 @@ class ClusterPrimary {
     const { config } = options.loaded;
     // One stream for the primary's lines and every worker's batches: each write is whole lines,
     // and the stream writes them in order, so lines never interleave however long they are.
-    this.#sink = createFdDestination(config.log.audit_format === 'iron-proxy' ? 2 : 1);
+    this.#sink = createFdDestination(config.log.audit_format === 'iron-proxy' ? 2 : 1, config.log.max_backlog_bytes);
     this.#logger = createProcessLog(config.log.level, config.log.audit_format, this.#sink).logger;
   }
 
@@ -328,7 +328,7 @@ class ClusterPrimary {
     );
     const live = answers.filter((a): a is WorkerExposition => a !== undefined);
     // The primary's own figures come after the workers', whose help texts and order lead.
-    const primary: WorkerExposition = { worker: 'primary', text: primaryProcessExposition() };
+    const primary: WorkerExposition = { worker: 'primary', text: primaryProcessExposition(this.#sink.backlog.droppedLines) };
     const body = mergePrometheusText([...live, ...(this.#retired === undefined ? [] : [this.#retired]), primary]);
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(body);
   }

@@ -4,6 +4,7 @@ import { SecretRedactor } from '@proxy/core';
 import type { AuditRecord } from '@proxy/core';
 import { createProcessLog } from './logger.js';
 import type { LogLevel, LogStyle } from './logger.js';
+import { WorkerLogChannel, type LogBatchMessage } from './worker-log-channel.js';
 
 function capture(level: LogLevel, style: LogStyle, redactor?: SecretRedactor): { log: ReturnType<typeof createProcessLog>; lines: () => Record<string, unknown>[] } {
   let text = '';
@@ -73,5 +74,29 @@ describe('createProcessLog', () => {
       log.writeAudit(record('allow', { path: '/?key=sk-live-0123456789' }));
       expect(JSON.stringify(lines()), style).not.toContain('sk-live-0123456789');
     }
+  });
+
+  it('writes how many lines its destination dropped once the output has caught up, in the style\'s level case', async () => {
+    const held: (() => void)[] = [];
+    const sent: LogBatchMessage[] = [];
+    const channel = new WorkerLogChannel((message, callback) => {
+      sent.push(message);
+      held.push(() => callback(null));
+    });
+    channel.backlog.maxBytes = 65_536;
+    const log = createProcessLog('info', 'iron-proxy', channel);
+    expect(log.backlog).toBe(channel.backlog);
+    for (let i = 0; i < 2000; i++) log.writeAudit(record('allow', { path: `/${i}` }));
+    await new Promise((r) => setImmediate(r));
+    const dropped = channel.backlog.droppedLines;
+    expect(dropped).toBeGreaterThan(1000);
+    for (const take of held.splice(0)) take();
+    await new Promise((r) => setImmediate(r));
+    const warning = sent
+      .flatMap((m) => m.lines.split('\n').filter(Boolean))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l['dropped_lines'] !== undefined);
+    expect(warning).toMatchObject({ level: 'WARN', dropped_lines: dropped });
+    expect(String(warning?.['msg'])).toContain(`${dropped} log line(s)`);
   });
 });

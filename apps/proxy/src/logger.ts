@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import type { Logger as PinoLogger, DestinationStream } from 'pino';
 import type { AuditRecord, SecretRedactor } from '@proxy/core';
 import { ironProxyAuditLine } from './iron-proxy-audit.js';
-import { createFdDestination } from './log-destination.js';
+import { createFdDestination, type LogBacklog } from './log-destination.js';
 
 /** Log levels an operator can choose (`log.level`). */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -23,6 +23,8 @@ export interface ProcessLog {
   readonly logger: PinoLogger;
   /** Writes one audit record as one line: allowed and stubbed requests at INFO, rejections at WARN, failures at ERROR (all at DEBUG in the aws-outbound-jwt-proxy style). */
   writeAudit(record: AuditRecord): void;
+  /** The bound on lines waiting for the output, and what it dropped; undefined for a destination without one (tests). */
+  readonly backlog: LogBacklog | undefined;
 }
 
 /**
@@ -31,6 +33,9 @@ export interface ProcessLog {
  * written: no log line or audit record can hold a known secret value, whichever transform or
  * field put it there. `destination` replaces the style's stream (stdout, or stderr for
  * `iron-proxy`). `bindings` are fields every line carries (a cluster worker's `worker` id).
+ *
+ * When the destination dropped lines because its output stalled (see `LogBacklog`), a warning
+ * saying how many is logged as soon as the output has caught up.
  */
 export function createProcessLog(
   level: LogLevel,
@@ -40,6 +45,7 @@ export function createProcessLog(
   bindings?: Readonly<Record<string, unknown>>,
 ): ProcessLog {
   const upperCase = style !== 'native';
+  const out = destination ?? createFdDestination(style === 'iron-proxy' ? 2 : 1);
   const logger = pino(
     {
       level,
@@ -48,11 +54,16 @@ export function createProcessLog(
       formatters: { level: (label) => ({ level: upperCase ? label.toUpperCase() : label }) },
       ...(redactor === undefined ? {} : { hooks: { streamWrite: (line: string) => redactor.redact(line) } }),
     },
-    destination ?? createFdDestination(style === 'iron-proxy' ? 2 : 1),
+    out,
   );
+  const backlog = 'backlog' in out ? (out as { backlog: LogBacklog }).backlog : undefined;
+  backlog?.onCaughtUp((dropped) => {
+    logger.warn({ dropped_lines: dropped }, `the log output fell behind: ${dropped} log line(s) and audit record(s) were dropped (log.max_backlog_bytes)`);
+  });
   const shape = style === 'iron-proxy' ? ironProxyAuditLine : nativeAuditLine;
   return {
     logger,
+    backlog,
     writeAudit(record) {
       const line = shape(record);
       if (style === 'aws-outbound-jwt-proxy') logger.debug(line);

@@ -16,11 +16,15 @@ process_cpu_time_seconds_total{cpu_mode="system",otel_scope_name="@proxy/app"} 2
 # UNIT process_uptime_seconds s
 # TYPE process_uptime_seconds gauge
 process_uptime_seconds{otel_scope_name="@proxy/app"} 60
+# HELP proxy_log_dropped_lines_total Log lines and audit records dropped because the log output fell further behind than log.max_backlog_bytes.
+# UNIT proxy_log_dropped_lines_total {line}
+# TYPE proxy_log_dropped_lines_total counter
+proxy_log_dropped_lines_total{otel_scope_name="@proxy/app"} 5
 `;
 
 describe('the primary\'s process figures', () => {
-  it('are valid samples of this process: its resident memory, CPU time by mode and uptime', () => {
-    const text = primaryProcessExposition();
+  it('are valid samples of this process: its resident memory, CPU time by mode, uptime and dropped log lines', () => {
+    const text = primaryProcessExposition(7);
     const samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => parseSample(l));
     expect(samples.every((s) => s !== undefined)).toBe(true);
     const value = (name: string, mode?: string): number =>
@@ -29,19 +33,22 @@ describe('the primary\'s process figures', () => {
     expect(value('process_cpu_time_seconds_total', 'user')).toBeGreaterThan(0);
     expect(value('process_cpu_time_seconds_total', 'system')).toBeGreaterThanOrEqual(0);
     expect(value('process_uptime_seconds')).toBeCloseTo(process.uptime(), 0);
+    expect(value('proxy_log_dropped_lines_total')).toBe(7);
   });
 
-  it('merge into the workers\' families: gauges labelled worker="primary", CPU added to the cluster\'s, one # TYPE each', () => {
+  it('merge into the workers\' families: gauges labelled worker="primary", CPU and dropped lines added to the cluster\'s, one # TYPE each', () => {
     const merged = mergePrometheusText([
       { worker: 1, text: worker },
-      { worker: 'primary', text: primaryProcessExposition() },
+      { worker: 'primary', text: primaryProcessExposition(7) },
     ]);
     const lines = merged.split('\n');
     expect(lines.filter((l) => l.startsWith('# TYPE '))).toEqual([
       '# TYPE process_memory_usage_bytes gauge',
       '# TYPE process_cpu_time_seconds_total counter',
       '# TYPE process_uptime_seconds gauge',
+      '# TYPE proxy_log_dropped_lines_total counter',
     ]);
+    expect(lines).toContain('proxy_log_dropped_lines_total{otel_scope_name="@proxy/app"} 12');
     expect(lines).toContain('process_memory_usage_bytes{otel_scope_name="@proxy/app",worker="1"} 100000000');
     expect(merged).toMatch(/^process_memory_usage_bytes\{otel_scope_name="@proxy\/app",worker="primary"\} \d+$/m);
     expect(merged).toMatch(/^process_uptime_seconds\{otel_scope_name="@proxy\/app",worker="primary"\} [\d.]+$/m);

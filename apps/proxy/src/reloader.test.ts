@@ -28,4 +28,9 @@ describe('ignoredSettings', () => {
     expect(ignoredSettings(base, withChanges({ metrics: { listen: ':9090', path: '/metrics' } }))).toEqual(['metrics']);
     expect(ignoredSettings(withChanges({ management: { listen: ':9092', api_key_env: 'K' } }), base)).toEqual(['management']);
   });
+
+  it('names the log settings fixed when the process logger is made, and not the level', () => {
+    const next = withChanges({ log: { level: 'debug', audit_format: 'iron-proxy', max_backlog_bytes: 65_536 } });
+    expect(ignoredSettings(base, next)).toEqual(['log.audit_format', 'log.max_backlog_bytes']);
+  });
 });

@@ -45,7 +45,8 @@ export type ReloadTrigger = 'api' | 'signal';
 const RELOADED_SECTIONS = new Set(['transforms', 'mcp', 'mcp_gateway', 'log']);
 
 /**
- * The settings `next` changes that a reload cannot re-apply: `log.audit_format`, and every
+ * The settings `next` changes that a reload cannot re-apply: `log.audit_format`,
+ * `log.max_backlog_bytes`, and every
  * section but `transforms`, `mcp`, `mcp_gateway` and `log` (listeners, body limits, timeouts, the upstream guard, TLS and its CA, DNS,
  * metrics, the management API itself). Named `section.field` (or `section` when the whole
  * section appears or goes).
@@ -54,8 +55,9 @@ export function ignoredSettings(current: ProxyConfig, next: ProxyConfig): string
   const out: string[] = [];
   const a = current as unknown as Record<string, unknown>;
   const b = next as unknown as Record<string, unknown>;
-  // The log's format is fixed when the process logger is made; only its level is re-applied.
+  // The log's format and backlog bound are fixed when the process logger is made; only its level is re-applied.
   if (current.log.audit_format !== next.log.audit_format) out.push('log.audit_format');
+  if (current.log.max_backlog_bytes !== next.log.max_backlog_bytes) out.push('log.max_backlog_bytes');
   for (const section of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
     if (RELOADED_SECTIONS.has(section) || isDeepStrictEqual(a[section], b[section])) continue;
     const before = a[section];

@@ -25,6 +25,7 @@ import { forwardListeners, type ForwardListeners } from './forward-listeners.js'
 import type { CommandLineConfig, LoadedProxyConfig } from './config-loader.js';
 import { buildGeneration, type Generation, type GenerationServices } from './generation.js';
 import { createProcessLog } from './logger.js';
+import { registerLogMetrics } from './log-metrics.js';
 import type { LogStyle } from './logger.js';
 import { ManagementServer } from './management-server.js';
 import type { Metrics } from './metrics.js';
@@ -106,13 +107,14 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
   let secretsState = (): SecretsState => ({ pending: [], unavailable: [] });
   // Every secret value fetched is registered here, and every log line passes through it.
   const redactor = new SecretRedactor();
-  const { logger, writeAudit } = createProcessLog(
+  const { logger, writeAudit, backlog } = createProcessLog(
     config.log.level,
     options.logStyle ?? config.log.audit_format,
     options.logDestination,
     redactor,
     worker === undefined ? undefined : { worker: worker.id },
   );
+  if (backlog !== undefined) backlog.maxBytes = config.log.max_backlog_bytes;
   for (const w of worker === undefined ? configWarnings({ document, config, registry }) : []) {
     logger.warn({ file: w.file, line: w.line, column: w.column, path: w.path, warning: w.message }, 'config warning');
   }
@@ -128,6 +130,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RunningPro
       ? undefined
       : (await import('./metrics.js')).createMetrics({ ...listeners.metrics, secretsState: () => secretsState() });
   const countAudit = metrics === undefined ? undefined : createAuditCounter(metrics.meter('@proxy/app'));
+  if (metrics !== undefined && backlog !== undefined) registerLogMetrics(metrics.meter('@proxy/app'), backlog);
   const noopMeter = createNoopMeter();
   let auditExport: AuditExport | undefined;
   try {

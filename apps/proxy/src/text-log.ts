@@ -43,6 +43,7 @@ function textValue(value: unknown): string {
 /** A destination that writes {@link formatTextLine} lines to `out` (default: stdout, asynchronously). */
 export function createTextDestination(out: FlushableDestination = createFdDestination(1)): FlushableDestination {
   return {
+    backlog: out.backlog,
     write: (line: string) => out.write(formatTextLine(line)),
     flush: (cb) => out.flush(cb),
   };

@@ -8,7 +8,8 @@
  * line reaches the output whole. Lines are redacted by the worker's logger before they reach
  * the channel: no secret value crosses the IPC channel.
  */
-import type { DestinationStream } from 'pino';
+import { DEFAULT_MAX_LOG_BACKLOG_BYTES } from '@proxy/config';
+import { LogBacklog, type FlushableDestination } from './log-destination.js';
 
 /** The IPC message that carries a batch of complete log lines from a worker to the primary. */
 export interface LogBatchMessage {
@@ -31,10 +32,18 @@ export type SendToPrimary = (message: LogBatchMessage, callback: (error: Error |
  * what is pending and calls back once the channel has taken it, so a worker that exits after a
  * flush loses no line. When the channel to the primary is gone, lines are dropped: the primary
  * that would write them has exited.
+ *
+ * A primary that falls behind (its own output stalled) leaves batches queued in this worker's
+ * IPC channel. The lines pending here and those sent but not yet taken by the channel are
+ * bounded by the {@link LogBacklog}: past it, a line is dropped and counted.
  */
-export class WorkerLogChannel implements DestinationStream {
+export class WorkerLogChannel implements FlushableDestination {
+  readonly backlog = new LogBacklog(DEFAULT_MAX_LOG_BACKLOG_BYTES);
   readonly #send: SendToPrimary;
   #pending: string[] = [];
+  #pendingBytes = 0;
+  /** Bytes of the batches sent and not yet taken by the channel. */
+  #inFlightBytes = 0;
   #scheduled = false;
 
   constructor(send: SendToPrimary) {
@@ -43,6 +52,12 @@ export class WorkerLogChannel implements DestinationStream {
 
   /** Queues one complete line (pino writes each record whole, ending in `\n`). */
   write(line: string): void {
+    const size = Buffer.byteLength(line);
+    if (!this.backlog.fits(this.#pendingBytes + this.#inFlightBytes, size)) {
+      this.backlog.drop(line);
+      return;
+    }
+    this.#pendingBytes += size;
     this.#pending.push(line);
     if (this.#scheduled) return;
     this.#scheduled = true;
@@ -61,11 +76,19 @@ export class WorkerLogChannel implements DestinationStream {
       return;
     }
     const lines = this.#pending.join('');
+    const size = this.#pendingBytes;
     this.#pending = [];
-    try {
-      this.#send({ type: 'proxy:log', lines }, () => callback());
-    } catch {
+    this.#pendingBytes = 0;
+    this.#inFlightBytes += size;
+    const taken = (): void => {
+      this.#inFlightBytes -= size;
+      if (this.#inFlightBytes + this.#pendingBytes === 0) this.backlog.caughtUp();
       callback();
+    };
+    try {
+      this.#send({ type: 'proxy:log', lines }, taken);
+    } catch {
+      taken();
     }
   }
 }

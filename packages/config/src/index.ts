@@ -9,7 +9,7 @@ export type { EnvOverride } from './env-overrides.js';
 export type { ConfigDocument, SourcePosition } from './document.js';
 export type { FieldPath } from './field-path.js';
 export { issueAt } from './issues.js';
-export { configSchema, DEFAULT_MAX_REQUEST_BODY_BYTES, DEFAULT_UPSTREAM_DENY_CIDRS, MAX_WORKERS } from './schema.js';
+export { configSchema, DEFAULT_MAX_LOG_BACKLOG_BYTES, DEFAULT_MAX_REQUEST_BODY_BYTES, DEFAULT_UPSTREAM_DENY_CIDRS, MAX_WORKERS } from './schema.js';
 export { CONFIG_SCHEMA_DOCUMENT_ID, configSchemaDocument } from './schema-document.js';
 export type { ConfigRegistry } from './schema.js';
 export { loadConfigFile, validateConfig } from './validate.js';

@@ -31,6 +31,9 @@ export const DEFAULT_UPSTREAM_DENY_CIDRS: readonly string[] = Object.freeze([
 /** `proxy.max_request_body_bytes` when absent or `0` (iron-proxy reads 0 as "the default", not "unlimited"). */
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 1_048_576;
 
+/** `log.max_backlog_bytes` when absent: log lines waiting for a stalled output past this are dropped (and counted). */
+export const DEFAULT_MAX_LOG_BACKLOG_BYTES = 16_777_216;
+
 /**
  * The most worker processes `proxy.workers` (and `--workers`) accepts; a larger count is
  * refused, not clamped, since it is more likely a typo than a machine with that many cores.
@@ -181,6 +184,7 @@ const logSchema: JsonSchema = {
   properties: {
     level: { type: 'string', enum: ['debug', 'info', 'warn', 'error'], default: 'info' },
     audit_format: { type: 'string', enum: ['native', 'iron-proxy'], default: 'native' },
+    max_backlog_bytes: { type: 'integer', minimum: 65_536, default: DEFAULT_MAX_LOG_BACKLOG_BYTES },
   },
 };
 

@@ -190,4 +190,11 @@ export interface LogConfig {
    * writes every line as iron-proxy does (stderr, upper-case levels, an `audit` group).
    */
   readonly audit_format: 'native' | 'iron-proxy';
+  /**
+   * Default 16 MiB: how many bytes of log lines and audit records may wait for a stalled output
+   * (a reader that stopped reading stdout) before new ones are dropped. Dropped lines are
+   * counted (`proxy_log_dropped_lines_total`) and, once the output catches up, reported in a
+   * warning line. Per process (each worker, and the primary).
+   */
+  readonly max_backlog_bytes: number;
 }

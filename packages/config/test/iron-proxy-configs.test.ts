@@ -45,7 +45,7 @@ describe("iron-proxy's published configs", () => {
     expect(config.transforms[1]?.config).toMatchObject({
       secrets: [{ source: { type: 'env', var: 'OPENAI_API_KEY' } }, { source: { type: 'env', var: 'INTERNAL_TOKEN' } }],
     });
-    expect(config.log).toEqual({ level: 'info', audit_format: 'native' });
+    expect(config.log).toEqual({ level: 'info', audit_format: 'native', max_backlog_bytes: 16_777_216 });
     expect(config.mcp).toBeUndefined();
     expect(config.management).toBeUndefined();
     expect(config.metrics).toBeUndefined();
