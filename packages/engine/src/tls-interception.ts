@@ -191,7 +191,7 @@ async function passThrough(context: InterceptionContext, socket: Socket, reader:
 
   let upstream: Socket;
   try {
-    upstream = binding.tunnel?.upstream ?? (await context.guard.connect({ host, port, tls: false, scheme: 'https' }));
+    upstream = binding.tunnel?.upstream ?? (await context.guard.connect({ host, port, tls: false, scheme: 'https', splice: true }));
   } catch (err) {
     const failure = exchange.failUpstream(err);
     context.logger.warn({ request_id: exchange.id, host, reason: failure.reason, code: failure.code, detail: failure.detail }, `passthrough failed: ${failure.reason}`);

@@ -174,7 +174,7 @@ export class TunnelGateway {
     let upstream: Socket;
     try {
       // Dialled before the client says what it sends: through `https_proxy` unless the target is port 80.
-      upstream = await this.#context.guard.connect({ host: target.host, port: target.port, tls: false, scheme: target.port === 80 ? 'http' : 'https' });
+      upstream = await this.#context.guard.connect({ host: target.host, port: target.port, tls: false, scheme: target.port === 80 ? 'http' : 'https', splice: true });
     } catch (err) {
       const failure = exchange.failUpstream(err);
       this.#context.logger.warn(

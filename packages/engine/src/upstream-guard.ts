@@ -5,6 +5,7 @@ import { networkInterfaces } from 'node:os';
 import { connect as tlsConnect, createSecureContext, getCACertificates, type SecureContext, type TLSSocket } from 'node:tls';
 import { CidrSet, ErrorCodes, ProxyError } from '@proxy/core';
 import type { buildConnector, Dispatcher } from 'undici';
+import { connectPooled } from './pooled-read-socket.js';
 import { absoluteFormRequest, connectToProxy, openThroughProxy } from './upstream-proxy.js';
 import { UpstreamProxyRoutes, type UpstreamProxy, type UpstreamProxySettings } from './upstream-proxy-routes.js';
 
@@ -58,6 +59,12 @@ export interface UpstreamTarget {
    * is dialled before its use is known (a tunnel's); default `https` when `tls`, else `http`.
    */
   readonly scheme?: 'http' | 'https';
+  /**
+   * The connection may be spliced to a client unread (a tunnel's upstream): a direct TCP
+   * connection then reads into pooled buffers (`pooled-read-socket.ts`). Ignored with `tls`
+   * and through an upstream proxy.
+   */
+  readonly splice?: boolean;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -156,7 +163,7 @@ export class UpstreamGuard {
     for (const address of addresses) {
       let socket: Socket;
       try {
-        socket = await connectTcp(address, target.port, deadline - Date.now());
+        socket = await connectTcp(address, target.port, deadline - Date.now(), target.splice === true && !target.tls);
       } catch (err) {
         lastError = err;
         continue;
@@ -326,9 +333,10 @@ function upstreamTlsContext(extraCa: string | Buffer | undefined): SecureContext
   return createSecureContext({ minVersion: 'TLSv1.2', ca: [...getCACertificates('default'), ...blocks] });
 }
 
-function connectTcp(address: string, port: number, timeoutMs: number): Promise<Socket> {
+function connectTcp(address: string, port: number, timeoutMs: number, pooledReads: boolean): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: address, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+    const options = { host: address, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 };
+    const socket = pooledReads ? connectPooled(options) : netConnect(options);
     const fail = (err: Error): void => {
       clearTimeout(timer);
       socket.destroy();

@@ -1,7 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compileRules, reject, type RuleConfig } from '@proxy/core';
 import type { ProxyRequest } from '@proxy/core';
@@ -153,6 +154,47 @@ describe('sni-only inside tunnels', () => {
       ['tunnel', 'localhost', secure.port],
       ['sni-only', 'localhost', secure.port],
     ]);
+  });
+
+  it('holds the upstream back while the client does not read, and relays again once it does', async () => {
+    // An upstream that sends as fast as it is let, counting what its connection took.
+    let sent = 0;
+    const chunk = Buffer.alloc(64 * 1024, 'z');
+    const firehose = createTlsServer({ cert: world.upstreamCert.cert, key: world.upstreamCert.key }, (socket) => {
+      const more = (): void => {
+        while (!socket.destroyed) {
+          sent += chunk.length;
+          if (!socket.write(chunk)) {
+            socket.once('drain', more);
+            return;
+          }
+        }
+      };
+      socket.on('error', () => socket.destroy());
+      more();
+    });
+    await new Promise<void>((r) => firehose.listen(0, '127.0.0.1', r));
+    try {
+      const { socket } = await openConnectTunnel(proxy.port('tunnel'), `localhost:${(firehose.address() as AddressInfo).port}`);
+      const tls = await startTls(socket, { servername: 'localhost', ca: world.upstreamCa.cert });
+      tls.pause();
+      // The kernel's socket buffers on the way fill, then every side waits: far less than the
+      // hundreds of MB a relay that read without waiting would pull in by now.
+      await new Promise((r) => setTimeout(r, 1000));
+      const stalled = sent;
+      await new Promise((r) => setTimeout(r, 500));
+      expect(sent).toBe(stalled);
+      expect(sent).toBeLessThan(64 * 1024 * 1024);
+      // Reading again lets the upstream go on.
+      let received = 0;
+      tls.on('data', (data: Buffer) => (received += data.length));
+      tls.resume();
+      await expect.poll(() => received, { timeout: 10_000 }).toBeGreaterThan(stalled + 8 * 1024 * 1024);
+      expect(sent).toBeGreaterThan(stalled);
+      tls.destroy();
+    } finally {
+      await new Promise((r) => firehose.close(r));
+    }
   });
 
   it('passes TLS through a SOCKS5 tunnel: the client verifies the upstream itself', async () => {
