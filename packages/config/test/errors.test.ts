@@ -127,6 +127,14 @@ describe('issue locations and messages', () => {
     ]);
   });
 
+  it('checks log.max_backlog_bytes: a whole number of at least 64 KiB, 16 MiB when absent', () => {
+    expect(where(issuesOf(['log:', '  max_backlog_bytes: 1000']))).toEqual([[2, 22, 'log.max_backlog_bytes', 'must be >= 65536 (got 1000)']]);
+    expect(where(issuesOf(['log:', '  max_backlog_bytes: lots']))).toEqual([[2, 22, 'log.max_backlog_bytes', 'must be an integer (got "lots")']]);
+    const valid = (text: string): unknown => validateConfig(parseConfigText(text, 'proxy.yaml'), strictStandIns).log.max_backlog_bytes;
+    expect(valid('log:\n  max_backlog_bytes: 1048576\n')).toBe(1_048_576);
+    expect(valid('log: { level: info }\n')).toBe(16_777_216);
+  });
+
   it('checks proxy.workers: a whole number from 1 to 256, or auto', () => {
     expect(where(issuesOf(['proxy:', '  workers: 0']))).toEqual([[2, 12, 'proxy.workers', 'must be >= 1 (got 0)']]);
     expect(where(issuesOf(['proxy:', '  workers: -1']))).toEqual([[2, 12, 'proxy.workers', 'must be >= 1 (got -1)']]);
