@@ -4,7 +4,7 @@ import { connect as netConnect, type NetConnectOpts, type Socket } from 'node:ne
 export const READ_BUFFER_BYTES = 16 * 1024;
 
 /** How many idle read buffers the pool keeps (1 MiB); more are left to the garbage collector. */
-export const MAX_FREE_READ_BUFFERS = 64;
+const MAX_FREE_READ_BUFFERS = 64;
 
 /**
  * Read buffers handed from one spliced connection to the next. A buffer is taken for a read
