@@ -8,6 +8,7 @@ export default defineConfig({
       'apps/*/vitest.config.ts',
       'tooling/*/vitest.config.ts',
       'examples/*/vitest.config.ts',
+      'bench/vitest.config.mjs',
     ],
   },
 });

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { formatPairTable, measurePair, summarizePair } from '../lib/paired.mjs';
+
+const window = (rps, cpu, client = 30, errors = 0) => ({ rps, cpu_us_per_request: cpu, client_cpu_pct: client, errors });
+
+describe('summarizePair', () => {
+  it('takes medians and ranges of the per-round ratios and counts the rounds A won', () => {
+    const rounds = [
+      { a: window(1100, 90), b: window(1000, 100), rps_ratio: 1.1, cpu_ratio: 0.9 },
+      { a: window(900, 120, 60), b: window(1000, 100), rps_ratio: 0.9, cpu_ratio: 1.2 },
+      { a: window(1050, 95), b: window(1000, 100, 30, 2), rps_ratio: 1.05, cpu_ratio: 0.95 },
+    ];
+    const s = summarizePair(rounds);
+    expect(s.rps_ratio).toEqual({ median: 1.05, min: 0.9, max: 1.1 });
+    expect(s.cpu_ratio).toEqual({ median: 0.95, min: 0.9, max: 1.2 });
+    expect(s.a_faster_rounds).toBe(2);
+    expect(s.client_cpu_pct_max).toBe(60);
+    expect(s.errors).toBe(2);
+  });
+
+  it('leaves out rounds without a CPU figure rather than counting them as zero', () => {
+    const s = summarizePair([
+      { a: window(1000, null), b: window(1000, 100), rps_ratio: 1, cpu_ratio: null },
+      { a: window(1000, 110), b: window(1000, 100), rps_ratio: 1, cpu_ratio: 1.1 },
+    ]);
+    expect(s.cpu_ratio).toEqual({ median: 1.1, min: 1.1, max: 1.1 });
+    expect(s.a_faster_rounds).toBe(0);
+  });
+});
+
+describe('measurePair', () => {
+  it('warms both sides, then alternates which one goes first (A B, B A, ...)', async () => {
+    const order = [];
+    const side = (label, rps) => ({
+      label,
+      server: { child: { pid: process.pid } },
+      load: async (seconds, marks = {}) => {
+        order.push(`${label}${marks.onStart === undefined ? ' warm-up' : ''}`);
+        marks.onStart?.();
+        marks.onEnd?.();
+        return { requests: rps * seconds, rps, client_cpu_pct: 10, errors: 0, non2xx: 0 };
+      },
+    });
+    const pair = await measurePair({ id: 'x', a: side('A', 2000), b: side('B', 1000), rounds: 3, seconds: 1, warmupSeconds: 1 });
+    expect(order).toEqual(['A warm-up', 'B warm-up', 'A', 'B', 'B', 'A', 'A', 'B']);
+    expect(pair.rounds.map((r) => r.rps_ratio)).toEqual([2, 2, 2]);
+    expect(pair.summary.a_faster_rounds).toBe(3);
+    expect(formatPairTable([pair])).toMatch(/x \(A vs B\)\s+2000\s+1000\s+2\.00x \[2\.00-2\.00\]\s+3\/3/);
+  });
+});
