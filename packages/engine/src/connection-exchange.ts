@@ -1,6 +1,6 @@
 import { AuditBuilder, createProxyRequest, HeaderList, nextRequestId, reject } from '@proxy/core';
 import type { Decision, ProxyRequest, RequestMode, TunnelInfo } from '@proxy/core';
-import type { ExchangeHost, InFlightWork } from './exchange.js';
+import type { ExchangeHost } from './exchange.js';
 import { describeUpstreamFailure, type UpstreamFailure } from './upstream-failure.js';
 
 /** A connection known only by where it goes: a tunnel being opened, or TLS passed through unread. */
@@ -20,7 +20,7 @@ export interface ConnectionTarget {
  * host-only request (method, path and query empty, no headers, no body), so rules that name
  * methods or paths do not match it. Emits at most one audit record.
  */
-export class ConnectionExchange implements InFlightWork {
+export class ConnectionExchange {
   readonly id: string;
   readonly request: ProxyRequest;
   readonly audit: AuditBuilder;
@@ -50,7 +50,7 @@ export class ConnectionExchange implements InFlightWork {
     // The configuration in force when the connection arrived; `decide()` names the one it ran on.
     const generation = host.pipeline?.generation;
     if (generation !== undefined) this.audit.configGeneration(generation);
-    host.admit(this);
+    host.admit();
   }
 
   /**
@@ -100,7 +100,7 @@ export class ConnectionExchange implements InFlightWork {
     try {
       this.#host.onAudit(this.audit.finish(status, Date.now()));
     } finally {
-      this.#host.retire(this);
+      this.#host.retire();
     }
   }
 
@@ -108,6 +108,6 @@ export class ConnectionExchange implements InFlightWork {
   dismiss(): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#host.retire(this);
+    this.#host.retire();
   }
 }

@@ -13,11 +13,6 @@ import type { UpstreamFailure } from './upstream-failure.js';
 /** Status recorded when the client left before any response was sent (nginx's convention). */
 export const STATUS_CLIENT_CLOSED = 499;
 
-/** Work the engine waits for at shutdown: a request, or a connection's host-level decision. */
-export interface InFlightWork {
-  readonly id: string;
-}
-
 /** What the engine needs from itself to run one request. */
 export interface ExchangeHost {
   /** The pipeline new requests start on (undefined until the first `setPipeline`). */
@@ -30,10 +25,10 @@ export interface ExchangeHost {
   readonly onAudit: (record: AuditRecord) => void;
   /** The HTTP server and client instruments every exchange records into. */
   readonly metrics: HttpMetrics;
-  /** Called when an exchange starts, so that shutdown can wait for it. */
-  readonly admit: (work: InFlightWork) => void;
-  /** Called once the exchange is complete, after its audit record. */
-  readonly retire: (work: InFlightWork) => void;
+  /** Called when an exchange (a request, or a connection's host-level decision) starts, so that shutdown can wait for it. */
+  readonly admit: () => void;
+  /** Called once per admitted exchange when it is complete, after its audit record. */
+  readonly retire: () => void;
 }
 
 /**
@@ -42,7 +37,7 @@ export interface ExchangeHost {
  * `complete()` emits the audit record and the request's measurements exactly once and
  * releases the pipeline, whatever path the request took.
  */
-export class Exchange implements InFlightWork {
+export class Exchange {
   /** The request id, also in the audit record and the operational log lines. */
   readonly id: string;
   readonly audit: ExchangeAudit;
@@ -94,7 +89,7 @@ export class Exchange implements InFlightWork {
     this.#release = prepared?.pipeline.enter() ?? noop;
     if (this.pipeline?.generation !== undefined) audit.configGeneration(this.pipeline.generation);
     host.metrics.requestStarted();
-    host.admit(this);
+    host.admit();
   }
 
   /**
@@ -215,7 +210,7 @@ export class Exchange implements InFlightWork {
     try {
       this.#host.onAudit(this.audit.finish(statusCode, Date.now()));
     } finally {
-      this.#host.retire(this);
+      this.#host.retire();
     }
   }
 
