@@ -1,4 +1,5 @@
 import type { RunningProxy } from './server.js';
+import { collectStartupGarbage } from './startup-collection.js';
 import { reportStartupError } from './startup-error.js';
 
 /** How long in-flight requests may run after SIGTERM/SIGINT before the process exits. */
@@ -10,6 +11,7 @@ export const SHUTDOWN_GRACE_MS = 10_000;
  * or shutdown failed; startup failures are printed under `command`'s name). A repeated
  * SIGTERM or SIGINT during that drain is logged and ignored: it does not cut the in-flight
  * requests short (the drain is bounded anyway). SIGHUP reloads the configuration file meanwhile.
+ * Once serving, start-up's garbage is collected (see `collectStartupGarbage`).
  */
 export async function serveUntilSignal(start: () => Promise<RunningProxy>, command: string): Promise<number> {
   // SIGHUP reloads the configuration (the reloader logs how it went). Installed first, so that
@@ -29,6 +31,7 @@ export async function serveUntilSignal(start: () => Promise<RunningProxy>, comma
     process.off('SIGHUP', onHangup);
     return reportStartupError(err, command);
   }
+  collectStartupGarbage();
   return waitForStop(running);
 }
 

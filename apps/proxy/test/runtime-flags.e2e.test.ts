@@ -1,7 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RUNTIME_ENV, RUNTIME_FLAGS } from '../src/runtime-flags.js';
-import { startProxyProcess } from './support/proxy-process.js';
+import { cliPath, startInstalledProxy, startProxyProcess } from './support/proxy-process.js';
 
 const config = `
 proxy:
@@ -58,5 +60,24 @@ describe('runtime flags of the proxy binary', () => {
     const { args, environment } = await flagsOf({ PROXY_RUNTIME_FLAGS: 'off' });
     expect(args.some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
     expect(environment.MALLOC_ARENA_MAX).toBeUndefined();
+  });
+
+  it('collects start-up garbage once serving, and not with PROXY_RUNTIME_FLAGS=off', async () => {
+    // V8 reports a forced full collection as "Mark-Compact (reduce) ... testing".
+    const forced = async (env: Record<string, string>, waitMs: number): Promise<string[]> => {
+      const dir = await mkdtemp(join(tmpdir(), 'proxy-e2e-'));
+      await writeFile(join(dir, 'proxy.yaml'), config);
+      const proxy = await startInstalledProxy(process.execPath, ['--trace-gc', cliPath, '--config', join(dir, 'proxy.yaml')], { dir, env });
+      try {
+        // It runs right after the listeners open: 1.5 s is plenty to see that it did not.
+        for (let waited = 0; waited < waitMs && !proxy.stdout().includes('testing;'); waited += 50) await new Promise((r) => setTimeout(r, 50));
+        return proxy.stdout().split('\n').filter((l) => l.includes('Mark-Compact') && l.includes('testing;'));
+      } finally {
+        await proxy.stop();
+        await rm(dir, { recursive: true, force: true });
+      }
+    };
+    expect((await forced({}, 10_000)).length).toBeGreaterThanOrEqual(1);
+    expect(await forced({ PROXY_RUNTIME_FLAGS: 'off' }, 1500)).toEqual([]);
   });
 });

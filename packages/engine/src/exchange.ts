@@ -165,7 +165,6 @@ export class Exchange {
     return this.#responseLease;
   }
 
-  /** True once the audit record has been emitted. */
   /**
    * The upstream connection the ingress brought (a tunnel's), unless a transform re-targeted
    * the request elsewhere: such a request is dialled anew through the guard.
@@ -177,6 +176,7 @@ export class Exchange {
     return request.host === route.host && request.port === route.port && request.scheme === route.scheme ? this.ingress.upstream : undefined;
   }
 
+  /** True once the audit record has been emitted. */
   get completed(): boolean {
     return this.#completed;
   }
