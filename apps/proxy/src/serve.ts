@@ -11,7 +11,7 @@ export const SHUTDOWN_GRACE_MS = 10_000;
  * or shutdown failed; startup failures are printed under `command`'s name). A repeated
  * SIGTERM or SIGINT during that drain is logged and ignored: it does not cut the in-flight
  * requests short (the drain is bounded anyway). SIGHUP reloads the configuration file meanwhile.
- * Once serving, start-up's garbage is collected (see `collectStartupGarbage`).
+ * Once serving and its log flushed, start-up's garbage is collected (see `collectStartupGarbage`).
  */
 export async function serveUntilSignal(start: () => Promise<RunningProxy>, command: string): Promise<number> {
   // SIGHUP reloads the configuration (the reloader logs how it went). Installed first, so that
@@ -31,7 +31,9 @@ export async function serveUntilSignal(start: () => Promise<RunningProxy>, comma
     process.off('SIGHUP', onHangup);
     return reportStartupError(err, command);
   }
-  collectStartupGarbage();
+  // After the "listening" lines are out: the collection blocks the process for ~60 ms, and
+  // whoever waits for those lines expects all of them at once.
+  running.logger.flush(() => collectStartupGarbage());
   return waitForStop(running);
 }
 
