@@ -171,11 +171,11 @@ async function group(name, wanted, start, body) {
  * The issue's ratio targets measured in alternation (lib/paired.mjs): each pair's two servers
  * run at once on the proxy's core and take turns under the same closed-loop load (1 KiB,
  * BENCH_CONNECTIONS connections), so both sides see the same machine. Pairs: reverse with
- * `aws_jwt` vs the Fastify forwarder, forward vs squid, CONNECT `sni-only` vs squid, and two
- * workers vs one process (forward) on the same core.
+ * `aws_jwt` vs the Fastify forwarder, forward vs squid, CONNECT `sni-only` vs squid (1 KiB and
+ * 64 KiB), and two workers vs one process (forward) on the same core.
  */
 async function pairedComparisons({ workDir, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, absolute, bearer, tools, httpLoad, tlsLoad }) {
-  const connectLoad = (port) => tlsLoad({ port, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: pki.caFile });
+  const connectLoad = (port, path = '/1k') => tlsLoad({ port, connect: `localhost:${origin.tls}`, path, authority: 'localhost', ca: pki.caFile });
   const forward = { ...absolute('1k'), headers: bearer };
   const specs = [
     {
@@ -194,6 +194,11 @@ async function pairedComparisons({ workDir, origin, pki, awsEnv, reverseYaml, fo
             id: 'connect-1k',
             a: { label: 'ours sni-only', start: () => startOurs('paired-sni-only', workDir, ['http', 'https', 'tunnel'], sniOnlyYaml(1)), load: (s) => connectLoad(s.port.tunnel) },
             b: { label: 'squid', start: () => startSquid(workDir), load: (s) => connectLoad(s.port) },
+          },
+          {
+            id: 'connect-64k',
+            a: { label: 'ours sni-only', start: () => startOurs('paired-sni-only-64k', workDir, ['http', 'https', 'tunnel'], sniOnlyYaml(1)), load: (s) => connectLoad(s.port.tunnel, '/64k') },
+            b: { label: 'squid', start: () => startSquid(workDir), load: (s) => connectLoad(s.port, '/64k') },
           },
         ]
       : []),
@@ -270,6 +275,8 @@ async function main() {
   };
   const bearer = { Authorization: `Bearer ${PLACEHOLDER}` };
   const sizes = ['1k', '64k'];
+  /** The ids of a closed-loop case measured at every body size (`<name>-1k`, `<name>-64k`), for the groups' `BENCH_ONLY` lists. */
+  const sized = (name) => sizes.map((size) => `${name}-${size}`);
   const common = (ports, resolver) => `dns:
   enabled: false
 ${resolver === undefined ? '' : `  upstream_resolver: "${resolver}"\n`}log:
@@ -317,7 +324,7 @@ transforms:
       return;
     }
     // Direct to the origin: the ceilings.
-    await group('direct (origin, no proxy)', ['direct-http-1k', 'direct-https-1k', 'direct-https-newconn', ...latencyIds('direct-http'), ...latencyIds('direct-https')], async () => ({ stop: async () => {} }), async () => {
+    await group('direct (origin, no proxy)', [...sized('direct-http'), ...sized('direct-https'), 'direct-https-newconn', ...latencyIds('direct-http'), ...latencyIds('direct-https')], async () => ({ stop: async () => {} }), async () => {
       for (const size of sizes) {
         await measureCase(results, { id: `direct-http-${size}`, mode: 'direct', size }, undefined, httpLoad(origin.plain, { path: `/${size}` }));
       }
@@ -332,26 +339,26 @@ transforms:
     });
 
     // Reverse mode.
-    await group('reverse: ours (aws_jwt, cached token)', ['reverse-ours-1k', ...latencyIds('reverse-ours')], () =>
+    await group('reverse: ours (aws_jwt, cached token)', [...sized('reverse-ours'), ...latencyIds('reverse-ours')], () =>
       startOurs('reverse', workDir, ['http', 'reverse'], reverseYaml, awsEnv), async (s) => {
       for (const size of sizes) {
         await measureCase(results, { id: `reverse-ours-${size}`, mode: 'reverse', size, peer: `reverse-fastify-${size}`, direct: `direct-http-${size}` }, s, httpLoad(s.port.reverse, { path: `/${size}` }));
       }
       await latencyCases('reverse-ours', { mode: 'reverse', baseline: 'direct-http' }, s, { port: s.port.reverse, path: '/1k' });
     });
-    await group('reverse: nginx proxy_pass (+ 900-byte header)', ['reverse-nginx-1k'], () => startNginxReverse(workDir, origin.plain, JWT_SIZED_HEADER), async (s) => {
+    await group('reverse: nginx proxy_pass (+ 900-byte header)', sized('reverse-nginx'), () => startNginxReverse(workDir, origin.plain, JWT_SIZED_HEADER), async (s) => {
       for (const size of sizes) {
         await measureCase(results, { id: `reverse-nginx-${size}`, mode: 'reverse', size, direct: `direct-http-${size}` }, s, httpLoad(s.port, { path: `/${size}` }));
       }
     });
-    await group('reverse: Fastify + @fastify/http-proxy', ['reverse-fastify-1k'], () => startFastifyForwarder(workDir, origin.plain), async (s) => {
+    await group('reverse: Fastify + @fastify/http-proxy', sized('reverse-fastify'), () => startFastifyForwarder(workDir, origin.plain), async (s) => {
       for (const size of sizes) {
         await measureCase(results, { id: `reverse-fastify-${size}`, mode: 'reverse', size, direct: `direct-http-${size}` }, s, httpLoad(s.port, { path: `/${size}` }));
       }
     });
 
     // Forward plain HTTP (absolute-form).
-    await group('forward: ours (empty pipeline)', ['forward-ours-1k', ...latencyIds('forward-ours')], () =>
+    await group('forward: ours (empty pipeline)', [...sized('forward-ours'), ...latencyIds('forward-ours')], () =>
       startOurs('forward', workDir, ['http'], forwardYaml(1)), async (s) => {
       for (const size of sizes) {
         await measureCase(results, { id: `forward-ours-${size}`, mode: 'forward', size, peer: `forward-squid-${size}`, direct: `direct-http-${size}` }, s,
@@ -410,7 +417,7 @@ transforms:
       });
     }
     if (tools.squid) {
-      await group('forward + CONNECT: squid', ['forward-squid-1k', 'connect-squid-1k', ...latencyIds('forward-squid'), ...latencyIds('connect-squid')], () => startSquid(workDir), async (s) => {
+      await group('forward + CONNECT: squid', [...sized('forward-squid'), ...sized('connect-squid'), ...latencyIds('forward-squid'), ...latencyIds('connect-squid')], () => startSquid(workDir), async (s) => {
         for (const size of sizes) {
           await measureCase(results, { id: `forward-squid-${size}`, mode: 'forward', size, direct: `direct-http-${size}` }, s,
             httpLoad(s.port, { ...absolute(size), headers: bearer }));
@@ -426,7 +433,7 @@ transforms:
     }
 
     // CONNECT without interception.
-    await group('CONNECT: ours (sni-only)', ['connect-ours-1k', ...latencyIds('connect-ours')], () =>
+    await group('CONNECT: ours (sni-only)', [...sized('connect-ours'), ...latencyIds('connect-ours')], () =>
       startOurs('sni-only', workDir, ['http', 'https', 'tunnel'], sniOnlyYaml(1)), async (s) => {
       for (const size of sizes) {
         await measureCase(results, { id: `connect-ours-${size}`, mode: 'connect', size, peer: `connect-squid-${size}`, direct: `direct-https-${size}` }, s,
@@ -474,7 +481,7 @@ transforms:
             - host: "localhost"
             - host: "*.bench.test"
 `;
-    await group('MITM: ours (allowlist + secrets replace)', ['mitm-ours-1k', 'mitm-ours-newconn-warm', ...latencyIds('mitm-ours')], () =>
+    await group('MITM: ours (allowlist + secrets replace)', [...sized('mitm-ours'), 'mitm-ours-newconn-warm', ...latencyIds('mitm-ours')], () =>
       startOurs('mitm', workDir, ['http', 'https', 'tunnel'], mitmConfig(1000), { BENCH_REAL_TOKEN: REAL_TOKEN }), async (s) => {
       for (const size of sizes) {
         await measureCase(results, { id: `mitm-ours-${size}`, mode: 'mitm', size, ...(size === '1k' ? { peer: 'mitm-mitmdump-1k' } : {}), direct: `direct-https-${size}` }, s,
