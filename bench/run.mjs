@@ -14,7 +14,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildLoadgen, load } from './lib/measure.mjs';
-import { cpuSeconds, have, peakRssMiB, rssMiB, run } from './lib/procs.mjs';
+import { cpuSeconds, have, peakRssMiB, resetPeakRss, rssMiB, run } from './lib/procs.mjs';
 import { startFastifyForwarder, startMitmdump, startNginxReverse, startOrigin, startOurs, startSquid, startTinyproxy } from './lib/servers.mjs';
 import { formatPairTable, measurePair } from './lib/paired.mjs';
 import { addLatencyOverhead, CLIENT_SATURATED_PCT, formatLatencyTable, formatTable, summarize } from './lib/report.mjs';
@@ -112,12 +112,14 @@ async function machine() {
 /**
  * Runs one case: a warm-up (not recorded), then `reps` repetitions of `seconds` with the same
  * settings. `load(seconds, marks)` performs one repetition (see lib/measure.mjs for `marks`);
- * `server` is the process whose peak RSS and CPU are reported.
+ * `server` is the process whose peak RSS (over this case alone) and CPU are reported.
  */
 async function measureCase(results, meta, server, load, seconds = SETTINGS.seconds) {
   if (ONLY !== undefined && !ONLY.test(meta.id)) return;
   process.stdout.write(`  ${meta.id} ...`);
   try {
+    // The peak of this case (warm-up included), not of the cases the same server ran before.
+    if (server !== undefined) resetPeakRss(server.child.pid);
     await load(SETTINGS.warmupSeconds);
     const reps = [];
     for (let i = 0; i < SETTINGS.reps; i++) {

@@ -2,7 +2,7 @@
 // process tree from /proc, and a bounded stop.
 
 import { spawn, execFile } from 'node:child_process';
-import { readFileSync, readdirSync, openSync } from 'node:fs';
+import { readFileSync, readdirSync, openSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { promisify } from 'node:util';
 
@@ -122,9 +122,24 @@ function statusMiB(pid, field) {
   return kib / 1024;
 }
 
-/** Sum of VmHWM (peak resident set) over `pid` and its descendants, in MiB. */
+/** Sum of VmHWM (peak resident set since start, or since {@link resetPeakRss}) over `pid` and its descendants, in MiB. */
 export function peakRssMiB(pid) {
   return statusMiB(pid, 'VmHWM');
+}
+
+/**
+ * Resets the peak resident set (VmHWM) of `pid` and its descendants to what they hold now
+ * (`echo 5 > /proc/<pid>/clear_refs`), so that the next {@link peakRssMiB} is the peak of what
+ * ran since, not of an earlier case in the same process.
+ */
+export function resetPeakRss(pid) {
+  for (const p of treeOf(pid)) {
+    try {
+      writeFileSync(`/proc/${p}/clear_refs`, '5');
+    } catch {
+      // the process ended meanwhile
+    }
+  }
 }
 
 /** Sum of VmRSS (resident set now) over `pid` and its descendants, in MiB. */
