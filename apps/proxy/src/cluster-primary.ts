@@ -36,6 +36,7 @@ import { MetricsServer, type SecretsState } from './metrics-server.js';
 import type { ReloadOutcome, ReloadStatus, ReloadTrigger, WorkerReloadStatus } from './reloader.js';
 import { SHUTDOWN_GRACE_MS } from './serve.js';
 import type { LoadedProxyConfig } from './config-loader.js';
+import { collectStartupGarbage } from './startup-collection.js';
 import { reportStartupError } from './startup-error.js';
 import { isLogBatch } from './worker-log-channel.js';
 
@@ -191,6 +192,8 @@ class ClusterPrimary {
       this.#starting = false;
       for (const a of own) this.#logger.info({ listener: a.kind, address: `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` }, 'listening');
       this.#logger.info({ workers: this.#options.workers }, 'all workers serving');
+      // As a single process does once serving (serve.ts): after the lines above are out.
+      this.#logger.flush(() => collectStartupGarbage());
     } else if (!this.#stopping) {
       this.#failed = true;
       this.#stop('startup failure');

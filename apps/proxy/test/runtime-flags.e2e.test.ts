@@ -80,4 +80,20 @@ describe('runtime flags of the proxy binary', () => {
     expect((await forced({}, 10_000)).length).toBeGreaterThanOrEqual(1);
     expect(await forced({ PROXY_RUNTIME_FLAGS: 'off' }, 1500)).toEqual([]);
   });
+
+  it('collects start-up garbage in the primary of a cluster too, once its workers serve', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'proxy-e2e-'));
+    await writeFile(join(dir, 'proxy.yaml'), config.replace('proxy:\n', 'proxy:\n  workers: 2\n'));
+    const proxy = await startInstalledProxy(process.execPath, ['--trace-gc', cliPath, '--config', join(dir, 'proxy.yaml')], { dir });
+    try {
+      // --trace-gc lines start with "[<pid>:": the primary's are the ones with the pid it was started as.
+      const primary = `[${proxy.child.pid}:`;
+      const ofPrimary = (): string[] => proxy.stdout().split('\n').filter((l) => l.startsWith(primary) && l.includes('Mark-Compact') && l.includes('testing;'));
+      for (let waited = 0; waited < 15_000 && ofPrimary().length === 0; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      expect(ofPrimary().length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await proxy.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
