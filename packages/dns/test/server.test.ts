@@ -182,11 +182,21 @@ describe('DNS server upstream handling', () => {
   });
 
   it('does not forward to itself: an upstream resolver that is this server is skipped with a warning', async () => {
-    const probe = createSocket('udp4');
-    await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
-    const port = probe.address().port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const dns = await started({ listen: `127.0.0.1:${port}`, upstreamResolver: `127.0.0.1:${port}`, passthrough: ['*.corp.test'] });
+    // The server must be told its own address before it listens: take a free UDP port, and try
+    // another when the TCP side of that number is taken meanwhile (by a parallel test's socket).
+    const startOnFreePort = async (attempts: number): ReturnType<typeof started> => {
+      const probe = createSocket('udp4');
+      await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
+      const port = probe.address().port;
+      await new Promise<void>((resolve) => probe.close(() => resolve()));
+      try {
+        return await started({ listen: `127.0.0.1:${port}`, upstreamResolver: `127.0.0.1:${port}`, passthrough: ['*.corp.test'] });
+      } catch (err) {
+        if (attempts > 1 && String((err as Error).message).includes('already in use')) return startOnFreePort(attempts - 1);
+        throw err;
+      }
+    };
+    const dns = await startOnFreePort(5);
     expect(dns.logger.entries.some((e) => e.level === 'warn' && e.msg?.includes('is this server itself'))).toBe(true);
     await expect(resolverFor('127.0.0.1', dns.port).resolve4('loop.corp.test')).rejects.toMatchObject({ code: 'ESERVFAIL' });
     expect(dns.server.stats.queries).toBe(1);
