@@ -177,7 +177,7 @@ async function group(name, wanted, start, body) {
  * 64 KiB), and two workers vs one process (forward) on the same core.
  */
 async function pairedComparisons({ workDir, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, absolute, bearer, tools, httpLoad, tlsLoad }) {
-  const connectLoad = (port, path = '/1k') => tlsLoad({ port, connect: `localhost:${origin.tls}`, path, authority: 'localhost', ca: pki.caFile });
+  const connectLoad = (port, size = '1k') => tlsLoad({ port, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: pki.caFile });
   const forward = { ...absolute('1k'), headers: bearer };
   const specs = [
     {
@@ -192,16 +192,11 @@ async function pairedComparisons({ workDir, origin, pki, awsEnv, reverseYaml, fo
             a: { label: 'ours', start: () => startOurs('paired-forward', workDir, ['http'], forwardYaml(1)), load: (s) => httpLoad(s.port.http, forward) },
             b: { label: 'squid', start: () => startSquid(workDir), load: (s) => httpLoad(s.port, forward) },
           },
-          {
-            id: 'connect-1k',
-            a: { label: 'ours sni-only', start: () => startOurs('paired-sni-only', workDir, ['http', 'https', 'tunnel'], sniOnlyYaml(1)), load: (s) => connectLoad(s.port.tunnel) },
-            b: { label: 'squid', start: () => startSquid(workDir), load: (s) => connectLoad(s.port) },
-          },
-          {
-            id: 'connect-64k',
-            a: { label: 'ours sni-only', start: () => startOurs('paired-sni-only-64k', workDir, ['http', 'https', 'tunnel'], sniOnlyYaml(1)), load: (s) => connectLoad(s.port.tunnel, '/64k') },
-            b: { label: 'squid', start: () => startSquid(workDir), load: (s) => connectLoad(s.port, '/64k') },
-          },
+          ...['1k', '64k'].map((size) => ({
+            id: `connect-${size}`,
+            a: { label: 'ours sni-only', start: () => startOurs(`paired-sni-only-${size}`, workDir, ['http', 'https', 'tunnel'], sniOnlyYaml(1)), load: (s) => connectLoad(s.port.tunnel, size) },
+            b: { label: 'squid', start: () => startSquid(workDir), load: (s) => connectLoad(s.port, size) },
+          })),
         ]
       : []),
     {
