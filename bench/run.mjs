@@ -7,7 +7,8 @@
 // (a regex on case ids), BENCH_SKIP_BUILD=1, BENCH_SKIP_INSTALL=1, BENCH_OUT (result file;
 // default bench/results/<timestamp>.json). BENCH_PAIRED=1 runs the interleaved comparisons
 // instead (see pairedComparisons; BENCH_PAIRED_ROUNDS, default 8, rounds of BENCH_DURATION
-// seconds per side; BENCH_ONLY then filters pair ids).
+// seconds per side; BENCH_ONLY then filters pair ids); with BENCH_PAIRED_FLAGS (Node flags),
+// the pairs are our proxy with those flags against it as shipped (see flagPairs).
 
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -31,6 +32,8 @@ const SETTINGS = {
 const ONLY = process.env.BENCH_ONLY === undefined ? undefined : new RegExp(process.env.BENCH_ONLY);
 const PAIRED = process.env.BENCH_PAIRED === '1';
 const PAIRED_ROUNDS = Number(process.env.BENCH_PAIRED_ROUNDS ?? 8);
+/** Node flags to weigh against the proxy's own settings (BENCH_PAIRED=1): see flagPairs. */
+const PAIRED_FLAGS = (process.env.BENCH_PAIRED_FLAGS ?? '').split(' ').filter((f) => f !== '');
 const PLACEHOLDER = 'proxy-bench-token';
 const REAL_TOKEN = 'real-bench-secret-7f3a9c';
 /** nginx adds a header the size of the Authorization line aws_jwt writes (a ~900-byte JWT). */
@@ -170,16 +173,47 @@ async function group(name, wanted, start, body) {
 }
 
 /**
+ * BENCH_PAIRED_FLAGS: the same proxy with those Node flags (A) against it without them (B), in
+ * alternation, in every mode whose memory or tail a V8 setting could change: forward, reverse
+ * (`aws_jwt`) and MITM at 1 KiB and 64 KiB, six transforms, CONNECT, and MITM with a new
+ * connection per request. B runs with the settings the binaries choose for themselves (see
+ * apps/proxy/src/runtime-flags.ts); a flag they also set is replaced in A.
+ */
+function flagPairs({ workDir, origin, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, sixYaml, mitmYaml, tokenEnv, caFile, pki, absolute, bearer, httpLoad, tlsLoad }) {
+  const label = PAIRED_FLAGS.join(' ');
+  const pair = (id, ports, yaml, load, env = {}) => ({
+    id,
+    a: { label, start: () => startOurs(`flags-${id}`, workDir, ports, yaml, env, PAIRED_FLAGS), load },
+    b: { label: 'as shipped', start: () => startOurs(`shipped-${id}`, workDir, ports, yaml, env), load },
+  });
+  const mitm = (size) => (s) => tlsLoad({ port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: caFile, headers: bearer });
+  const tls = ['http', 'https', 'tunnel'];
+  return [
+    ...['1k', '64k'].flatMap((size) => [
+      pair(`forward-${size}`, ['http'], forwardYaml(1), (s) => httpLoad(s.port.http, { ...absolute(size), headers: bearer })),
+      pair(`reverse-${size}`, ['http', 'reverse'], reverseYaml, (s) => httpLoad(s.port.reverse, { path: `/${size}` }), awsEnv),
+      pair(`mitm-${size}`, tls, mitmYaml, mitm(size), tokenEnv),
+    ]),
+    pair('six-transforms-1k', ['http'], sixYaml, (s) => httpLoad(s.port.http, { ...absolute('1k'), headers: bearer }), tokenEnv),
+    pair('connect-1k', tls, sniOnlyYaml(1), (s) =>
+      tlsLoad({ port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: pki.caFile })),
+    pair('mitm-newconn', tls, mitmYaml, (s) =>
+      tlsLoad({ port: s.port.tunnel, connect: `{name}:${origin.tls}`, names: NEW_CONN_NAMES, path: '/1k', authority: '{name}', ca: caFile, headers: bearer, newConnection: true }), tokenEnv),
+  ];
+}
+
+/**
  * The issue's ratio targets measured in alternation (lib/paired.mjs): each pair's two servers
  * run at once on the proxy's core and take turns under the same closed-loop load (1 KiB,
  * BENCH_CONNECTIONS connections), so both sides see the same machine. Pairs: reverse with
  * `aws_jwt` vs the Fastify forwarder, forward vs squid, CONNECT `sni-only` vs squid (1 KiB and
  * 64 KiB), and two workers vs one process (forward) on the same core.
  */
-async function pairedComparisons({ workDir, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, absolute, bearer, tools, httpLoad, tlsLoad }) {
+async function pairedComparisons(setup) {
+  const { workDir, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, absolute, bearer, tools, httpLoad, tlsLoad } = setup;
   const connectLoad = (port, size = '1k') => tlsLoad({ port, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: pki.caFile });
   const forward = { ...absolute('1k'), headers: bearer };
-  const specs = [
+  const specs = PAIRED_FLAGS.length > 0 ? flagPairs(setup) : [
     {
       id: 'reverse-1k',
       a: { label: 'ours + aws_jwt', start: () => startOurs('paired-reverse', workDir, ['http', 'reverse'], reverseYaml, awsEnv), load: (s) => httpLoad(s.port.reverse, { path: '/1k' }) },
@@ -312,11 +346,79 @@ transforms:
     config:
       domains: ["localhost:${origin.tls}"]
 `;
+  /** Forward with six transforms that all match (allowlist, header_allowlist, annotate, two secrets, body_capture). */
+  const sixYaml = (p) => `${common(p)}transforms:
+  - name: allowlist
+    config:
+      rules:
+        - { cidr: "127.0.0.0/8", ports: [${origin.plain}] }
+  - name: header_allowlist
+    config:
+      headers: ["Host", "User-Agent", "Accept", "Authorization", "X-Api-Key"]
+      rules:
+        - host: "127.0.0.1"
+  - name: annotate
+    config:
+      annotations:
+        - rules:
+            - host: "127.0.0.1"
+          headers: ["user-agent"]
+  - name: secrets
+    config:
+      secrets:
+        - source: { type: env, var: BENCH_REAL_TOKEN }
+          replace:
+            proxy_value: "${PLACEHOLDER}"
+            match_headers: []
+          rules:
+            - host: "127.0.0.1"
+  - name: secrets
+    config:
+      secrets:
+        - source: { type: env, var: BENCH_REAL_TOKEN }
+          inject:
+            header: X-Api-Key
+            formatter: "{{ .Value }}"
+          rules:
+            - host: "127.0.0.1"
+  - name: body_capture
+    config:
+      max_request_body_bytes: 1024
+      rules:
+        - host: "127.0.0.1"
+`;
+  /** MITM with allowlist + secrets replace, and a leaf cache of `cacheSize`. */
+  const mitmConfig = (cacheSize) => (p) => `${common(p, dns.resolver)}  https_listen: "127.0.0.1:${p.https}"
+  tunnel_listen: "127.0.0.1:${p.tunnel}"
+tls:
+  mode: mitm
+  ca_cert: "${caDir}/ca.crt"
+  ca_key: "${caDir}/ca.key"
+  upstream_ca_bundle: "${pki.caFile}"
+  cert_cache_size: ${cacheSize}
+transforms:
+  - name: allowlist
+    config:
+      domains: ["localhost:${origin.tls}", "*.bench.test:${origin.tls}"]
+  - name: secrets
+    config:
+      secrets:
+        - source: { type: env, var: BENCH_REAL_TOKEN }
+          replace:
+            proxy_value: "${PLACEHOLDER}"
+            match_headers: []
+          rules:
+            - host: "localhost"
+            - host: "*.bench.test"
+`;
   const absolute = (size) => ({ path: `http://127.0.0.1:${origin.plain}/${size}`, authority: `127.0.0.1:${origin.plain}` });
 
   try {
     if (PAIRED) {
-      const pairs = await pairedComparisons({ workDir, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, absolute, bearer, tools, httpLoad, tlsLoad });
+      const pairs = await pairedComparisons({
+        workDir, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, sixYaml, mitmYaml: mitmConfig(1000), tokenEnv: { BENCH_REAL_TOKEN: REAL_TOKEN },
+        caFile: `${caDir}/ca.crt`, absolute, bearer, tools, httpLoad, tlsLoad,
+      });
       await writeReport({ started, name: 'paired', body: { pairs }, print: () => log(formatPairTable(pairs)) });
       return;
     }
@@ -364,46 +466,7 @@ transforms:
       await latencyCases('forward-ours', { mode: 'forward', baseline: 'direct-http' }, s, { port: s.port.http, ...absolute('1k'), headers: bearer });
     });
     await group('forward: ours (six matching transforms)', ['forward-six-transforms-1k'], () =>
-      startOurs('six', workDir, ['http'], (p) => `${common(p)}transforms:
-  - name: allowlist
-    config:
-      rules:
-        - { cidr: "127.0.0.0/8", ports: [${origin.plain}] }
-  - name: header_allowlist
-    config:
-      headers: ["Host", "User-Agent", "Accept", "Authorization", "X-Api-Key"]
-      rules:
-        - host: "127.0.0.1"
-  - name: annotate
-    config:
-      annotations:
-        - rules:
-            - host: "127.0.0.1"
-          headers: ["user-agent"]
-  - name: secrets
-    config:
-      secrets:
-        - source: { type: env, var: BENCH_REAL_TOKEN }
-          replace:
-            proxy_value: "${PLACEHOLDER}"
-            match_headers: []
-          rules:
-            - host: "127.0.0.1"
-  - name: secrets
-    config:
-      secrets:
-        - source: { type: env, var: BENCH_REAL_TOKEN }
-          inject:
-            header: X-Api-Key
-            formatter: "{{ .Value }}"
-          rules:
-            - host: "127.0.0.1"
-  - name: body_capture
-    config:
-      max_request_body_bytes: 1024
-      rules:
-        - host: "127.0.0.1"
-`, { BENCH_REAL_TOKEN: REAL_TOKEN }), async (s) => {
+      startOurs('six', workDir, ['http'], sixYaml, { BENCH_REAL_TOKEN: REAL_TOKEN }), async (s) => {
       await measureCase(results, { id: 'forward-six-transforms-1k', mode: 'forward', size: '1k', peer: 'forward-ours-1k', direct: 'direct-http-1k' }, s,
         httpLoad(s.port.http, { ...absolute('1k'), headers: bearer }));
     });
@@ -455,29 +518,6 @@ transforms:
     });
 
     // MITM with allowlist + secrets replace.
-    const mitmConfig = (cacheSize) => (p) => `${common(p, dns.resolver)}  https_listen: "127.0.0.1:${p.https}"
-  tunnel_listen: "127.0.0.1:${p.tunnel}"
-tls:
-  mode: mitm
-  ca_cert: "${caDir}/ca.crt"
-  ca_key: "${caDir}/ca.key"
-  upstream_ca_bundle: "${pki.caFile}"
-  cert_cache_size: ${cacheSize}
-transforms:
-  - name: allowlist
-    config:
-      domains: ["localhost:${origin.tls}", "*.bench.test:${origin.tls}"]
-  - name: secrets
-    config:
-      secrets:
-        - source: { type: env, var: BENCH_REAL_TOKEN }
-          replace:
-            proxy_value: "${PLACEHOLDER}"
-            match_headers: []
-          rules:
-            - host: "localhost"
-            - host: "*.bench.test"
-`;
     await group('MITM: ours (allowlist + secrets replace)', [...sized('mitm-ours'), 'mitm-ours-newconn-warm', ...latencyIds('mitm-ours')], () =>
       startOurs('mitm', workDir, ['http', 'https', 'tunnel'], mitmConfig(1000), { BENCH_REAL_TOKEN: REAL_TOKEN }), async (s) => {
       for (const size of sizes) {

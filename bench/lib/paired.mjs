@@ -3,21 +3,32 @@
 // shared machine (another tenant, a CPU frequency change) falls on both sides of every ratio
 // instead of on whichever server happened to run during it.
 
-import { cpuSeconds } from './procs.mjs';
+import { cpuSeconds, peakRssMiB, resetPeakRss } from './procs.mjs';
 import { median } from './report.mjs';
 
 /**
- * One measured window of `side`: `{ rps, cpu_us_per_request, client_cpu_pct, errors }`.
- * `side.load(seconds, marks)` runs the load generator; `side.server.child.pid` is the process
- * (tree) whose CPU over the window is divided by the requests.
+ * One measured window of `side`: `{ rps, cpu_us_per_request, p99_ms, peak_rss_mib,
+ * client_cpu_pct, errors }`. `side.load(seconds, marks)` runs the load generator;
+ * `side.server.child.pid` is the process (tree) whose CPU over the window is divided by the
+ * requests, and whose peak RSS is reset when the window starts, so that it is this window's.
  */
 async function measureWindow(side, seconds) {
   let before = null;
   let after = null;
+  let peak = null;
   const pid = side.server.child.pid;
-  const rep = await side.load(seconds, { onStart: () => (before = cpuSeconds(pid)), onEnd: () => (after = cpuSeconds(pid)) });
+  const rep = await side.load(seconds, {
+    onStart: () => {
+      resetPeakRss(pid);
+      before = cpuSeconds(pid);
+    },
+    onEnd: () => {
+      after = cpuSeconds(pid);
+      peak = peakRssMiB(pid);
+    },
+  });
   const cpu = before !== null && after !== null && rep.requests > 0 ? ((after - before) * 1e6) / rep.requests : null;
-  return { rps: rep.rps, cpu_us_per_request: cpu, client_cpu_pct: rep.client_cpu_pct ?? null, errors: (rep.errors ?? 0) + (rep.non2xx ?? 0) };
+  return { rps: rep.rps, cpu_us_per_request: cpu, p99_ms: rep.p99_ms ?? null, peak_rss_mib: peak, client_cpu_pct: rep.client_cpu_pct ?? null, errors: (rep.errors ?? 0) + (rep.non2xx ?? 0) };
 }
 
 /**
@@ -51,6 +62,11 @@ export function summarizePair(rounds) {
     b_rps: stats(of((r) => r.b.rps)),
     a_cpu_us_per_request: stats(of((r) => r.a.cpu_us_per_request)),
     b_cpu_us_per_request: stats(of((r) => r.b.cpu_us_per_request)),
+    a_p99_ms: stats(of((r) => r.a.p99_ms)),
+    b_p99_ms: stats(of((r) => r.b.p99_ms)),
+    // Peak RSS is a worst case: the highest of the rounds, not their median.
+    a_peak_rss_mib: stats(of((r) => r.a.peak_rss_mib)),
+    b_peak_rss_mib: stats(of((r) => r.b.peak_rss_mib)),
     client_cpu_pct_max: Math.max(0, ...of((r) => r.a.client_cpu_pct), ...of((r) => r.b.client_cpu_pct)),
     errors: rounds.reduce((n, r) => n + r.a.errors + r.b.errors, 0),
     // Rounds where A beat B on requests/s: 0 or all of them is a verdict, a split is a tie.
@@ -62,10 +78,11 @@ export function summarizePair(rounds) {
 export function formatPairTable(pairs) {
   const x = (s) => (s === null ? '-' : `${s.median.toFixed(2)}x [${s.min.toFixed(2)}-${s.max.toFixed(2)}]`);
   const n = (s, digits = 0) => (s === null ? '-' : s.median.toFixed(digits));
-  const header = ['pair (A vs B)', 'A req/s', 'B req/s', 'req/s A/B [range]', 'A faster', 'A CPU us/req', 'B CPU us/req', 'CPU A/B [range]', 'client CPU % max', 'errors'];
+  const max = (s) => (s === null ? '-' : s.max.toFixed(0));
+  const header = ['pair (A vs B)', 'A req/s', 'B req/s', 'req/s A/B [range]', 'A faster', 'A CPU us/req', 'B CPU us/req', 'CPU A/B [range]', 'A p99 ms', 'B p99 ms', 'A peak MiB', 'B peak MiB', 'client CPU % max', 'errors'];
   const rows = pairs.map((p) =>
     p.error !== undefined
-      ? [`${p.id}`, 'FAILED', p.error, '', '', '', '', '', '', '']
+      ? [`${p.id}`, 'FAILED', p.error, ...header.slice(3).map(() => '')]
       : [
           `${p.id} (${p.a} vs ${p.b})`,
           n(p.summary.a_rps),
@@ -75,6 +92,10 @@ export function formatPairTable(pairs) {
           n(p.summary.a_cpu_us_per_request),
           n(p.summary.b_cpu_us_per_request),
           x(p.summary.cpu_ratio),
+          n(p.summary.a_p99_ms ?? null, 2),
+          n(p.summary.b_p99_ms ?? null, 2),
+          max(p.summary.a_peak_rss_mib ?? null),
+          max(p.summary.b_peak_rss_mib ?? null),
           p.summary.client_cpu_pct_max.toFixed(0),
           String(p.summary.errors),
         ],

@@ -70,9 +70,10 @@ http {
 
 /**
  * Our proxy with `yaml` (a function of the ports it is given) in `dir`, pinned to the proxy
- * core. `portNames` lists the ports to allocate; every one is waited for.
+ * core. `portNames` lists the ports to allocate; every one is waited for. `nodeFlags` are Node
+ * flags for this proxy alone, after BENCH_NODE_FLAGS.
  */
-export async function startOurs(label, workDir, portNames, yaml, env = {}) {
+export async function startOurs(label, workDir, portNames, yaml, env = {}, nodeFlags = []) {
   const ports = {};
   for (const n of portNames) ports[n] = await freePort();
   const file = join(workDir, `ours-${label}.yaml`);
@@ -81,7 +82,7 @@ export async function startOurs(label, workDir, portNames, yaml, env = {}) {
   // BENCH_PROFILE=1: V8 CPU profiles (written when the proxy stops) for `node --cpu-prof`-style reading.
   const profile = process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(workDir, 'profiles', label)}`] : [];
   // BENCH_NODE_FLAGS: more Node flags for our proxy (e.g. `--trace-gc`, whose lines land in its log).
-  const extra = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  const extra = [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''), ...nodeFlags];
   const child = startPinned(CORES.proxy, process.execPath, [...profile, ...extra, PROXY_CLI, '--config', file], { env, logFile: log, cwd: workDir });
   const s = await started(`ours (${label})`, child, Object.values(ports), log);
   return { ...s, port: ports };

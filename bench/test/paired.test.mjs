@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatPairTable, measurePair, summarizePair } from '../lib/paired.mjs';
 
-const window = (rps, cpu, client = 30, errors = 0) => ({ rps, cpu_us_per_request: cpu, client_cpu_pct: client, errors });
+const window = (rps, cpu, client = 30, errors = 0, p99 = 5, peak = 100) => ({ rps, cpu_us_per_request: cpu, p99_ms: p99, peak_rss_mib: peak, client_cpu_pct: client, errors });
 
 describe('summarizePair', () => {
   it('takes medians and ranges of the per-round ratios and counts the rounds A won', () => {
@@ -16,6 +16,21 @@ describe('summarizePair', () => {
     expect(s.a_faster_rounds).toBe(2);
     expect(s.client_cpu_pct_max).toBe(60);
     expect(s.errors).toBe(2);
+  });
+
+  it('gives the median p99 of each side and the highest peak RSS of its rounds', () => {
+    const s = summarizePair([
+      { a: window(1000, 100, 30, 0, 4, 120), b: window(1000, 100, 30, 0, 9, 150), rps_ratio: 1, cpu_ratio: 1 },
+      { a: window(1000, 100, 30, 0, 6, 140), b: window(1000, 100, 30, 0, 30, 180), rps_ratio: 1, cpu_ratio: 1 },
+      { a: window(1000, 100, 30, 0, 5, 130), b: window(1000, 100, 30, 0, 10, 160), rps_ratio: 1, cpu_ratio: 1 },
+    ]);
+    expect(s.a_p99_ms.median).toBe(5);
+    expect(s.b_p99_ms.median).toBe(10);
+    expect(s.a_peak_rss_mib.max).toBe(140);
+    expect(s.b_peak_rss_mib.max).toBe(180);
+    const table = formatPairTable([{ id: 'x', a: 'A', b: 'B', rounds: [], summary: s }]);
+    expect(table.split('\n')[0]).toMatch(/A p99 ms\s+B p99 ms\s+A peak MiB\s+B peak MiB/);
+    expect(table.split('\n')[2]).toMatch(/5\.00\s+10\.00\s+140\s+180/);
   });
 
   it('leaves out rounds without a CPU figure rather than counting them as zero', () => {

@@ -1,3 +1,4 @@
+import { startExternalMemoryPacer, type ExternalMemoryPacer } from './external-memory-pacer.js';
 import type { RunningProxy } from './server.js';
 import { collectStartupGarbage } from './startup-collection.js';
 import { reportStartupError } from './startup-error.js';
@@ -11,7 +12,8 @@ export const SHUTDOWN_GRACE_MS = 10_000;
  * or shutdown failed; startup failures are printed under `command`'s name). A repeated
  * SIGTERM or SIGINT during that drain is logged and ignored: it does not cut the in-flight
  * requests short (the drain is bounded anyway). SIGHUP reloads the configuration file meanwhile.
- * Once serving and its log flushed, start-up's garbage is collected (see `collectStartupGarbage`).
+ * Once serving and its log flushed, start-up's garbage is collected (see `collectStartupGarbage`)
+ * and young collections start following buffer memory too (see `startExternalMemoryPacer`).
  */
 export async function serveUntilSignal(start: () => Promise<RunningProxy>, command: string): Promise<number> {
   // SIGHUP reloads the configuration (the reloader logs how it went). Installed first, so that
@@ -33,8 +35,14 @@ export async function serveUntilSignal(start: () => Promise<RunningProxy>, comma
   }
   // After the "listening" lines are out: the collection blocks the process for ~60 ms, and
   // whoever waits for those lines expects all of them at once.
-  running.logger.flush(() => collectStartupGarbage());
-  return waitForStop(running);
+  let pacer: ExternalMemoryPacer | undefined;
+  running.logger.flush(() => {
+    collectStartupGarbage();
+    pacer = startExternalMemoryPacer();
+  });
+  const code = await waitForStop(running);
+  pacer?.stop();
+  return code;
 }
 
 /** Serves until SIGTERM or SIGINT, then closes the proxy; resolves with the exit code. */
