@@ -34,7 +34,7 @@ const QUIET_SAMPLES_TO_SLOW_DOWN = 10;
  * Every socket read in Node's HTTP server and in undici is a new buffer outside the heap, freed
  * only when the scavenge after it finds it dead. With 64 KiB bodies the proxy reads several
  * times more buffer bytes than it allocates heap bytes, so 30-40 MiB of dead buffers waited for
- * each scavenge and peak RSS rose by as much (bench/README.md, "With 64 KiB bodies"). A smaller
+ * each scavenge and peak RSS rose by as much (bench/README.md, "Dead read buffers"). A smaller
  * young generation would scavenge sooner too, but costs CPU in every mode; this costs a
  * scavenge only where buffers are allocated fast. Small bodies never reach the step.
  *

@@ -36,11 +36,14 @@ export async function serveUntilSignal(start: () => Promise<RunningProxy>, comma
   // After the "listening" lines are out: the collection blocks the process for ~60 ms, and
   // whoever waits for those lines expects all of them at once.
   let pacer: ExternalMemoryPacer | undefined;
+  let stopped = false;
   running.logger.flush(() => {
+    if (stopped) return;
     collectStartupGarbage();
     pacer = startExternalMemoryPacer();
   });
   const code = await waitForStop(running);
+  stopped = true;
   pacer?.stop();
   return code;
 }

@@ -1,4 +1,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -94,6 +96,43 @@ describe('runtime flags of the proxy binary', () => {
     } finally {
       await proxy.stop();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('paces young collections by buffer memory while serving large bodies, and not with PROXY_RUNTIME_FLAGS=off', async () => {
+    // 48 MiB of responses through the forward listener, 1 MiB each; V8 reports a forced young
+    // collection as "Scavenge ... testing".
+    const body = Buffer.alloc(1024 * 1024, 'x');
+    const origin: Server = createServer((_req, res) => res.end(body));
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    const originPort = (origin.address() as AddressInfo).port;
+    const forcedScavenges = async (env: Record<string, string>): Promise<number> => {
+      const dir = await mkdtemp(join(tmpdir(), 'proxy-e2e-'));
+      await writeFile(join(dir, 'proxy.yaml'), config.replace('proxy:\n', 'proxy:\n  upstream_deny_cidrs: []\n'));
+      const proxy = await startInstalledProxy(process.execPath, ['--trace-gc', cliPath, '--config', join(dir, 'proxy.yaml')], { dir, env });
+      try {
+        const through = (): Promise<number> =>
+          new Promise((resolve, reject) => {
+            const req = request({ host: '127.0.0.1', port: proxy.port('http'), path: `http://127.0.0.1:${originPort}/`, headers: { host: `127.0.0.1:${originPort}` } }, (res) => {
+              let bytes = 0;
+              res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+              res.on('end', () => resolve(bytes));
+            });
+            req.on('error', reject);
+            req.end();
+          });
+        for (let i = 0; i < 48; i++) expect(await through()).toBe(body.length);
+        return proxy.stdout().split('\n').filter((l) => l.includes('Scavenge') && l.includes('testing;')).length;
+      } finally {
+        await proxy.stop();
+        await rm(dir, { recursive: true, force: true });
+      }
+    };
+    try {
+      expect(await forcedScavenges({})).toBeGreaterThanOrEqual(2);
+      expect(await forcedScavenges({ PROXY_RUNTIME_FLAGS: 'off' })).toBe(0);
+    } finally {
+      await new Promise((resolve) => origin.close(resolve));
     }
   });
 });
