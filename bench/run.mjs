@@ -7,8 +7,9 @@
 // (a regex on case ids), BENCH_SKIP_BUILD=1, BENCH_SKIP_INSTALL=1, BENCH_OUT (result file;
 // default bench/results/<timestamp>.json). BENCH_PAIRED=1 runs the interleaved comparisons
 // instead (see pairedComparisons; BENCH_PAIRED_ROUNDS, default 8, rounds of BENCH_DURATION
-// seconds per side; BENCH_ONLY then filters pair ids); with BENCH_PAIRED_FLAGS (Node flags),
-// the pairs are our proxy with those flags against it as shipped (see flagPairs).
+// seconds per side; BENCH_ONLY then filters pair ids); with BENCH_PAIRED_FLAGS (Node flags)
+// or BENCH_PAIRED_ENV (NAME=value ...), the pairs are our proxy with those flags and variables
+// against it as shipped (see flagPairs).
 
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -17,8 +18,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildLoadgen, load } from './lib/measure.mjs';
 import { cpuSeconds, have, peakRssMiB, resetPeakRss, rssMiB, run } from './lib/procs.mjs';
 import { startFastifyForwarder, startMitmdump, startNginxReverse, startOrigin, startOurs, startSquid, startTinyproxy } from './lib/servers.mjs';
-import { formatPairTable, measurePair } from './lib/paired.mjs';
-import { addLatencyOverhead, CLIENT_SATURATED_PCT, formatLatencyTable, formatTable, summarize } from './lib/report.mjs';
+import { peakComposition } from './lib/memory-profile.mjs';
+import { formatPairTable, measurePair, parseEnvAssignments } from './lib/paired.mjs';
+import { addLatencyOverhead, CLIENT_SATURATED_PCT, formatLatencyTable, formatMemoryTable, formatTable, summarize } from './lib/report.mjs';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const SETTINGS = {
@@ -34,6 +36,8 @@ const PAIRED = process.env.BENCH_PAIRED === '1';
 const PAIRED_ROUNDS = Number(process.env.BENCH_PAIRED_ROUNDS ?? 8);
 /** Node flags to weigh against the proxy's own settings (BENCH_PAIRED=1): see flagPairs. */
 const PAIRED_FLAGS = (process.env.BENCH_PAIRED_FLAGS ?? '').split(' ').filter((f) => f !== '');
+/** Environment variables (`NAME=value`, space-separated) to weigh the same way: see flagPairs. */
+const PAIRED_ENV = parseEnvAssignments('BENCH_PAIRED_ENV', process.env.BENCH_PAIRED_ENV ?? '');
 const PLACEHOLDER = 'proxy-bench-token';
 const REAL_TOKEN = 'real-bench-secret-7f3a9c';
 /** nginx adds a header the size of the Authorization line aws_jwt writes (a ~900-byte JWT). */
@@ -123,6 +127,7 @@ async function measureCase(results, meta, server, load, seconds = SETTINGS.secon
   try {
     // The peak of this case (warm-up included), not of the cases the same server ran before.
     if (server !== undefined) resetPeakRss(server.child.pid);
+    const from = Date.now();
     await load(SETTINGS.warmupSeconds);
     const reps = [];
     for (let i = 0; i < SETTINGS.reps; i++) {
@@ -136,6 +141,7 @@ async function measureCase(results, meta, server, load, seconds = SETTINGS.secon
     }
     const rss = server === undefined ? null : peakRssMiB(server.child.pid);
     const entry = { ...meta, reps, peak_rss_mib: rss, idle_rss_mib: server?.idleRssMiB ?? null };
+    if (server?.memorySamples !== undefined) entry.peak_memory = peakComposition(server.memorySamples, server.child.pid, from, Date.now());
     results.push(entry);
     const s = summarize(entry);
     const latency = meta.rate === undefined ? '' : ` of ${meta.rate}, p99 ${s.p99_ms?.toFixed(2)} ms`;
@@ -173,17 +179,18 @@ async function group(name, wanted, start, body) {
 }
 
 /**
- * BENCH_PAIRED_FLAGS: the same proxy with those Node flags (A) against it without them (B), in
- * alternation, in every mode whose memory or tail a V8 setting could change: forward, reverse
- * (`aws_jwt`) and MITM at 1 KiB and 64 KiB, six transforms, CONNECT, and MITM with a new
- * connection per request. B runs with the settings the binaries choose for themselves (see
- * apps/proxy/src/runtime-flags.ts); a flag they also set is replaced in A.
+ * BENCH_PAIRED_FLAGS and BENCH_PAIRED_ENV: the same proxy with those Node flags and environment
+ * variables (A) against it without them (B), in alternation, in every mode whose speed, memory
+ * or tail a runtime setting could change: forward, reverse (`aws_jwt`), MITM and CONNECT at
+ * 1 KiB and 64 KiB, six transforms, and MITM with a new connection per request. B runs with the
+ * settings the binaries choose for themselves (see apps/proxy/src/runtime-flags.ts); a flag they
+ * also set is replaced in A.
  */
 function flagPairs({ workDir, origin, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, sixYaml, mitmYaml, tokenEnv, caFile, pki, absolute, bearer, httpLoad, tlsLoad }) {
-  const label = PAIRED_FLAGS.join(' ');
+  const label = [...PAIRED_FLAGS, ...Object.entries(PAIRED_ENV).map(([name, value]) => `${name}=${value}`)].join(' ');
   const pair = (id, ports, yaml, load, env = {}) => ({
     id,
-    a: { label, start: () => startOurs(`flags-${id}`, workDir, ports, yaml, env, PAIRED_FLAGS), load },
+    a: { label, start: () => startOurs(`flags-${id}`, workDir, ports, yaml, { ...env, ...PAIRED_ENV }, PAIRED_FLAGS), load },
     b: { label: 'as shipped', start: () => startOurs(`shipped-${id}`, workDir, ports, yaml, env), load },
   });
   const mitm = (size) => (s) => tlsLoad({ port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: caFile, headers: bearer });
@@ -195,8 +202,10 @@ function flagPairs({ workDir, origin, awsEnv, reverseYaml, forwardYaml, sniOnlyY
       pair(`mitm-${size}`, tls, mitmYaml, mitm(size), tokenEnv),
     ]),
     pair('six-transforms-1k', ['http'], sixYaml, (s) => httpLoad(s.port.http, { ...absolute('1k'), headers: bearer }), tokenEnv),
-    pair('connect-1k', tls, sniOnlyYaml(1), (s) =>
-      tlsLoad({ port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: '/1k', authority: 'localhost', ca: pki.caFile })),
+    ...['1k', '64k'].map((size) =>
+      pair(`connect-${size}`, tls, sniOnlyYaml(1), (s) =>
+        tlsLoad({ port: s.port.tunnel, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: pki.caFile })),
+    ),
     pair('mitm-newconn', tls, mitmYaml, (s) =>
       tlsLoad({ port: s.port.tunnel, connect: `{name}:${origin.tls}`, names: NEW_CONN_NAMES, path: '/1k', authority: '{name}', ca: caFile, headers: bearer, newConnection: true }), tokenEnv),
   ];
@@ -213,7 +222,7 @@ async function pairedComparisons(setup) {
   const { workDir, origin, pki, awsEnv, reverseYaml, forwardYaml, sniOnlyYaml, absolute, bearer, tools, httpLoad, tlsLoad } = setup;
   const connectLoad = (port, size = '1k') => tlsLoad({ port, connect: `localhost:${origin.tls}`, path: `/${size}`, authority: 'localhost', ca: pki.caFile });
   const forward = { ...absolute('1k'), headers: bearer };
-  const specs = PAIRED_FLAGS.length > 0 ? flagPairs(setup) : [
+  const specs = PAIRED_FLAGS.length > 0 || Object.keys(PAIRED_ENV).length > 0 ? flagPairs(setup) : [
     {
       id: 'reverse-1k',
       a: { label: 'ours + aws_jwt', start: () => startOurs('paired-reverse', workDir, ['http', 'reverse'], reverseYaml, awsEnv), load: (s) => httpLoad(s.port.reverse, { path: '/1k' }) },
@@ -559,6 +568,12 @@ transforms:
         log('');
         log('Open loop (fixed rate; latency from the intended send time; + = added over the direct case at the same rate):');
         log(formatLatencyTable(openLoop));
+      }
+      const profiled = report.cases.filter((r) => r.peak_memory !== undefined);
+      if (profiled.length > 0) {
+        log('');
+        log('Our proxy at its peak RSS in each case (BENCH_MEMORY_PROFILE=1; MiB; the first process of a cluster):');
+        log(formatMemoryTable(profiled));
       }
     },
     fakeStsCalls: stsCalls,

@@ -104,3 +104,20 @@ export function formatPairTable(pairs) {
   const line = (r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
+
+/**
+ * `NAME=value NAME2=value2` (space-separated, values without spaces) as an environment object;
+ * throws, naming `variable`, on a word that is not an assignment.
+ */
+export function parseEnvAssignments(variable, text) {
+  return Object.fromEntries(
+    text
+      .split(' ')
+      .filter((word) => word !== '')
+      .map((word) => {
+        const at = word.indexOf('=');
+        if (at < 1) throw new Error(`${variable}: "${word}" is not NAME=value`);
+        return [word.slice(0, at), word.slice(at + 1)];
+      }),
+  );
+}

@@ -95,6 +95,23 @@ export function formatTable(cases) {
 }
 
 /**
+ * BENCH_MEMORY_PROFILE=1: our proxy's resident memory at its peak in each case, split into
+ * file-backed pages (the executable and libraries), V8's young and old generations and the rest
+ * of its heap (code, metadata), buffers outside the heap, and the remaining anonymous memory;
+ * with V8's peak of malloc'd memory (its compilers' and parser's zones) since start. The
+ * columns after `RSS` add up to it, give or take rounding and the sampling interval.
+ */
+export function formatMemoryTable(cases) {
+  const header = ['case', 'RSS', 'binary', 'V8 young', 'V8 old', 'V8 other', 'buffers', 'other anon', 'V8 zones peak'];
+  const rows = cases.map((c) => {
+    const m = c.peak_memory;
+    if (m === null) return [c.id, '-', '', '', '', '', '', '', 'no sample'];
+    return [c.id, ...[m.rss, m.binary, m.young, m.old, m.heap_other, m.external, m.other, m.peak_malloced].map((x) => fixed(x, 0))];
+  });
+  return align(header, rows, header.length);
+}
+
+/**
  * The open-loop table: achieved rate against the target, latency percentiles from the
  * intended send time, the latency added over the direct case at the same rate, CPU and errors.
  * `(short)` marks a saturated proxy (or client): a rate more than 2% below its target, or

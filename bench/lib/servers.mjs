@@ -5,7 +5,8 @@
 
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MEMORY_SAMPLER } from './memory-profile.mjs';
 import { CORES, freePort, startPinned, stop, waitForPorts } from './procs.mjs';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -83,9 +84,13 @@ export async function startOurs(label, workDir, portNames, yaml, env = {}, nodeF
   const profile = process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(workDir, 'profiles', label)}`] : [];
   // BENCH_NODE_FLAGS: more Node flags for our proxy (e.g. `--trace-gc`, whose lines land in its log).
   const extra = [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== ''), ...nodeFlags];
-  const child = startPinned(CORES.proxy, process.execPath, [...profile, ...extra, PROXY_CLI, '--config', file], { env, logFile: log, cwd: workDir });
+  // BENCH_MEMORY_PROFILE=1: samples of what its memory is made of (lib/memory-profile.mjs).
+  const memorySamples = process.env.BENCH_MEMORY_PROFILE === '1' ? join(workDir, `memory-${label}.jsonl`) : undefined;
+  const sampler = memorySamples === undefined ? [] : ['--import', pathToFileURL(MEMORY_SAMPLER).href];
+  const childEnv = memorySamples === undefined ? env : { ...env, BENCH_MEMORY_SAMPLES: memorySamples };
+  const child = startPinned(CORES.proxy, process.execPath, [...profile, ...sampler, ...extra, PROXY_CLI, '--config', file], { env: childEnv, logFile: log, cwd: workDir });
   const s = await started(`ours (${label})`, child, Object.values(ports), log);
-  return { ...s, port: ports };
+  return { ...s, port: ports, memorySamples };
 }
 
 /** nginx as a reverse proxy (one worker) adding `header` to every request. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatPairTable, measurePair, summarizePair } from '../lib/paired.mjs';
+import { formatPairTable, measurePair, parseEnvAssignments, summarizePair } from '../lib/paired.mjs';
 
 const window = (rps, cpu, client = 30, errors = 0, p99 = 5, peak = 100) => ({ rps, cpu_us_per_request: cpu, p99_ms: p99, peak_rss_mib: peak, client_cpu_pct: client, errors });
 
@@ -61,5 +61,17 @@ describe('measurePair', () => {
     expect(pair.rounds.map((r) => r.rps_ratio)).toEqual([2, 2, 2]);
     expect(pair.summary.a_faster_rounds).toBe(3);
     expect(formatPairTable([pair])).toMatch(/x \(A vs B\)\s+2000\s+1000\s+2\.00x \[2\.00-2\.00\]\s+3\/3/);
+  });
+});
+
+describe('parseEnvAssignments', () => {
+  it('reads space-separated NAME=value words, keeping any = in the value', () => {
+    expect(parseEnvAssignments('X', ' MALLOC_ARENA_MAX=1  NODE_OPTIONS=--a=b EMPTY= ')).toEqual({ MALLOC_ARENA_MAX: '1', NODE_OPTIONS: '--a=b', EMPTY: '' });
+    expect(parseEnvAssignments('X', '')).toEqual({});
+  });
+
+  it('names the variable and the word that is not an assignment', () => {
+    expect(() => parseEnvAssignments('BENCH_PAIRED_ENV', 'A=1 oops')).toThrow('BENCH_PAIRED_ENV: "oops" is not NAME=value');
+    expect(() => parseEnvAssignments('BENCH_PAIRED_ENV', '=1')).toThrow('"=1"');
   });
 });
