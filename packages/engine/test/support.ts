@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { createPipeline, createTransformEnv, defineTransform, systemClock } from '@proxy/core';
+import { requireCommand } from '@proxy/test-kit';
 import type { AuditRecord, Logger, Pipeline, Transform } from '@proxy/core';
 import { createEngine, type Engine, type EngineOptions, type ListenerAddress, type ListenerKind } from '../src/index.js';
 
@@ -200,8 +201,9 @@ export function sendRaw(port: number, text: string): Promise<string> {
   });
 }
 
-/** Runs curl (never through an environment proxy) and returns its output. */
+/** Runs curl (never through an environment proxy) and returns its output; skips the test where curl is missing. */
 export function curl(args: readonly string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  requireCommand('curl');
   return new Promise((resolve) => {
     execFile('curl', ['-sS', '--noproxy', '', ...args], { env: { PATH: process.env.PATH ?? '' }, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;

@@ -1,3 +1,4 @@
+export { hasCommand, requireCommand } from './commands.js';
 export { startEchoServer, MAX_KEPT_BODY_BYTES } from './echo-server.js';
 export type { EchoServer, EchoServerOptions, EchoRequestRecord } from './echo-server.js';
 export { startDnsServer } from './dns-server.js';
