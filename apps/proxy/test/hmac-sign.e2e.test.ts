@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPki, startDnsServer, type DnsTestServer, type TestPki } from '@proxy/test-kit';
+import { createTestPki, requireCommand, startDnsServer, type DnsTestServer, type TestPki } from '@proxy/test-kit';
 import { startHmacUpstream, type HmacUpstream, type ReceivedRequest, type SignatureCheck } from './support/hmac-upstream.js';
 import { curl, runCli, startProxyProcess, type CommandResult, type ProxyProcess } from './support/proxy-process.js';
 
@@ -446,6 +446,8 @@ transforms:
 
 describe('secrets and signatures in what the proxy wrote', () => {
   it('appear nowhere: not in any log line, audit record, error body or CLI output', () => {
+    // What it greps was made by the curl requests above, skipped where curl is missing.
+    requireCommand('curl');
     const written = [...Object.values(proxies).flatMap((p) => [p.stdout(), p.stderr()]), ...cliRuns.flatMap((r) => [r.stdout, r.stderr])].join('\n');
     // The proxy's error bodies reached curl; the upstream's 200 answers echo the signed headers, as they should.
     const bodies = curlRuns.map((r) => r.stdout).filter((out) => out.includes('"error":"hmac_sign"')).join('\n');

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   llmDecision,
+  requireCommand,
   startDnsServer,
   startEchoServer,
   startFakeAnthropic,
@@ -260,6 +261,8 @@ describe('proxy validate', () => {
 
 describe('secrets and API keys in what the proxy wrote', () => {
   it('appear nowhere: not in any log line, audit record or CLI output', () => {
+    // What it greps was made by the curl requests above, skipped where curl is missing.
+    requireCommand('curl');
     const written = [proxy.stdout(), proxy.stderr(), ...leakCheck, ...cliRuns.flatMap((r) => [r.stdout, r.stderr])].join('\n');
     expect(written).toContain('"msg":"request"');
     for (const secret of Object.values(ENV)) {

@@ -15,6 +15,7 @@ import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   startEchoServer,
+  requireCommand,
   startOAuthMockServer,
   startOidcTestProvider,
   startProtectedApi,
@@ -243,6 +244,8 @@ describe('oauth_token through the proxy binary', () => {
   });
 
   it('no secret and no minted token appears in anything the proxy wrote', async () => {
+    // What it greps was made by the curl requests above, skipped where curl is missing.
+    requireCommand('curl');
     const minted = [...oidcApi.requests, ...mockApi.requests]
       .map((r) => /^Bearer (\S+)$/.exec(r.authorization ?? '')?.[1])
       .filter((t): t is string => t !== undefined && t !== 'iron-proxy-stub-token');

@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoServer, startFakeAwsSecrets, startFakeOnePasswordConnect, type EchoServer, type FakeAwsSecrets, type FakeOnePasswordConnect } from '@proxy/test-kit';
+import { requireCommand, startEchoServer, startFakeAwsSecrets, startFakeOnePasswordConnect, type EchoServer, type FakeAwsSecrets, type FakeOnePasswordConnect } from '@proxy/test-kit';
 import { curl, runCli, startProxyProcess, type CommandResult, type ProxyProcess } from './support/proxy-process.js';
 
 /** Every value a secret source yields in this suite, and every credential the sources use. */
@@ -343,6 +343,8 @@ describe('a backend that is slow or down when the proxy starts', () => {
 
 describe('no secret value or credential in anything the proxy wrote', () => {
   it('greps every byte of every proxy process and CLI run of this suite', () => {
+    // What it greps was made by the curl requests above, skipped where curl is missing.
+    requireCommand('curl');
     const output = written.join('\n');
     expect(output).toContain('"msg":"request"');
     for (const [name, value] of Object.entries({ ...SECRET, ...CREDENTIAL })) {

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { startDnsServer, type DnsTestServer } from '@proxy/test-kit';
+import { requireCommand, startDnsServer, type DnsTestServer } from '@proxy/test-kit';
 import { curl, runCli, runCommand, startProxyProcess, type LogLine, type ProxyProcess } from './support/proxy-process.js';
 import { httpConnect, runWithInput, socks5Connect, startHttpsUpstream, tlsHandshake, type HttpsUpstream } from './support/tls-clients.js';
 
@@ -235,6 +235,7 @@ describe('https_listen (clients sent to the proxy by DNS)', () => {
 
   it('serves openssl s_client a chain that verifies against the proxy CA, and answers a typed request', async (ctx) => {
     needPort443(ctx);
+    requireCommand('openssl');
     const request = 'GET /sclient HTTP/1.1\r\nHost: api.example.test\r\nAuthorization: Bearer proxy-tok-123\r\nConnection: close\r\n\r\n';
     const r = await runWithInput(
       'openssl',
@@ -442,6 +443,8 @@ describe('destination mismatches', () => {
 
 describe('secret hygiene', () => {
   it('never writes a real secret value to stdout or stderr', () => {
+    // What it greps was made by the curl requests above, skipped where curl is missing.
+    requireCommand('curl');
     // The swaps above put every value on the wire to the upstream; none may reach the logs.
     expect(upstream.echo.requests.some((r) => JSON.stringify(r.headers).includes(REAL.REAL_TOKEN))).toBe(true);
     const output = proxy.stdout() + proxy.stderr();

@@ -3,7 +3,7 @@ import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { startDnsServer, type DnsTestServer } from '@proxy/test-kit';
+import { requireCommand, startDnsServer, type DnsTestServer } from '@proxy/test-kit';
 import { curl, runCli, startProxyProcess, type LogLine, type ProxyProcess } from './support/proxy-process.js';
 import { runWithInput, socks5Connect, startHttpsUpstream, type HttpsUpstream } from './support/tls-clients.js';
 
@@ -92,6 +92,7 @@ describe('sni-only on https_listen', () => {
 
   it('shows openssl s_client the upstream certificate, issued by the upstream CA', async (ctx) => {
     needPort443(ctx);
+    requireCommand('openssl');
     const r = await runWithInput(
       'openssl',
       ['s_client', '-connect', `127.0.0.1:${httpsPort}`, '-servername', 'api.example.test', '-verify_hostname', 'api.example.test', '-CAfile', upstream.pki.caFile],

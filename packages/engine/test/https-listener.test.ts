@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { ErrorCodes, reject } from '@proxy/core';
 import type { ProxyRequest } from '@proxy/core';
-import { startDnsServer, type DnsTestServer } from '@proxy/test-kit';
+import { requireCommand, startDnsServer, type DnsTestServer } from '@proxy/test-kit';
 import { parseClientHello } from '../src/client-hello.js';
 import { createEngine } from '../src/index.js';
 import { curl, echoed, RecordingLogger, startEngine, type TestEngine } from './support.js';
@@ -62,8 +62,9 @@ function curlDirect(path: string, ...args: string[]): ReturnType<typeof curl> {
   return curl(['--cacert', world.proxyCaFile, '--resolve', `upstream.test:${port}:127.0.0.1`, ...args, `https://upstream.test:${port}${path}`]);
 }
 
-/** Runs `openssl s_client` against the https listener with `stdin` as the request. */
+/** Runs `openssl s_client` against the https listener with `stdin` as the request; skips the test where openssl is missing. */
 function sClient(args: readonly string[], stdin: string): Promise<{ stdout: string; stderr: string }> {
+  requireCommand('openssl');
   return new Promise((resolve) => {
     const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${proxy.port('https')}`, '-CAfile', world.proxyCaFile, '-ign_eof', ...args], (_err, stdout, stderr) =>
       resolve({ stdout, stderr }),

@@ -8,12 +8,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { requireCommand } from '@proxy/test-kit';
 import { x509 } from '../src/x509-library.js';
 
 const run = promisify(execFile);
 
-/** Runs the openssl CLI in `cwd`; returns its stdout. */
+/** Runs the openssl CLI in `cwd`; returns its stdout. Skips the test where openssl is not installed. */
 export async function openssl(cwd: string, args: readonly string[]): Promise<string> {
+  requireCommand('openssl');
   const { stdout } = await run('openssl', [...args], { cwd });
   return stdout;
 }

@@ -5,6 +5,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server } from '
 import { TLSSocket, connect, createServer, type ConnectionOptions, type DetailedPeerCertificate } from 'node:tls';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { requireCommand } from '@proxy/test-kit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LeafCertificateIssuer, certificateAuthorityFromPem, generateCertificateAuthority, type CaKeyAlgorithm } from '../src/index.js';
 import { temporaryDirectory } from './fixtures.js';
@@ -97,6 +98,7 @@ describe('TLS handshakes with minted leaves', () => {
     const port = await listen(sniServer(issuer), '127.0.0.1');
     const caFile = join(dir, 'ca.crt');
     await writeFile(caFile, caPem);
+    requireCommand('openssl');
     const sClient = run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'chain.example.test', '-CAfile', caFile, '-showcerts', '-ignore_unexpected_eof'], { timeout: 20_000 });
     sClient.child.stdin?.end();
     const { stdout } = await sClient;

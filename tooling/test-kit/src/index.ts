@@ -7,6 +7,8 @@ export type { DnsRecordSet } from './dns-answer.js';
 export { queryDns } from './dns-client.js';
 export type { DnsQueryOptions, DnsResponse, DnsRecord, DnsHeaderFlags } from './dns-client.js';
 export { createTestPki } from './test-pki.js';
+export { TestCertificateAuthority } from './test-ca.js';
+export type { CertificateUsage, IssuedCertificate } from './test-ca.js';
 export type { TestPki, TestPkiOptions } from './test-pki.js';
 export { startFakeSts } from './fake-sts.js';
 export type { FakeSts, FakeStsOptions, FakeStsCall, FakeStsFailure, FakeStsSigningAlgorithm } from './fake-sts.js';

@@ -1,11 +1,7 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { TestCertificateAuthority } from './test-ca.js';
 
 /** A throwaway CA and a server certificate it signed, as PEM text and as files. */
 export interface TestPki {
@@ -44,53 +40,36 @@ export interface TestPkiOptions {
   readonly clientName?: string;
 }
 
-const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-
 /**
  * Creates a CA (basicConstraints CA:TRUE, keyUsage keyCertSign) and a server certificate it
  * signed for `names` (DNS SANs, IP SANs for IP literals; serverAuth EKU, CA:FALSE), and a
- * client certificate (clientAuth EKU) when `clientName` is given, with the `openssl` CLI, in a
- * fresh temporary directory. Call `remove()` when done.
+ * client certificate (clientAuth EKU) when `clientName` is given, in process (see
+ * {@link TestCertificateAuthority}), and writes them to a fresh temporary directory. Call
+ * `remove()` when done.
  */
 export async function createTestPki(options: TestPkiOptions): Promise<TestPki> {
-  const [first] = options.names;
-  if (first === undefined) throw new Error('createTestPki: give at least one name');
-  const days = String(options.days ?? 2);
+  if (options.names.length === 0) throw new Error('createTestPki: give at least one name');
+  const ca = await TestCertificateAuthority.create(options.caName ?? 'test-kit CA', options.days ?? 2);
+  const server = await ca.issue(options.names, 'server');
+  const clientPair = options.clientName === undefined ? undefined : await ca.issue([options.clientName], 'client');
   const dir = await mkdtemp(join(tmpdir(), 'test-pki-'));
   const path = (name: string): string => join(dir, name);
   try {
-    await run('openssl', [
-      'req', '-x509', ...EC_KEY, '-keyout', path('ca.key'), '-out', path('ca.crt'), '-days', days,
-      '-subj', `/CN=${options.caName ?? 'test-kit CA'}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    ]);
-    await run('openssl', ['req', ...EC_KEY, '-keyout', path('server.key'), '-out', path('server.csr'), '-subj', `/CN=${first}`]);
-    const san = options.names.map((name) => (isIP(name) === 0 ? `DNS:${name}` : `IP:${name}`)).join(',');
-    await writeFile(
-      path('server.ext'),
-      `subjectAltName=${san}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
-    );
-    await run('openssl', [
-      'x509', '-req', '-in', path('server.csr'), '-CA', path('ca.crt'), '-CAkey', path('ca.key'), '-CAcreateserial',
-      '-out', path('server.crt'), '-days', days, '-extfile', path('server.ext'),
-    ]);
-    const [caCert, cert, key] = await Promise.all(['ca.crt', 'server.crt', 'server.key'].map((name) => readFile(path(name), 'utf8')));
+    await writeFile(path('ca.crt'), ca.cert);
+    await writeFile(path('ca.key'), ca.key, { mode: 0o600 });
+    await writeFile(path('server.crt'), server.cert);
+    await writeFile(path('server.key'), server.key, { mode: 0o600 });
     let client: TestPki['client'];
-    if (options.clientName !== undefined) {
-      await run('openssl', ['req', ...EC_KEY, '-keyout', path('client.key'), '-out', path('client.csr'), '-subj', `/CN=${options.clientName}`]);
-      await writeFile(path('client.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
-      await run('openssl', [
-        'x509', '-req', '-in', path('client.csr'), '-CA', path('ca.crt'), '-CAkey', path('ca.key'), '-CAcreateserial',
-        '-out', path('client.crt'), '-days', days, '-extfile', path('client.ext'),
-      ]);
-      const [clientCert, clientKey] = await Promise.all(['client.crt', 'client.key'].map((name) => readFile(path(name), 'utf8')));
-      client = { cert: clientCert!, key: clientKey!, certFile: path('client.crt'), keyFile: path('client.key') };
+    if (clientPair !== undefined) {
+      await writeFile(path('client.crt'), clientPair.cert);
+      await writeFile(path('client.key'), clientPair.key, { mode: 0o600 });
+      client = { ...clientPair, certFile: path('client.crt'), keyFile: path('client.key') };
     }
     return {
       ...(client === undefined ? {} : { client }),
-      caCert: caCert!,
-      cert: cert!,
-      key: key!,
+      caCert: ca.cert,
+      cert: server.cert,
+      key: server.key,
       dir,
       caFile: path('ca.crt'),
       certFile: path('server.crt'),
