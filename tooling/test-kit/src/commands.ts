@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { getCurrentTest } from 'vitest/suite';
+import { TestRunner } from 'vitest';
 
 const found = new Map<string, boolean>();
 
@@ -22,6 +22,6 @@ export function hasCommand(command: string): boolean {
 export function requireCommand(command: string): void {
   if (hasCommand(command)) return;
   const reason = `${command} is not installed (.ci/run installs it)`;
-  getCurrentTest()?.context.skip(reason);
+  TestRunner.getCurrentTest()?.context.skip(reason);
   throw new Error(reason);
 }
