@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { hasCommand, requireCommand } from './commands.js';
 
 describe('hasCommand', () => {
@@ -21,5 +21,21 @@ describe('requireCommand', () => {
   it('skips the running test when the command is missing', () => {
     requireCommand('no-such-command-7f3a9c');
     expect.unreachable('requireCommand should have skipped this test');
+  });
+});
+
+describe('requireCommand in a hook', () => {
+  let thrown: unknown;
+  beforeAll(() => {
+    try {
+      requireCommand('no-such-command-7f3a9c');
+    } catch (error) {
+      thrown = error;
+    }
+  });
+
+  it('throws with the reason, since a hook has no test to skip', () => {
+    expect(thrown).toBeInstanceOf(Error);
+    expect((thrown as Error).message).toBe('no-such-command-7f3a9c is not installed (.ci/run installs it)');
   });
 });
