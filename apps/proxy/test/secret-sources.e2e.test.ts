@@ -311,7 +311,8 @@ describe('a backend that is slow or down when the proxy starts', () => {
     down.putParameter('/slow/param', SECRET.slowSecret);
     const release = down.hold();
     try {
-      proxy = await startProxyProcess(config(), { env: sourceEnv({ aws: down }) });
+      // The next test goes on with this process; afterAll stops it.
+      proxy = await startProxyProcess(config(), { env: sourceEnv({ aws: down }), keepAfterTest: true });
       // Both first fetches are in flight, held by the fake: the proxy listens all the same.
       await expect.poll(() => down.calls.length).toBe(2);
       expect((await readyz(proxy)).body).toEqual({ ready: false, secrets_pending: ['late-secret', '/slow/param'] });

@@ -3,7 +3,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { createTestPki } from '@proxy/test-kit';
 import { Client } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { connectPooled, READ_BUFFER_BYTES, spliceReads } from './pooled-read-socket.js';
 
 const servers: Server[] = [];
@@ -119,6 +119,7 @@ describe('connectPooled', () => {
 
   it('carries TLS when wrapped before any splice (a tunnel whose upstream needs TLS after all)', async () => {
     const pki = await createTestPki({ names: ['localhost'] });
+    onTestFinished(() => pki.remove());
     const payload = randomBytes(1024 * 1024);
     const server = createTlsServer({ cert: pki.cert, key: pki.key }, (socket) => sendAll(socket as unknown as Socket, payload));
     servers.push(server);

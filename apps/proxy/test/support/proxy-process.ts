@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireCommand } from '@proxy/test-kit';
+import { onTestFinished, TestRunner } from 'vitest';
 
 /** The built CLI the end-to-end tests drive (built by `pnpm test` before the suites run). */
 export const cliPath = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/cli.js');
@@ -55,6 +56,11 @@ export interface StartOptions {
   readonly dir?: string;
   /** The entry script to run instead of the built CLI (an installed or deployed copy of it). */
   readonly script?: string;
+  /**
+   * Started inside a test, the process is stopped when that test ends. Set this when a later
+   * test of the suite uses it; the suite's `afterAll` must then stop it.
+   */
+  readonly keepAfterTest?: boolean;
 }
 
 /** Writes `configYaml` to `<tmp>/proxy.yaml`, starts the CLI on it and waits until it listens. */
@@ -157,7 +163,31 @@ async function startBuiltProcess(
   const waitForLine = (pred: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine> =>
     waitFor(() => lines().find(pred), 'log line', timeoutMs);
 
-  await waitForLine((l) => l.msg === 'listening');
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> => {
+    if (!dead) child.kill(signal);
+    const result = await exited;
+    if (ownsDir) await rm(dir, { recursive: true, force: true });
+    return result;
+  };
+
+  // A process started inside a test ends with that test, however the test ends: passed, failed,
+  // or skipped midway (`requireCommand` when curl is missing). Without this it would outlive the
+  // test run, still listening. SIGTERM first; SIGKILL if it is still draining after 5 s.
+  if (TestRunner.getCurrentTest() !== undefined && options.keepAfterTest !== true) {
+    onTestFinished(async () => {
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await stop('SIGTERM');
+      clearTimeout(killer);
+    });
+  }
+
+  try {
+    await waitForLine((l) => l.msg === 'listening');
+  } catch (error) {
+    // Never listening (or timed out): do not leave it running, whoever started it.
+    child.kill('SIGKILL');
+    throw error;
+  }
   // Every listener logs before the first request can be served; give the rest a moment to print.
   await new Promise((r) => setTimeout(r, 50));
 
@@ -176,12 +206,7 @@ async function startBuiltProcess(
     audits,
     waitForLine,
     waitForAudit: (pred, after = 0) => waitFor(() => audits().slice(after).find(pred), 'audit record'),
-    async stop(signal = 'SIGTERM') {
-      if (!dead) child.kill(signal);
-      const result = await exited;
-      if (ownsDir) await rm(dir, { recursive: true, force: true });
-      return result;
-    },
+    stop,
   };
 }
 
