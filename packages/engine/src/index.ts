@@ -11,6 +11,7 @@ export { TOKEN_RESULT_ANNOTATION } from './exchange-audit.js';
 export { HTTP_METRIC_NAMES } from './http-metrics.js';
 export type { UpstreamErrorType } from './http-metrics.js';
 export { parseListenAddress } from './listen-address.js';
+export { checkServerIdentity } from './server-identity.js';
 export type { ListenAddress } from './listen-address.js';
 export type { ListenerKind } from './listener.js';
 export type { LeafCertificateSource, TlsMode } from './tls-interception.js';

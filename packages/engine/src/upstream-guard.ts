@@ -6,6 +6,7 @@ import { connect as tlsConnect, createSecureContext, getCACertificates, type Sec
 import { CidrSet, ErrorCodes, ProxyError } from '@proxy/core';
 import type { buildConnector, Dispatcher } from 'undici';
 import { connectPooled } from './pooled-read-socket.js';
+import { checkServerIdentity } from './server-identity.js';
 import { absoluteFormRequest, connectToProxy, openThroughProxy } from './upstream-proxy.js';
 import { UpstreamProxyRoutes, type UpstreamProxy, type UpstreamProxySettings } from './upstream-proxy-routes.js';
 
@@ -284,6 +285,7 @@ export class UpstreamGuard {
         host,
         // SNI carries names only (RFC 6066); an IP literal is still verified against the certificate.
         ...(isIP(host) === 0 ? { servername: host } : {}),
+        checkServerIdentity,
         secureContext: this.#secureContext,
         ALPNProtocols: ['http/1.1'],
       });

@@ -12,6 +12,7 @@ import type { SecureContext } from 'node:tls';
 import { ErrorCodes, ProxyError } from '@proxy/core';
 import { SocksClient } from 'socks';
 import { buildConnector, Client, type Dispatcher } from 'undici';
+import { checkServerIdentity } from './server-identity.js';
 import type { UpstreamProxy } from './upstream-proxy-routes.js';
 
 /** How to reach the proxy itself. */
@@ -43,7 +44,7 @@ export async function openThroughProxy(proxy: UpstreamProxy, host: string, port:
  * proxy without its credentials, as for a tunnel.
  */
 export async function connectToProxy(proxy: UpstreamProxy, host: string, port: number, options: ProxyDialOptions): Promise<Socket> {
-  const connector = buildConnector({ timeout: options.timeoutMs, secureContext: options.secureContext, keepAlive: true, keepAliveInitialDelay: 60_000 });
+  const connector = buildConnector({ timeout: options.timeoutMs, secureContext: options.secureContext, checkServerIdentity, keepAlive: true, keepAliveInitialDelay: 60_000 });
   try {
     return await new Promise<Socket>((resolve, reject) => {
       connector(
